@@ -1,0 +1,3 @@
+"""StockPilot: order-risk, substitution and demand models behind governed review queues."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""The one settings object. Every knob is an environment variable prefixed ``STOCKPILOT_``.
+
+Runtime state (data, MLflow store, SQLite database, model cache) lives under ``home``
+(``var/`` by default); each path can be overridden on its own. Nothing is created here:
+directories are made by the code that writes into them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKPILOT_", extra="forbid")
+
+    home: Path = Field(Path("var"), description="Root of runtime state.")
+    data_dir: Path | None = Field(
+        None, description="Dataset used by `make run` (default home/data)."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the governance store (default SQLite under home)."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; falls back to MLFLOW_TRACKING_URI, "
+        "then sqlite:///<home>/mlflow.db.",
+    )
+    model_cache_dir: Path | None = Field(None, description="Local copies of served model versions.")
+    policy_file: Path | None = Field(None, description="Policy YAML applied at first start-up.")
+    lgbm_threads: int = Field(
+        1, ge=1, description="LightGBM threads per process (train and serve)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    idempotency_retention_hours: float = Field(24.0, gt=0)
+    expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        home = self.home
+        if self.data_dir is None:
+            self.data_dir = home / "data"
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{home / 'stockpilot.db'}"
+        if self.model_cache_dir is None:
+            self.model_cache_dir = home / "model-cache"
+        return self
+
+    @property
+    def tracking_uri(self) -> str:
+        import os
+
+        return (
+            self.mlflow_tracking_uri
+            or os.environ.get("MLFLOW_TRACKING_URI")
+            or f"sqlite:///{self.home / 'mlflow.db'}"
+        )
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where runs of a SQLite-backed local store keep their artifacts."""
+        return self.home / "mlartifacts"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
