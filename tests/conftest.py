@@ -32,3 +32,21 @@ def postgres_url() -> str | None:
 
 def require_postgres() -> bool:
     return os.environ.get("STOCKPILOT_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def small_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated dataset on disk (seed 1), shared by the whole session. Read-only."""
+    from training.simulator import simulate, write
+
+    out = tmp_path_factory.mktemp("small") / "data"
+    write(simulate("small", seed=1), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def medium_simulation():
+    """The medium simulated dataset of the issues' acceptance checks (seed 7), in memory."""
+    from training.simulator import simulate
+
+    return simulate("medium", seed=7)
