@@ -23,8 +23,10 @@ def main() -> None:
     parser.add_argument("--scales", nargs="+", default=["small", "medium", "large"])
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    print(f"{'scale':<8}{'order lines':>13}{'all rows':>13}{'simulate s':>12}{'write s':>9}"
-          f"{'total s':>9}{'target s':>10}  ok")
+    print(
+        f"{'scale':<8}{'order lines':>13}{'all rows':>13}{'simulate s':>12}{'write s':>9}"
+        f"{'total s':>9}{'target s':>10}  ok"
+    )
     for scale in args.scales:
         t0 = time.perf_counter()
         result = simulate(scale, seed=args.seed)
@@ -35,8 +37,11 @@ def main() -> None:
         rows = sum(len(df) for df in result.tables.values())
         total = t2 - t0
         ok = "yes" if total <= TARGET_SECONDS[scale] else "NO"
-        print(f"{scale:<8}{len(result.tables['orders']):>13,}{rows:>13,}{t1 - t0:>12.1f}"
-              f"{t2 - t1:>9.1f}{total:>9.1f}{TARGET_SECONDS[scale]:>10}  {ok}", flush=True)
+        print(
+            f"{scale:<8}{len(result.tables['orders']):>13,}{rows:>13,}{t1 - t0:>12.1f}"
+            f"{t2 - t1:>9.1f}{total:>9.1f}{TARGET_SECONDS[scale]:>10}  {ok}",
+            flush=True,
+        )
         del result
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak memory: {peak:.1f} GiB")

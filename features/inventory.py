@@ -47,3 +47,125 @@ def latest_positions(inventory: pd.DataFrame, as_of: pd.Timestamp | None = None)
     inv = inventory if as_of is None else inventory[inventory["snapshot_date"] <= as_of]
     inv = inv.sort_values("snapshot_date").drop_duplicates(["item_id", "location_id"], keep="last")
     return inv.assign(available=available(inv)).reset_index(drop=True)
+
+
+class InventoryPositions:
+    """Latest inventory position per item × location, for serving and what-if work.
+
+    One live object is shared by every model in a serving process: inventory events
+    update it and the next score sees the new stock. Lookups are dictionary + numpy
+    (no pandas on the request path); :meth:`frame` gives the table view.
+    """
+
+    FIELDS = ("on_hand", "allocated", "reserved", "quarantined", "in_transit")
+
+    def __init__(self, positions: pd.DataFrame) -> None:
+        frame = positions.reset_index(drop=True)
+        self._index: dict[tuple[str, str], int] = {
+            (str(i), str(loc)): k
+            for k, (i, loc) in enumerate(zip(frame["item_id"], frame["location_id"], strict=True))
+        }
+        self._values = {
+            f: (
+                frame[f].fillna(0.0).to_numpy(dtype=float).copy()
+                if f in frame.columns
+                else np.zeros(len(frame))
+            )
+            for f in self.FIELDS
+        }
+        eta = frame["in_transit_eta"] if "in_transit_eta" in frame.columns else None
+        self._eta = (
+            eta.to_numpy(dtype="datetime64[ns]").copy()
+            if eta is not None
+            else np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
+        )
+        self._by_item: dict[str, list[int]] = {}
+        for (item, _), k in self._index.items():
+            self._by_item.setdefault(item, []).append(k)
+        self._keys = list(self._index)
+
+    @classmethod
+    def from_inventory(
+        cls, inventory: pd.DataFrame, as_of: pd.Timestamp | None = None
+    ) -> InventoryPositions:
+        return cls(latest_positions(inventory, as_of))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._index
+
+    def position(self, item_id: str, location_id: str) -> dict[str, float] | None:
+        k = self._index.get((item_id, location_id))
+        if k is None:
+            return None
+        pos = {f: float(self._values[f][k]) for f in self.FIELDS}
+        eta = self._eta[k]
+        pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
+        pos["available"] = available_scalar(
+            pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
+        )
+        return pos
+
+    def available(self, item_id: str, location_id: str) -> float:
+        k = self._index.get((item_id, location_id))
+        if k is None:
+            return 0.0
+        v = self._values
+        return available_scalar(
+            v["on_hand"][k], v["allocated"][k], v["reserved"][k], v["quarantined"][k]
+        )
+
+    def in_transit_by(self, item_id: str, location_id: str, by: pd.Timestamp) -> float:
+        k = self._index.get((item_id, location_id))
+        if k is None or np.isnat(self._eta[k]) or self._eta[k] > np.datetime64(by, "ns"):
+            return 0.0
+        return float(self._values["in_transit"][k])
+
+    def available_by_location(self, item_id: str) -> dict[str, float]:
+        """Available stock of an item at every location that carries it."""
+        return {
+            self._keys[k][1]: self.available(item_id, self._keys[k][1])
+            for k in self._by_item.get(item_id, ())
+        }
+
+    def update(self, item_id: str, location_id: str, **fields: float | pd.Timestamp | None) -> None:
+        """Set some fields of a position (creating it when new); unknown fields are refused."""
+        unknown = set(fields) - set(self.FIELDS) - {"in_transit_eta"}
+        if unknown:
+            raise ValueError(f"unknown inventory field(s): {sorted(unknown)}")
+        for name, value in fields.items():
+            if name != "in_transit_eta" and value is not None and float(value) < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        key = (item_id, location_id)
+        if key not in self._index:
+            k = len(self._keys)
+            self._index[key] = k
+            self._keys.append(key)
+            self._by_item.setdefault(item_id, []).append(k)
+            for f in self.FIELDS:
+                self._values[f] = np.append(self._values[f], 0.0)
+            self._eta = np.append(self._eta, np.datetime64("NaT", "ns"))
+        k = self._index[key]
+        for name, value in fields.items():
+            if name == "in_transit_eta":
+                self._eta[k] = (
+                    np.datetime64("NaT", "ns")
+                    if value is None
+                    else np.datetime64(pd.Timestamp(value), "ns")
+                )
+            elif value is not None:
+                self._values[name][k] = float(value)
+
+    def frame(self) -> pd.DataFrame:
+        """The positions as a table with ``available`` (single inventory truth)."""
+        out = pd.DataFrame(
+            {
+                "item_id": [k[0] for k in self._keys],
+                "location_id": [k[1] for k in self._keys],
+                **{f: self._values[f] for f in self.FIELDS},
+                "in_transit_eta": self._eta,
+            }
+        )
+        return out.assign(available=available(out))

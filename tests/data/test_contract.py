@@ -22,8 +22,12 @@ def minimal_tables() -> dict[str, pd.DataFrame]:
     """The smallest valid dataset: only the required tables, only required columns."""
     return {
         "items": pd.DataFrame(
-            {"item_id": ["A", "B"], "category": ["c", "c"], "unit_cost": [1.0, 2.0],
-             "list_price": [2.0, 3.0]}
+            {
+                "item_id": ["A", "B"],
+                "category": ["c", "c"],
+                "unit_cost": [1.0, 2.0],
+                "list_price": [2.0, 3.0],
+            }
         ),
         "locations": pd.DataFrame({"location_id": ["DAL"]}),
         "customers": pd.DataFrame({"customer_id": ["K1"]}),
@@ -42,8 +46,12 @@ def minimal_tables() -> dict[str, pd.DataFrame]:
         ),
         "fulfillments": pd.DataFrame({"order_id": ["O1"], "line_no": [1], "shipped_qty": [5]}),
         "inventory": pd.DataFrame(
-            {"snapshot_date": ["2024-01-02"], "item_id": ["A"], "location_id": ["DAL"],
-             "on_hand": [10]}
+            {
+                "snapshot_date": ["2024-01-02"],
+                "item_id": ["A"],
+                "location_id": ["DAL"],
+                "on_hand": [10],
+            }
         ),
     }
 
@@ -116,8 +124,16 @@ def test_extra_and_x_columns_are_kept_and_typed(tmp_path):
             ["orders.customer_id", "must not be empty", "row 2"],
         ),
     ],
-    ids=["missing-column", "wrong-type", "negative-qty", "unparseable-date", "duplicate-key",
-         "duplicate-compound-key", "negative-stock", "empty-required"],
+    ids=[
+        "missing-column",
+        "wrong-type",
+        "negative-qty",
+        "unparseable-date",
+        "duplicate-key",
+        "duplicate-compound-key",
+        "negative-stock",
+        "empty-required",
+    ],
 )
 def test_each_rejection_names_table_column_rule_and_rows(tmp_path, table, mutate, expected):
     tables = minimal_tables()
@@ -187,7 +203,9 @@ def test_master_data_findings_fail_only_with_strict(tmp_path):
     d = write_csv(tables, tmp_path / "d")
     lenient = validate_cli(d, "--json")
     assert lenient.exit_code == 0
-    findings = {(f["table"], f["column"], f["rule"]) for f in json.loads(lenient.output)["findings"]}
+    findings = {
+        (f["table"], f["column"], f["rule"]) for f in json.loads(lenient.output)["findings"]
+    }
     assert ("orders", "item_id", "unknown items.item_id") in findings
     assert ("orders", "item_id", "inactive item ordered") in findings
     strict = validate_cli(d, "--strict")
@@ -202,6 +220,9 @@ def test_csv_parquet_round_trip_preserves_typed_tables(tmp_path, small_data_dir)
     for name, frame in parquet.tables().items():
         other = getattr(csv, name)
         pd.testing.assert_frame_equal(
-            frame.reset_index(drop=True), other.reset_index(drop=True), check_dtype=False,
-            check_categorical=False, obj=name,
+            frame.reset_index(drop=True),
+            other.reset_index(drop=True),
+            check_dtype=False,
+            check_categorical=False,
+            obj=name,
         )

@@ -24,7 +24,10 @@ def test_simulate_then_validate_exits_zero_and_writes_truth(tmp_path):
     assert sim.exit_code == 0, sim.output
     assert {p.stem for p in out.glob("*.parquet")} == set(TABLES)
     assert {p.stem for p in (out / "truth").glob("*.parquet")} == {
-        "order_lines", "substitutions", "demand", "level_shifts"
+        "order_lines",
+        "substitutions",
+        "demand",
+        "level_shifts",
     }
     check = runner.invoke(app, ["data", "validate", str(out)])
     assert check.exit_code == 0, check.output
@@ -33,21 +36,28 @@ def test_simulate_then_validate_exits_zero_and_writes_truth(tmp_path):
 def test_same_seed_gives_identical_files_and_other_seed_differs(tmp_path):
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         result = runner.invoke(
-            app, ["simulate", "--scale", "small", "--seed", str(seed), "--out", str(tmp_path / name)]
+            app,
+            ["simulate", "--scale", "small", "--seed", str(seed), "--out", str(tmp_path / name)],
         )
         assert result.exit_code == 0, result.output
     same = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
     assert not same.diff_files and not same.left_only and not same.right_only
-    assert filecmp.cmpfiles(tmp_path / "a" / "truth", tmp_path / "b" / "truth",
-                            ["order_lines.parquet", "demand.parquet"], shallow=False)[0]
-    assert not filecmp.cmp(tmp_path / "a" / "orders.parquet", tmp_path / "c" / "orders.parquet",
-                           shallow=False)
+    assert filecmp.cmpfiles(
+        tmp_path / "a" / "truth",
+        tmp_path / "b" / "truth",
+        ["order_lines.parquet", "demand.parquet"],
+        shallow=False,
+    )[0]
+    assert not filecmp.cmp(
+        tmp_path / "a" / "orders.parquet", tmp_path / "c" / "orders.parquet", shallow=False
+    )
 
 
 def test_csv_output_is_in_contract(tmp_path):
     out = tmp_path / "csv"
-    result = runner.invoke(app, ["simulate", "--scale", "small", "--seed", "2", "--out", str(out),
-                                 "--format", "csv"])
+    result = runner.invoke(
+        app, ["simulate", "--scale", "small", "--seed", "2", "--out", str(out), "--format", "csv"]
+    )
     assert result.exit_code == 0
     assert runner.invoke(app, ["data", "validate", str(out)]).exit_code == 0
 
@@ -103,25 +113,33 @@ def test_demand_has_weekly_seasonality_promo_lift_and_intermittent_tail(medium_s
 
 def test_level_shifts_are_injected_and_visible(medium_simulation):
     shifts = medium_simulation.truth["level_shifts"]
-    assert len(shifts) > 0.03 * medium_simulation.tables["demand"].groupby(
-        ["item_id", "location_id"], observed=True).ngroups
+    assert (
+        len(shifts)
+        > 0.03
+        * medium_simulation.tables["demand"]
+        .groupby(["item_id", "location_id"], observed=True)
+        .ngroups
+    )
     expected = medium_simulation.truth["demand"]
     up = shifts[shifts["factor"] > 1.5].iloc[0]
-    series = expected[(expected["item_id"] == up["item_id"])
-                      & (expected["location_id"] == up["location_id"])].set_index("date")
+    series = expected[
+        (expected["item_id"] == up["item_id"]) & (expected["location_id"] == up["location_id"])
+    ].set_index("date")
     before = series.loc[: up["date"] - pd.Timedelta(days=1), "expected_qty"].tail(56).mean()
-    after = series.loc[up["date"]:, "expected_qty"].head(56).mean()
+    after = series.loc[up["date"] :, "expected_qty"].head(56).mean()
     assert after > 1.3 * before
 
 
 def test_shortfall_depends_on_available_stock_vs_quantity(medium_simulation, lines):
     inv = medium_simulation.tables["inventory"]
-    inv = inv.assign(available=available(inv))[["snapshot_date", "item_id", "location_id",
-                                                 "available"]]
+    inv = inv.assign(available=available(inv))[
+        ["snapshot_date", "item_id", "location_id", "available"]
+    ]
     inv["item_id"] = inv["item_id"].astype(str)
     inv["location_id"] = inv["location_id"].astype(str)
     x = lines.assign(snapshot_date=lines["order_ts"].dt.normalize()).merge(
-        inv, on=["snapshot_date", "item_id", "location_id"])
+        inv, on=["snapshot_date", "item_id", "location_id"]
+    )
     covered = x["available"] >= 2 * x["qty"]
     uncovered = x["available"] < x["qty"]
     assert x.loc[uncovered, "short"].mean() > 5 * x.loc[covered, "short"].mean()
@@ -139,7 +157,8 @@ def test_lateness_rises_with_warehouse_load(lines):
     day = lines["order_ts"].dt.normalize()
     per_day = lines.groupby([day, "location_id"]).size().rename("n").reset_index()
     per_day["load3"] = per_day.groupby("location_id")["n"].transform(
-        lambda s: s.shift(1).rolling(3, min_periods=3).sum())
+        lambda s: s.shift(1).rolling(3, min_periods=3).sum()
+    )
     x = lines.assign(order_ts=day).merge(per_day, on=["order_ts", "location_id"])
     x = x.dropna(subset=["load3"])
     q = x.groupby("location_id")["load3"].transform(lambda s: s.rank(pct=True))
@@ -149,9 +168,11 @@ def test_lateness_rises_with_warehouse_load(lines):
 def test_acceptance_depends_on_brand_price_and_attributes(medium_simulation):
     subs = medium_simulation.tables["substitutions"]
     items = medium_simulation.tables["items"].set_index("item_id")
-    x = subs.join(items[["brand", "attr_grade"]], on="original_item_id").join(
-        items[["brand", "attr_grade"]], on="offered_item_id", rsuffix="_offered").dropna(
-        subset=["brand", "brand_offered"])
+    x = (
+        subs.join(items[["brand", "attr_grade"]], on="original_item_id")
+        .join(items[["brand", "attr_grade"]], on="offered_item_id", rsuffix="_offered")
+        .dropna(subset=["brand", "brand_offered"])
+    )
     same_brand = x["brand"] == x["brand_offered"]
     assert x.loc[same_brand, "accepted"].mean() > 1.2 * x.loc[~same_brand, "accepted"].mean()
     cheaper = x["offered_unit_price"] < 0.85 * x["original_unit_price"]
@@ -176,7 +197,8 @@ def test_inventory_statuses_and_purchase_orders_are_present(medium_simulation):
 
 def test_margin_anomalies_are_priced_apart_from_the_customer_norm(lines):
     ratio = lines["unit_price"] / lines.groupby(["customer_id", "item_id"])["unit_price"].transform(
-        "median")
+        "median"
+    )
     assert ratio[lines["margin_anomaly"]].median() < 0.8
     assert ratio[~lines["margin_anomaly"]].median() > 0.97
     assert np.isfinite(ratio).all()

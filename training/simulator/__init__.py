@@ -78,7 +78,7 @@ def write(result: SimulationResult, out: Path | str, fmt: str = "parquet") -> No
     """Write tables to ``out`` and truth to ``out/truth`` (replacing a previous run)."""
     out = Path(out)
     if out.exists():
-        for name in list(result.tables) + ["truth"]:
+        for name in [*list(result.tables), "truth"]:
             for path in (out / f"{name}.parquet", out / f"{name}.csv"):
                 path.unlink(missing_ok=True)
         shutil.rmtree(out / "truth", ignore_errors=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 import pandas as pd
+from scipy.special import expit
 
 from training.simulator.demand import Demand, Lines
 from training.simulator.world import World

@@ -10,8 +10,8 @@ flag known at offer time (``x_display``).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 import pandas as pd
+from scipy.special import expit
 
 from training.simulator.operations import Orders, Warehouse
 from training.simulator.world import World
