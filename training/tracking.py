@@ -202,6 +202,27 @@ def set_alias(model_name: str, alias: str, version: str | int) -> None:
     client().set_registered_model_alias(model_name, alias, str(version))
 
 
+@contextmanager
+def fail_fast(timeout_seconds: int = 5) -> Iterator[None]:
+    """Registry calls that give up quickly (no retry storm) — for start-up and health paths."""
+    import os
+
+    saved = {
+        k: os.environ.get(k)
+        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    }
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_seconds)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def resolve(model_name: str, alias: str = "champion") -> RegisteredVersion:
     """The registry version behind an alias; raises MlflowException when unreachable/absent."""
     mv = client().get_model_version_by_alias(model_name, alias)
