@@ -49,7 +49,7 @@ def offers(
     frame = frame[frame["item"].to_numpy() != orig[frame["event"].to_numpy()]]
     frame = frame.drop_duplicates(["event", "item"])
     frame["position"] = frame.groupby("event").cumcount() + 1
-    keep = rng.integers(2, 6, n_ev)
+    keep = rng.integers(4, 9, n_ev)
     frame = frame[frame["position"].to_numpy() <= keep[frame["event"].to_numpy()]]
 
     ev = frame["event"].to_numpy()
@@ -59,18 +59,19 @@ def offers(
     c = orders.customer[line]
     urgent = (orders.promised_day[line] - orders.day[line]) <= 2
     display = rng.random(len(j)) < 0.2
+    # What "close" means differs by customer: some insist on the same material or grade.
     distance = (
         np.abs(world.attr_size[j] - world.attr_size[o]) / 30
-        + 0.7 * (world.attr_grade[j] != world.attr_grade[o])
-        + 0.5 * (world.attr_material[j] != world.attr_material[o])
+        + world.grade_weight[c] * (world.attr_grade[j] != world.attr_grade[o])
+        + world.material_weight[c] * (world.attr_material[j] != world.attr_material[o])
     )
     utility = (
-        1.7
+        1.0
         + world.propensity[c]
         + world.appeal[j]
         + world.brand_loyalty[c] * (world.brand[j] == world.brand[o])
         - world.price_sensitivity[c] * np.log(world.list_price[j] / world.list_price[o])
-        - 1.3 * distance
+        - 0.8 * distance
         - 0.6 * np.abs(np.log(world.pack_size[j] / world.pack_size[o]))
         + 0.7 * urgent
         + 0.5 * display

@@ -118,6 +118,8 @@ class World:
     contract_discount: np.ndarray
     propensity: np.ndarray  # hidden: general willingness to accept substitutes
     brand_loyalty: np.ndarray
+    grade_weight: np.ndarray
+    material_weight: np.ndarray
     price_sensitivity: np.ndarray
     # carriers
     carrier_ids: np.ndarray
@@ -173,7 +175,8 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
     hi = np.array([0.20, 0.12, 0.06])[customer_tier]
     contract_discount = np.round(rng.uniform(lo, hi), 3)
     customer_weight = np.exp(rng.normal(0, 1.1, n_c)) * np.array([3.0, 1.5, 1.0])[customer_tier]
-    segment_price = np.array([1.5, 4.0, 2.5])[customer_segment]
+    # Contractors and retailers trade down; industrial buyers read price as quality.
+    segment_price = np.array([2.5, 6.0, -2.0])[customer_segment]
 
     # Carriers: mode, reliability, lanes (carrier × origin location × customer region).
     carrier_mode = (np.arange(n_k) % 3 == 2).astype(int)  # every third carrier is LTL
@@ -210,7 +213,7 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
         order_multiple=order_multiple,
         active=active,
         in_master=~(active & (rng.random(n_i) < 0.005)),
-        appeal=rng.normal(0, 0.4, n_i),
+        appeal=rng.normal(0, 0.2, n_i),
         line_qty_mean=line_qty_mean,
         elasticity=rng.uniform(1.5, 3.5, n_i),
         location_ids=np.array(LOCATION_CODES[:n_l]),
@@ -222,8 +225,12 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
         customer_weight=customer_weight,
         contract_discount=contract_discount,
         propensity=rng.normal(0, 0.7, n_c),
-        brand_loyalty=rng.uniform(0, 2.0, n_c),
+        brand_loyalty=np.where(
+            rng.random(n_c) < 0.5, rng.uniform(2.0, 4.0, n_c), rng.uniform(-0.5, 0.5, n_c)
+        ),
         price_sensitivity=segment_price * rng.uniform(0.6, 1.4, n_c),
+        grade_weight=np.where(rng.random(n_c) < 0.4, 4.5, 0.2),
+        material_weight=np.where(rng.random(n_c) < 0.4, 4.5, 0.2),
         carrier_ids=np.array([f"CR{k:02d}" for k in range(n_k)]),
         carrier_mode=carrier_mode,
         carrier_effect=carrier_effect,
