@@ -13,6 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,27 @@ def pg_database(worker_id: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def pg_schema(base: str, *, migrate: bool = True) -> Iterator[str]:
+    """A URL whose search_path is a new schema of ``base``; the schema is dropped after."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    if migrate:
+        db = Database(url_text)
+        upgrade(db)
+        db.dispose()
+    try:
+        yield url_text
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated, empty governance store."""
@@ -79,22 +101,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    base = request.getfixturevalue("pg_database")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    db = Database(url_text)
-    upgrade(db)
-    db.dispose()
-    try:
-        yield url_text
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema(request.getfixturevalue("pg_database")) as url:
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def blank_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty, unmigrated store (for `stockpilot db upgrade`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'stockpilot.db'}"
+        return
+    with pg_schema(request.getfixturevalue("pg_database"), migrate=False) as url:
+        yield url
 
 
 @pytest.fixture
