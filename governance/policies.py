@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -65,8 +66,14 @@ def apply_policy(
         applied_at=now,
         applied_by=actor.actor,
     )
-    session.add(row)
-    session.flush([row])
+    try:
+        with session.begin_nested():  # a concurrent apply of the same version loses cleanly
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"policy version {policy.version} was applied concurrently", version=policy.version
+        ) from None
     audit.append(
         session,
         kind="policy.applied",

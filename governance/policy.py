@@ -127,14 +127,6 @@ class Policy(_Strict):
         refs += [(f"order_risk.flag_queues.{f}", q) for f, q in self.order_risk.flag_queues.items()]
         return refs
 
-    def queue(self, name: str) -> QueueConfig:
-        try:
-            return self.queues[name]
-        except KeyError:
-            raise InvalidInput(
-                f"queue {name!r} is not defined in policy version {self.version}", queue=name
-            ) from None
-
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 

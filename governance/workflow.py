@@ -96,7 +96,7 @@ def decide(
     """The transition ``actor`` asks for, or the error that refuses it."""
     reason = _check_inputs(state, action, reason, edited_qty)
     if role not in allowed_roles:
-        allowed = ", ".join(sorted(r.value for r in allowed_roles))
+        allowed = ", ".join(sorted(r.value for r in allowed_roles)) or "none: queue not in policy"
         raise Forbidden(
             f"role {role.value!r} may not decide items in this queue (allowed: {allowed})",
             role=role.value,
