@@ -23,12 +23,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from governance.access import Principal
 from governance.chain import GENESIS, Link, Verification, canonical_json, link_hash, verify_links
 from governance.tables import AuditEventRow
+
+# Built once: an append runs on every scored order, so it skips statement construction and
+# the ORM unit of work (Core statements hit SQLAlchemy's compiled cache directly).
+_LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+_HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
+_INSERT = insert(AuditEventRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,30 +79,29 @@ def append(
     ``actor`` is the principal acting, or a plain name for the system itself (the SLA sweep).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE"))
-    head = session.execute(
-        select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
-    ).first()
+        session.connection().execute(_LOCK)
+    head = session.connection().execute(_HEAD).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = (at or datetime.now(UTC)).astimezone(UTC)
     body = canonical_json(payload)
     name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
     link = Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash)
     digest = link_hash(link)
-    row = AuditEventRow(
-        seq=seq,
-        at=at,
-        kind=kind,
-        actor=link.actor,
-        actor_role=link.actor_role,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        payload=body,
-        prev_hash=prev_hash,
-        hash=digest,
+    session.connection().execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "kind": kind,
+            "actor": name,
+            "actor_role": role,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "payload": body,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    session.add(row)
-    session.flush([row])
     return AuditEvent(
         seq,
         at,

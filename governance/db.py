@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -31,10 +31,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from stockpilot.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 _BEGIN_OPTION = "stockpilot_sqlite_begin"
 
 
-def make_engine(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+    sqlite_synchronous: SqliteSynchronous = "FULL",
+) -> Engine:
     """An engine for ``url``; SQLite engines get WAL, a busy timeout and explicit BEGIN."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -61,8 +67,9 @@ def make_engine(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) 
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # FULL keeps a committed transaction durable across power loss: a 2xx means durable.
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL (default) keeps a commit durable across power loss, so a 2xx means durable;
+        # NORMAL trades that for throughput (see Settings.sqlite_synchronous).
+        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -80,9 +87,17 @@ class Database:
     raises, so a caller that returns a 2xx after the block knows the effect is durable.
     """
 
-    def __init__(self, url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+        sqlite_synchronous: SqliteSynchronous = "FULL",
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, busy_timeout=busy_timeout)
+        self.engine = make_engine(
+            url, busy_timeout=busy_timeout, sqlite_synchronous=sqlite_synchronous
+        )
         self.dialect = self.engine.dialect.name
         reader = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
         self._writes = sessionmaker(self.engine, expire_on_commit=False)
@@ -97,7 +112,7 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             # SQLite creates the file but not its directory (``var/`` on a fresh checkout).
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(url)
+        return cls(url, sqlite_synchronous=settings.sqlite_synchronous)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,23 @@ from governance.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
 
 MAX_KEY_CHARS = 255
+
+# Built once: claim and complete run on every POST that creates something.
+_CLAIM = {
+    name: dialect.insert(IdempotencyRow.__table__)
+    .on_conflict_do_nothing(index_elements=["caller", "key"])
+    .returning(IdempotencyRow.__table__.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_COMPLETE = (
+    update(IdempotencyRow.__table__)
+    .where(IdempotencyRow.__table__.c.id == bindparam("record_id"))
+    .values(
+        status_code=bindparam("new_status"),
+        response=bindparam("new_response"),
+        completed_at=bindparam("new_completed_at"),
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +98,8 @@ def claim(
         "created_at": now,
         "expires_at": now + retention,
     }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    inserted = session.execute(
-        dialect.insert(IdempotencyRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["caller", "key"])
-        .returning(IdempotencyRow.id)
-    ).scalar()
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    inserted = session.connection().execute(_CLAIM[dialect], values).scalar()
     if inserted is not None:
         return Claim(inserted, caller, key)
     existing = _existing(session, caller, key)
@@ -121,14 +133,14 @@ def complete(
     session: Session, claimed: Claim, *, status_code: int, body: Any, now: datetime | None = None
 ) -> StoredResponse:
     """Store the response of a claimed request; commit it with the effect."""
-    session.execute(
-        update(IdempotencyRow)
-        .where(IdempotencyRow.id == claimed.record_id)
-        .values(
-            status_code=status_code,
-            response=canonical_json(body),
-            completed_at=now or datetime.now(UTC),
-        )
+    session.connection().execute(
+        _COMPLETE,
+        {
+            "record_id": claimed.record_id,
+            "new_status": status_code,
+            "new_response": canonical_json(body),
+            "new_completed_at": now or datetime.now(UTC),
+        },
     )
     return StoredResponse(status_code, body, replayed=False)
 

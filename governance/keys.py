@@ -72,7 +72,7 @@ def create_key(
         revoked_by=None,
     )
     session.add(row)
-    session.flush([row])
+    session.flush()
     audit.append(
         session,
         kind="key.created",
@@ -93,7 +93,7 @@ def revoke_key(session: Session, key_id: str, *, actor: Principal) -> ApiKey:
         raise Conflict(f"API key {key_id!r} is already revoked", key_id=key_id)
     now = datetime.now(UTC)
     row.revoked_at, row.revoked_by = now, actor.actor
-    session.flush([row])
+    session.flush()
     audit.append(
         session,
         kind="key.revoked",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from governance import audit
@@ -30,6 +30,7 @@ from governance.workflow import expire as expire_transition
 from stockpilot.errors import Conflict, InvalidInput, NotFound
 
 SYSTEM_SLA = "system:sla"
+_INSERT_ITEM = insert(QueueItemRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,30 +95,32 @@ def insert_item(
     """Insert a pending item for a routed recommendation; audited by the caller's event."""
     if decision.queue is None or decision.sla_hours is None:
         raise ValueError("decision: only a decision with a queue creates a queue item")
-    row = QueueItemRow(
-        id=uuid.uuid4().hex,
-        queue=decision.queue,
-        kind=decision.kind.value,
-        subject=subject,
-        recommendation_id=recommendation_id,
-        action=decision.action.value,
-        status=Status.pending.value,
-        version=1,
-        requested_by=requested_by.actor,
-        requested_role=requested_by.role.value,
-        required_approvals=decision.required_approvals,
-        approvals=0,
-        approval_round=0,
-        quantity=quantity,
-        unit_value=unit_value,
-        policy_version=decision.policy_version,
-        details=dict(details or {}),
-        created_at=now,
-        due_at=now + timedelta(hours=decision.sla_hours),
-    )
-    session.add(row)
-    session.flush([row])
-    return QueueItem.from_row(row, ())
+    values: dict[str, Any] = {
+        "id": uuid.uuid4().hex,
+        "queue": decision.queue,
+        "kind": decision.kind.value,
+        "subject": subject,
+        "recommendation_id": recommendation_id,
+        "action": decision.action.value,
+        "status": Status.pending.value,
+        "version": 1,
+        "requested_by": requested_by.actor,
+        "requested_role": requested_by.role.value,
+        "required_approvals": decision.required_approvals,
+        "approvals": 0,
+        "approval_round": 0,
+        "quantity": quantity,
+        "unit_value": unit_value,
+        "policy_version": decision.policy_version,
+        "details": dict(details or {}),
+        "created_at": now,
+        "due_at": now + timedelta(hours=decision.sla_hours),
+        "decided_at": None,
+        "decided_by": None,
+        "reason": None,
+    }
+    session.connection().execute(_INSERT_ITEM, values)  # Core insert: this runs per scored order
+    return QueueItem.from_row(QueueItemRow(**values), ())
 
 
 def get_item(session: Session, item_id: str) -> QueueItem:

@@ -4,7 +4,8 @@ Serving calls :func:`record` inside ``Database.write()`` (together with the idem
 claim, see :mod:`governance.idempotency`), so when the block commits the recommendation,
 its queue item and its audit event exist together, and when anything fails none of them
 do. The audit event carries the full payload (model, features, contributions, decision);
-the ``recommendations`` row is the small index pointing at it.
+the ``recommendations`` row is the small index next to it. The hot path is Core inserts plus
+one audit append: about ten statements per scored order including the idempotency record.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from governance import audit, queues
@@ -23,6 +25,8 @@ from governance.queues import QueueItem
 from governance.routing import Decision
 from governance.tables import RecommendationRow
 from stockpilot.errors import InvalidInput
+
+_INSERT = insert(RecommendationRow.__table__)  # built once; runs per scored order
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +71,24 @@ def record(
         raise InvalidInput("subject: must be 1 to 200 characters", subject=output.subject)
     now = now or datetime.now(UTC)
     rec_id = uuid.uuid4().hex
-    row = RecommendationRow(
-        id=rec_id,
-        kind=decision.kind.value,
-        subject=output.subject,
-        model_name=output.model_name,
-        model_version=output.model_version,
-        score=output.score,
-        action=decision.action.value,
-        queue=decision.queue,
-        threshold_name=decision.threshold_name,
-        threshold=decision.threshold,
-        policy_version=decision.policy_version,
-        created_at=now,
-        created_by=principal.actor,
-        audit_seq=0,  # set below, once the event exists
+    session.connection().execute(
+        _INSERT,
+        {
+            "id": rec_id,
+            "kind": decision.kind.value,
+            "subject": output.subject,
+            "model_name": output.model_name,
+            "model_version": output.model_version,
+            "score": output.score,
+            "action": decision.action.value,
+            "queue": decision.queue,
+            "threshold_name": decision.threshold_name,
+            "threshold": decision.threshold,
+            "policy_version": decision.policy_version,
+            "created_at": now,
+            "created_by": principal.actor,
+        },
     )
-    session.add(row)
-    session.flush([row])
     item = None
     if decision.needs_review:
         item = queues.insert_item(
@@ -129,6 +133,4 @@ def record(
         },
         at=now,
     )
-    row.audit_seq = event.seq
-    session.flush([row])
     return Recorded(rec_id, decision, item, event.seq, now)

@@ -121,7 +121,8 @@ class ApiKeyRow(Base):
 
 
 class RecommendationRow(Base):
-    """What was recommended and why it was routed; the full payload is in its audit event."""
+    """What was recommended and why it was routed. The full payload is in its audit event
+    (``subject_type="recommendation"``, ``subject_id=id``), found through the subject index."""
 
     __tablename__ = "recommendations"
 
@@ -138,7 +139,6 @@ class RecommendationRow(Base):
     policy_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(200))
-    audit_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class QueueItemRow(Base):

@@ -39,7 +39,8 @@ def test_recording_writes_recommendation_item_and_full_audit_payload(db, policy,
     with db.read() as session:
         event = audit.get_event(session, recorded.audit_seq)
         row = session.get(RecommendationRow, recorded.recommendation_id)
-    assert row.audit_seq == recorded.audit_seq and row.threshold_name == "order_risk.hold_at"
+    assert row.threshold_name == "order_risk.hold_at" and row.queue == "order-hold"
+    assert event.subject_id == recorded.recommendation_id
     assert event.kind == "recommendation.created" and event.actor == "key:erp"
     payload = event.payload
     assert payload["model"] == {"name": "order-risk", "version": "3"}

@@ -12,6 +12,7 @@ from governance.policies import active_policy, active_version, apply_policy, ens
 from governance.policy import PolicyError, default_policy_text
 from governance.schema import current_revision, head_revision, require_current, upgrade
 from stockpilot.errors import Conflict, NotReady
+from stockpilot.settings import get_settings
 from tests.governance.support import ADMIN
 
 
@@ -37,8 +38,19 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path):
     with holder.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     holder.dispose()
     other.dispose()
+
+
+def test_store_from_settings_lives_under_home(settings, monkeypatch):
+    monkeypatch.setenv("STOCKPILOT_SQLITE_SYNCHRONOUS", "NORMAL")
+    get_settings.cache_clear()
+    db = Database.from_settings(get_settings())
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    assert (settings.home / "stockpilot.db").exists()
+    db.dispose()
 
 
 def test_in_memory_sqlite_is_refused():

@@ -110,7 +110,6 @@ def upgrade() -> None:
         sa.Column("policy_version", sa.Integer(), nullable=False),
         _ts("created_at"),
         sa.Column("created_by", sa.String(200), nullable=False),
-        sa.Column("audit_seq", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_recommendations"),
     )
     op.create_index("ix_recommendations_subject", "recommendations", ["subject"])
