@@ -10,6 +10,7 @@ one audit append: about ten statements per scored order including the idempotenc
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from governance import audit, queues
 from governance.access import Principal
+from governance.chain import canonical_json
 from governance.queues import QueueItem
 from governance.routing import Decision
 from governance.tables import RecommendationRow
@@ -100,7 +102,12 @@ def record(
             now=now,
             quantity=output.quantity,
             unit_value=output.unit_value,
-            details={"reason": decision.reason, "score": output.score, **(summary or {})},
+            # through canonical JSON so NumPy values and NaN are stored as plain JSON
+            details=json.loads(
+                canonical_json(
+                    {"reason": decision.reason, "score": output.score, **(summary or {})}
+                )
+            ),
         )
     event = audit.append(
         session,

@@ -51,6 +51,26 @@ def test_recording_writes_recommendation_item_and_full_audit_payload(db, policy,
     assert payload["queue_item_id"] == recorded.item.id
 
 
+def test_reviewer_summary_is_stored_as_plain_json(db, policy):
+    import numpy as np
+
+    from governance.recommendations import ModelOutput, record
+    from governance.routing import route
+
+    with db.write() as session:
+        recorded = record(
+            session,
+            ModelOutput("order:7", "order-risk", "3", 0.5),
+            route(OrderRisk(0.5), policy),
+            principal=principal("erp", "order_system"),
+            summary={"line_value": np.float64(120.5), "gap": float("nan"), "top": ["carrier"]},
+        )
+    with db.read() as session:
+        details = queues.get_item(session, recorded.item.id).details
+    assert details["line_value"] == 120.5 and details["gap"] is None
+    assert details["top"] == ["carrier"] and "review_at" in details["reason"]
+
+
 def test_released_orders_get_no_queue_item_but_are_audited(db, open_item):
     recorded = open_item(OrderRisk(probability=0.1))
     assert recorded.item is None and recorded.decision.action == "release"
