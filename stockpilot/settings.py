@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite fsync policy. FULL: a committed request survives power loss "
+        "(one fsync per write, the throughput limit on slow disks). NORMAL (WAL): survives "
+        "a process crash, may lose the last commits on power loss; several times faster.",
+    )
     idempotency_retention_hours: float = Field(24.0, gt=0)
     expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
 

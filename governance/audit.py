@@ -1,0 +1,166 @@
+"""The append-only audit log: appending links to the chain, reading and verifying it.
+
+An append is one read of the chain head (the highest ``seq``, a primary-key probe) and one
+insert, inside the caller's transaction, so the event commits or rolls back together with
+the effect it records. Appends must be serialized for ``seq`` to stay contiguous and the
+chain linear:
+
+* SQLite: every write transaction already holds the database write lock (``BEGIN
+  IMMEDIATE``, see :mod:`governance.db`), so the head cannot move under us.
+* PostgreSQL: the append takes ``LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE``,
+  which conflicts with itself and with INSERT but not with readers, and is held to commit.
+
+To stay deadlock-free on PostgreSQL the audit lock must be the last lock a transaction
+takes: append after the rows you change, and change no other rows afterwards (updating the
+idempotency record the same transaction inserted is fine — nobody else can hold it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.orm import Session
+
+from governance.access import Principal
+from governance.chain import GENESIS, Link, Verification, canonical_json, link_hash, verify_links
+from governance.tables import AuditEventRow
+
+# Built once: an append runs on every scored order, so it skips statement construction and
+# the ORM unit of work (Core statements hit SQLAlchemy's compiled cache directly).
+_LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+_HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
+_INSERT = insert(AuditEventRow.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    actor_role: str | None
+    subject_type: str
+    subject_id: str
+    payload: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def from_row(cls, row: AuditEventRow) -> AuditEvent:
+        return cls(
+            row.seq,
+            row.at,
+            row.kind,
+            row.actor,
+            row.actor_role,
+            row.subject_type,
+            row.subject_id,
+            json.loads(row.payload),
+            row.hash,
+        )
+
+
+def append(
+    session: Session,
+    *,
+    kind: str,
+    actor: Principal | str,
+    subject_type: str,
+    subject_id: str,
+    payload: Mapping[str, Any],
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the chain in the session's transaction and return it.
+
+    ``actor`` is the principal acting, or a plain name for the system itself (the SLA sweep).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().execute(_LOCK)
+    head = session.connection().execute(_HEAD).first()
+    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    body = canonical_json(payload)
+    name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
+    link = Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash)
+    digest = link_hash(link)
+    session.connection().execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "kind": kind,
+            "actor": name,
+            "actor_role": role,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "payload": body,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
+    )
+    return AuditEvent(
+        seq,
+        at,
+        kind,
+        link.actor,
+        link.actor_role,
+        subject_type,
+        subject_id,
+        json.loads(body),
+        digest,
+    )
+
+
+def list_events(
+    session: Session,
+    *,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    kind: str | None = None,
+    after_seq: int = 0,
+    limit: int = 100,
+) -> list[AuditEvent]:
+    """Events in ``seq`` order, optionally for one subject or kind; page with ``after_seq``."""
+    query = select(AuditEventRow).where(AuditEventRow.seq > after_seq)
+    if subject_type is not None:
+        query = query.where(AuditEventRow.subject_type == subject_type)
+    if subject_id is not None:
+        query = query.where(AuditEventRow.subject_id == subject_id)
+    if kind is not None:
+        query = query.where(AuditEventRow.kind == kind)
+    rows = session.scalars(query.order_by(AuditEventRow.seq).limit(min(limit, 1000)))
+    return [AuditEvent.from_row(row) for row in rows]
+
+
+def get_event(session: Session, seq: int) -> AuditEvent | None:
+    row = session.get(AuditEventRow, seq)
+    return AuditEvent.from_row(row) if row else None
+
+
+def verify(session: Session, *, batch: int = 2000) -> Verification:
+    """Walk the whole chain once; streams rows so memory stays flat on long logs."""
+    return verify_links(_links(session, batch))
+
+
+def _links(session: Session, batch: int) -> Iterator[Link]:
+    columns = (
+        AuditEventRow.seq,
+        AuditEventRow.at,
+        AuditEventRow.kind,
+        AuditEventRow.actor,
+        AuditEventRow.actor_role,
+        AuditEventRow.subject_type,
+        AuditEventRow.subject_id,
+        AuditEventRow.payload,
+        AuditEventRow.prev_hash,
+        AuditEventRow.hash,
+    )
+    result = session.execute(
+        select(*columns).order_by(AuditEventRow.seq).execution_options(yield_per=batch)
+    )
+    for row in result:
+        yield Link(*row)

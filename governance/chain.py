@@ -1,0 +1,126 @@
+"""The audit hash chain, as pure functions: canonical payloads, link hashes, verification.
+
+Each event's hash covers its canonical content and the previous event's hash, so changing,
+removing or reordering any event breaks every later link; verification walks the chain once
+and names the first sequence number that does not check out. Payloads are stored as the
+exact canonical text that was hashed, so verification never depends on how a database
+round-trips JSON numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept, plain types only.
+
+    NaN and infinities become ``null`` (JSON cannot express them; a missing feature value
+    is what NaN means in our feature frames). NumPy scalars and arrays, datetimes and enums
+    are converted, so serving can pass model outputs as they are.
+    """
+    return json.dumps(
+        _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=canonical_json) if isinstance(value, set | frozenset) else items
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, pandas arrays
+        return _plain(value.tolist())
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    raise TypeError(f"payload: {type(value).__name__} is not JSON-serialisable")
+
+
+def format_time(moment: datetime) -> str:
+    """UTC with microseconds: the precision both SQLite and PostgreSQL keep."""
+    if moment.tzinfo is None:
+        raise ValueError("audit timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The hashed fields of one audit event."""
+
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    actor_role: str | None
+    subject_type: str
+    subject_id: str
+    payload: str  # canonical JSON text
+    prev_hash: str
+    hash: str = ""
+
+
+def link_hash(link: Link) -> str:
+    content = {
+        "seq": link.seq,
+        "at": format_time(link.at),
+        "kind": link.kind,
+        "actor": link.actor,
+        "actor_role": link.actor_role,
+        "subject_type": link.subject_type,
+        "subject_id": link.subject_id,
+        "payload": link.payload,
+        "prev_hash": link.prev_hash,
+    }
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    count: int  # events checked (up to and including the first broken one)
+    first_broken: int | None = None
+    problem: str | None = None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.count} events"
+        return f"audit chain broken at seq {self.first_broken}: {self.problem}"
+
+
+def verify_links(links: Iterable[Link]) -> Verification:
+    """Check sequence contiguity (from 1), back-links and hashes, in ``seq`` order."""
+    expected_seq, prev_hash, count = 1, GENESIS, 0
+    for link in links:
+        count += 1
+        if link.seq != expected_seq:
+            return Verification(
+                False, count, expected_seq, f"event {expected_seq} is missing (next is {link.seq})"
+            )
+        if link.prev_hash != prev_hash:
+            return Verification(
+                False, count, link.seq, "prev_hash does not match the previous event's hash"
+            )
+        if link_hash(link) != link.hash:
+            return Verification(False, count, link.seq, "content does not match its hash")
+        expected_seq, prev_hash = expected_seq + 1, link.hash
+    return Verification(True, count)

@@ -1,0 +1,137 @@
+"""Engine and sessions of the governance store: the only place sessions are opened.
+
+SQLite is the embedded default and PostgreSQL the production store. They differ in how
+writers are serialized, so the differences are settled here once:
+
+* SQLite runs in WAL mode (readers never block the writer) with a busy timeout, and every
+  write transaction starts with ``BEGIN IMMEDIATE``. Python's ``sqlite3`` driver would
+  otherwise begin lazily (``BEGIN DEFERRED`` at the first DML statement), and two deferred
+  transactions that both read and then write deadlock into ``database is locked`` instead of
+  queueing behind the busy timeout. We use the recipe from SQLAlchemy's SQLite dialect
+  documentation: switch the driver's own transaction handling off on connect
+  (``isolation_level = None``) and emit ``BEGIN`` ourselves from the ``begin`` event.
+* PostgreSQL runs READ COMMITTED; stale writes are caught by compare-and-set updates and
+  audit appends are serialized by a table lock (see :mod:`governance.audit`).
+
+Read-only work uses :meth:`Database.read`, which begins a deferred transaction on SQLite so
+readers (key authentication, queue listings) do not queue behind writers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from stockpilot.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+SqliteSynchronous = Literal["FULL", "NORMAL"]
+_BEGIN_OPTION = "stockpilot_sqlite_begin"
+
+
+def make_engine(
+    url: str,
+    *,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+    sqlite_synchronous: SqliteSynchronous = "FULL",
+) -> Engine:
+    """An engine for ``url``; SQLite engines get WAL, a busy timeout and explicit BEGIN."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise ValueError(
+            "database_url: an in-memory SQLite database cannot be shared between "
+            "connections; use a file path"
+        )
+    engine = create_engine(
+        url,
+        connect_args={"timeout": busy_timeout, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+    busy_ms = int(busy_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver; `_on_begin` emits BEGIN instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # FULL (default) keeps a commit durable across power loss, so a 2xx means durable;
+        # NORMAL trades that for throughput (see Settings.sqlite_synchronous).
+        cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class Database:
+    """One engine plus the two kinds of session the governance code uses.
+
+    ``write()`` is a unit of work: it commits when the block ends and rolls back when it
+    raises, so a caller that returns a 2xx after the block knows the effect is durable.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+        sqlite_synchronous: SqliteSynchronous = "FULL",
+    ) -> None:
+        self.url = url
+        self.engine = make_engine(
+            url, busy_timeout=busy_timeout, sqlite_synchronous=sqlite_synchronous
+        )
+        self.dialect = self.engine.dialect.name
+        reader = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+        self._writes = sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(reader, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The store named by ``STOCKPILOT_DATABASE_URL`` (SQLite under ``home`` by default)."""
+        url = settings.database_url
+        assert url is not None  # Settings fills in the default
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            # SQLite creates the file but not its directory (``var/`` on a fresh checkout).
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return cls(url, sqlite_synchronous=settings.sqlite_synchronous)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
+        with self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction that never takes the SQLite write lock."""
+        with self._reads() as session:
+            yield session  # closing the session rolls the read transaction back
+
+    def session(self) -> Session:
+        """A bare write session for callers that manage the transaction themselves."""
+        return self._writes()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -1,0 +1,231 @@
+"""The policy document: thresholds, routing and queues as versioned, validated data.
+
+Thresholds never appear as literals in handlers (house rule 6); they live in a YAML file
+that is validated here, applied with ``stockpilot policy apply`` and stored by
+:mod:`governance.policies`. Validation is strict because a typo in a threshold file is a
+silent business error: unknown keys are refused (``extra="forbid"``) with a "did you mean"
+hint, cross-field rules name every key involved, and queue and role references are checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from enum import StrEnum
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from governance.access import Role
+from stockpilot.errors import InvalidInput
+
+QueueName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class DriverFamily(StrEnum):
+    """The order-risk driver families the explainer groups SHAP contributions into."""
+
+    inventory_shortfall = "inventory_shortfall"
+    carrier_delay = "carrier_delay"
+    margin_erosion = "margin_erosion"
+    order_anomaly = "order_anomaly"
+    master_data = "master_data"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QueueConfig(_Strict):
+    sla_hours: float = Field(gt=0, description="Pending items expire after this long.")
+    roles: tuple[Role, ...] = Field(min_length=1, description="Roles that may decide here.")
+    description: str = ""
+
+
+class OrderRiskPolicy(_Strict):
+    """release below ``review_at`` ≤ review below ``hold_at`` ≤ hold."""
+
+    review_at: Probability
+    hold_at: Probability
+    review_queue: QueueName
+    hold_queue: QueueName
+    driver_queues: dict[DriverFamily, QueueName] = Field(
+        default_factory=dict,
+        description="Review items whose dominant driver is this family go to this queue.",
+    )
+    flag_queues: dict[DriverFamily, QueueName] = Field(
+        default_factory=dict,
+        description="A raised flag sends the order to review in this queue even when its "
+        "miss probability is below review_at (e.g. margin erosion → pricing).",
+    )
+
+
+class SubstitutionPolicy(_Strict):
+    """Offer automatically at or above ``auto_offer_at`` if the margin loss is acceptable."""
+
+    auto_offer_at: Probability
+    max_margin_loss: float = Field(
+        ge=0.0, description="Largest margin loss (fraction of the line price) to auto-offer."
+    )
+    review_queue: QueueName
+
+
+class ReplenishmentPolicy(_Strict):
+    """Auto-approve below one order value; two distinct approvers above another."""
+
+    auto_approve_below: float = Field(ge=0.0)
+    two_approvers_above: float = Field(ge=0.0)
+    queue: QueueName
+
+
+class Policy(_Strict):
+    version: int = Field(ge=1, description="Increases with every applied change.")
+    description: str = ""
+    queues: dict[QueueName, QueueConfig] = Field(min_length=1)
+    order_risk: OrderRiskPolicy
+    substitution: SubstitutionPolicy
+    replenishment: ReplenishmentPolicy
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Policy:
+        problems = []
+        risk = self.order_risk
+        if not risk.review_at < risk.hold_at:
+            problems.append(
+                f"order_risk.review_at ({risk.review_at}) must be below "
+                f"order_risk.hold_at ({risk.hold_at})"
+            )
+        repl = self.replenishment
+        if repl.auto_approve_below > repl.two_approvers_above:
+            problems.append(
+                f"replenishment.auto_approve_below ({repl.auto_approve_below}) must not exceed "
+                f"replenishment.two_approvers_above ({repl.two_approvers_above})"
+            )
+        for key, queue in self._queue_references():
+            if queue not in self.queues:
+                defined = ", ".join(sorted(self.queues))
+                problems.append(f"{key}: queue {queue!r} is not defined under queues ({defined})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _queue_references(self) -> list[tuple[str, str]]:
+        refs = [
+            ("order_risk.review_queue", self.order_risk.review_queue),
+            ("order_risk.hold_queue", self.order_risk.hold_queue),
+            ("substitution.review_queue", self.substitution.review_queue),
+            ("replenishment.queue", self.replenishment.queue),
+        ]
+        refs += [
+            (f"order_risk.driver_queues.{f}", q) for f, q in self.order_risk.driver_queues.items()
+        ]
+        refs += [(f"order_risk.flag_queues.{f}", q) for f, q in self.order_risk.flag_queues.items()]
+        return refs
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+class PolicyError(InvalidInput):
+    """A policy file that does not validate; ``details["errors"]`` lists one line per key."""
+
+    code = "invalid_policy"
+
+
+def parse_policy(text: str, *, source: str = "policy") -> Policy:
+    """Validate policy YAML; raise :class:`PolicyError` naming every offending key."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no objects
+    except yaml.YAMLError as err:
+        raise PolicyError(f"{source}: not valid YAML: {err}", errors=[str(err)]) from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: expected a mapping at the top level", errors=[])
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as err:
+        errors = [_describe(e) for e in err.errors()]
+        lines = "\n".join(f"  {e}" for e in errors)
+        raise PolicyError(f"{source} is not a valid policy:\n{lines}", errors=errors) from None
+
+
+def load_policy(path: Path | str) -> Policy:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(f"{path}: cannot read policy file ({err.strerror})", errors=[]) from None
+    return parse_policy(text, source=str(path))
+
+
+def default_policy_text() -> str:
+    """The policy shipped with the package, applied when a store has none yet."""
+    return (files("governance") / "default_policy.yaml").read_text(encoding="utf-8")
+
+
+def _describe(error: Any) -> str:
+    loc = [str(part) for part in error["loc"] if part != "[key]"]
+    where = _dotted(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+        close = difflib.get_close_matches(loc[-1], _fields_at(error["loc"][:-1]), n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    elif "[key]" in error["loc"]:
+        message = f"{loc[-1]!r} is not allowed here: {message}"
+    return f"{where}: {message}" if where else message
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc``, for "did you mean" hints."""
+    model: type[BaseModel] = Policy
+    parts = list(loc)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        if field is None:
+            return []
+        annotation = field.annotation
+        if get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+            if parts:
+                parts.pop(0)  # the dict key, e.g. a queue name
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

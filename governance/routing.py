@@ -1,0 +1,247 @@
+"""Pure routing: what a model said about one thing, plus the policy, gives a decision.
+
+``route`` is a function of its two arguments only, so the same inputs always give the same
+decision, the audit log can record why (threshold name and value, policy version) and
+tests can cover the bands exhaustively without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from governance.policy import DriverFamily, Policy
+from stockpilot.errors import InvalidInput
+
+
+class Kind(StrEnum):
+    order_risk = "order_risk"
+    substitution = "substitution"
+    replenishment = "replenishment"
+
+
+class Action(StrEnum):
+    release = "release"  # order risk below review_at: nothing to do
+    review = "review"  # a person decides in a queue
+    hold = "hold"  # order risk at or above hold_at: held until a supervisor decides
+    auto_offer = "auto_offer"  # substitute offered without review
+    auto_approve = "auto_approve"  # replenishment suggestion approved without review
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRisk:
+    """An order's miss probability, its SHAP contributions per driver family and any flags
+    raised by direct detectors (e.g. ``margin_erosion`` from the margin check)."""
+
+    probability: float
+    drivers: Mapping[str, float] = field(default_factory=dict)
+    flags: frozenset[str] = frozenset()
+    kind: Kind = Kind.order_risk
+
+
+@dataclass(frozen=True, slots=True)
+class Substitution:
+    """A candidate substitute's acceptance probability and the margin it gives up (fraction
+    of the original line price)."""
+
+    acceptance_probability: float
+    margin_loss: float
+    kind: Kind = Kind.substitution
+
+
+@dataclass(frozen=True, slots=True)
+class Replenishment:
+    """A replenishment suggestion's value (quantity × unit cost)."""
+
+    value: float
+    kind: Kind = Kind.replenishment
+
+
+Recommendation = OrderRisk | Substitution | Replenishment
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    action: Action
+    queue: str | None  # None: nothing for a person to do
+    threshold_name: str  # the policy key that decided, e.g. "order_risk.hold_at"
+    threshold: float | None  # its value (None when a flag, not a number, decided)
+    policy_version: int
+    required_approvals: int  # 0 when no queue
+    sla_hours: float | None
+    reason: str  # one sentence a reviewer can read
+
+    @property
+    def needs_review(self) -> bool:
+        return self.queue is not None
+
+
+def route(recommendation: Recommendation, policy: Policy) -> Decision:
+    """Apply ``policy`` to one recommendation. Thresholds are inclusive at the upper band:
+    a probability equal to ``hold_at`` holds, one equal to ``auto_offer_at`` is offered."""
+    if isinstance(recommendation, OrderRisk):
+        return _route_order_risk(recommendation, policy)
+    if isinstance(recommendation, Substitution):
+        return _route_substitution(recommendation, policy)
+    if isinstance(recommendation, Replenishment):
+        return _route_replenishment(recommendation, policy)
+    raise TypeError(f"recommendation: cannot route {type(recommendation).__name__}")
+
+
+def replenishment_approvals(value: float, policy: Policy) -> int:
+    """Approvals a replenishment item of ``value`` needs once it is in the queue."""
+    return 2 if value > policy.replenishment.two_approvers_above else 1
+
+
+def dominant_driver(drivers: Mapping[str, float]) -> str | None:
+    """The family pushing risk up the most (largest positive contribution), if any."""
+    order = {family.value: i for i, family in enumerate(DriverFamily)}
+    ranked = [(c, -order.get(f, len(order)), f) for f, c in drivers.items() if c > 0]
+    return max(ranked)[2] if ranked else None
+
+
+def _check_unit(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise InvalidInput(f"{name}: {value!r} is not a probability in [0, 1]", **{name: value})
+
+
+def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
+    _check_unit("probability", rec.probability)
+    cfg, p = policy.order_risk, rec.probability
+
+    def decide(action: Action, queue: str | None, key: str, value: float | None, why: str):
+        sla = policy.queues[queue].sla_hours if queue else None
+        return Decision(
+            Kind.order_risk, action, queue, key, value, policy.version, 1 if queue else 0, sla, why
+        )
+
+    if p >= cfg.hold_at:
+        return decide(
+            Action.hold,
+            cfg.hold_queue,
+            "order_risk.hold_at",
+            cfg.hold_at,
+            f"miss probability {p:.2f} is at or above hold_at {cfg.hold_at:.2f}: "
+            f"hold for a decision in {cfg.hold_queue}",
+        )
+    flagged = [f for f in DriverFamily if f.value in rec.flags and f in cfg.flag_queues]
+    if flagged:
+        family = flagged[0]
+        queue = cfg.flag_queues[family]
+        return decide(
+            Action.review,
+            queue,
+            f"order_risk.flag_queues.{family.value}",
+            None,
+            f"{family.value} flagged (miss probability {p:.2f}): review in {queue}",
+        )
+    if p >= cfg.review_at:
+        driver = dominant_driver(rec.drivers)
+        routes = {family.value: queue for family, queue in cfg.driver_queues.items()}
+        if driver in routes:
+            queue = routes[driver]
+            why = f"mostly {driver}, review in {queue}"
+        else:
+            queue = cfg.review_queue
+            why = f"review in {queue}"
+        return decide(
+            Action.review,
+            queue,
+            "order_risk.review_at",
+            cfg.review_at,
+            f"miss probability {p:.2f} is between review_at {cfg.review_at:.2f} and "
+            f"hold_at {cfg.hold_at:.2f}, {why}",
+        )
+    return decide(
+        Action.release,
+        None,
+        "order_risk.review_at",
+        cfg.review_at,
+        f"miss probability {p:.2f} is below review_at {cfg.review_at:.2f}: release",
+    )
+
+
+def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
+    _check_unit("acceptance_probability", rec.acceptance_probability)
+    if not rec.margin_loss == rec.margin_loss:  # NaN
+        raise InvalidInput("margin_loss: NaN is not a margin loss", margin_loss=rec.margin_loss)
+    cfg, p = policy.substitution, rec.acceptance_probability
+    queue = cfg.review_queue
+    sla = policy.queues[queue].sla_hours
+    if p < cfg.auto_offer_at:
+        return Decision(
+            Kind.substitution,
+            Action.review,
+            queue,
+            "substitution.auto_offer_at",
+            cfg.auto_offer_at,
+            policy.version,
+            1,
+            sla,
+            f"acceptance probability {p:.2f} is below auto_offer_at {cfg.auto_offer_at:.2f}: "
+            f"review in {queue}",
+        )
+    if rec.margin_loss > cfg.max_margin_loss:
+        return Decision(
+            Kind.substitution,
+            Action.review,
+            queue,
+            "substitution.max_margin_loss",
+            cfg.max_margin_loss,
+            policy.version,
+            1,
+            sla,
+            f"margin loss {rec.margin_loss:.1%} exceeds max_margin_loss "
+            f"{cfg.max_margin_loss:.1%}: review in {queue}",
+        )
+    return Decision(
+        Kind.substitution,
+        Action.auto_offer,
+        None,
+        "substitution.auto_offer_at",
+        cfg.auto_offer_at,
+        policy.version,
+        0,
+        None,
+        f"acceptance probability {p:.2f} ≥ {cfg.auto_offer_at:.2f} and margin loss "
+        f"{rec.margin_loss:.1%} ≤ {cfg.max_margin_loss:.1%}: offer automatically",
+    )
+
+
+def _route_replenishment(rec: Replenishment, policy: Policy) -> Decision:
+    if not rec.value >= 0:  # also rejects NaN
+        raise InvalidInput(f"value: {rec.value!r} must be a non-negative amount", value=rec.value)
+    cfg, v = policy.replenishment, rec.value
+    if v < cfg.auto_approve_below:
+        return Decision(
+            Kind.replenishment,
+            Action.auto_approve,
+            None,
+            "replenishment.auto_approve_below",
+            cfg.auto_approve_below,
+            policy.version,
+            0,
+            None,
+            f"value {v:,.2f} is below auto_approve_below {cfg.auto_approve_below:,.2f}: "
+            "approved automatically",
+        )
+    approvals = replenishment_approvals(v, policy)
+    if approvals == 2:
+        key, threshold = "replenishment.two_approvers_above", cfg.two_approvers_above
+        why = f"value {v:,.2f} is above two_approvers_above {threshold:,.2f}: two approvers"
+    else:
+        key, threshold = "replenishment.auto_approve_below", cfg.auto_approve_below
+        why = f"value {v:,.2f} is at or above auto_approve_below {threshold:,.2f}: one approver"
+    return Decision(
+        Kind.replenishment,
+        Action.review,
+        cfg.queue,
+        key,
+        threshold,
+        policy.version,
+        approvals,
+        policy.queues[cfg.queue].sla_hours,
+        f"{why} in {cfg.queue}",
+    )

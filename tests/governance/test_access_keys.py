@@ -1,0 +1,102 @@
+"""Roles and permissions (pure) and API keys in storage: create, authenticate, revoke."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from governance import audit
+from governance.access import PERMISSIONS, Permission, Principal, Role, hash_token, require
+from governance.keys import authenticate, create_key, list_keys, revoke_key
+from governance.tables import ApiKeyRow
+from stockpilot.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from tests.governance.support import ADMIN
+
+# The table from the issue, written out independently of governance/access.py.
+EXPECTED = {
+    "orders:score": {"order_system"},
+    "inventory:write": {"order_system"},
+    "outcomes:write": {"order_system"},
+    "substitutes:request": {"sales", "order_system"},
+    "substitutes:feedback": {"sales"},
+    "replenishment:run": {"planner"},
+    "replenishment:read": {"planner", "supervisor"},
+    "queues:read": {"sales", "planner", "supervisor", "admin"},
+    "queues:decide": {"sales", "planner", "supervisor"},
+    "audit:read": {"supervisor", "data_scientist", "admin"},
+    "audit:verify": {"admin", "supervisor"},
+    "models:read": {r.value for r in Role},
+    "models:reload": {"data_scientist", "admin"},
+    "policy:read": {r.value for r in Role},
+    "policy:apply": {"admin"},
+    "keys:manage": {"admin"},
+}
+
+
+@pytest.mark.parametrize("permission", sorted(EXPECTED))
+def test_permission_table_matches_the_specification(permission):
+    granted = {role.value for role, perms in PERMISSIONS.items() if Permission(permission) in perms}
+    assert granted == EXPECTED[permission]
+
+
+def test_every_permission_is_specified():
+    assert {p.value for p in Permission} == set(EXPECTED)
+
+
+def test_require_raises_forbidden_naming_role_and_permission():
+    sales = Principal("sally", Role.sales, key_id="k_1")
+    require(sales, "queues:decide")
+    with pytest.raises(Forbidden, match="'sales' lacks permission 'keys:manage'") as caught:
+        require(sales, Permission.keys_manage)
+    assert caught.value.status_code == 403
+
+
+def test_keys_are_stored_hashed_and_authenticate_to_their_role(db):
+    with db.write() as session:
+        key, token = create_key(session, role="planner", name="Pat (planner)", actor=ADMIN)
+    assert token.startswith("spk_") and len(token) > 40
+    with db.read() as session:
+        stored = session.scalars(select(ApiKeyRow)).one()
+        who = authenticate(session, token)
+    assert stored.token_hash == hash_token(token) and token not in stored.token_hash
+    assert (who.role, who.key_id, who.name, who.actor) == (
+        Role.planner,
+        key.id,
+        "Pat (planner)",
+        f"key:{key.id}",
+    )
+
+
+@pytest.mark.parametrize("token", [None, "", "Bearer x", "spk_wrong", "spk_" + "a" * 300])
+def test_unknown_tokens_are_unauthorized(db, token):
+    with db.read() as session, pytest.raises(Unauthorized) as caught:
+        authenticate(session, token)
+    assert caught.value.status_code == 401
+
+
+def test_revoked_keys_stop_working_and_changes_are_audited(db):
+    with db.write() as session:
+        key, token = create_key(session, role=Role.sales, name="sally", actor=ADMIN)
+    with db.write() as session:
+        revoked = revoke_key(session, key.id, actor=ADMIN)
+    assert not revoked.active
+    with db.read() as session, pytest.raises(Unauthorized):
+        authenticate(session, token)
+    with db.write() as session, pytest.raises(Conflict, match="already revoked"):
+        revoke_key(session, key.id, actor=ADMIN)
+    with db.write() as session, pytest.raises(NotFound):
+        revoke_key(session, "k_missing", actor=ADMIN)
+    with db.read() as session:
+        events = audit.list_events(session, subject_type="api_key", subject_id=key.id)
+        listed = list_keys(session)
+        active = list_keys(session, include_revoked=False)
+    assert [e.kind for e in events] == ["key.created", "key.revoked"]
+    assert token not in str(events) and hash_token(token) not in str(events)
+    assert [k.id for k in listed] == [key.id] and active == []
+
+
+def test_bad_roles_and_names_are_invalid(db):
+    with db.write() as session, pytest.raises(InvalidInput, match="role: 'root'"):
+        create_key(session, role="root", name="x", actor=ADMIN)
+    with db.write() as session, pytest.raises(InvalidInput, match="name"):
+        create_key(session, role="admin", name="  ", actor=ADMIN)
