@@ -35,7 +35,7 @@ def describe(name: str, value: float, labels: Mapping[str, Sequence[str]]) -> st
     if name == "log_pack_ratio":
         return f"pack size ×{np.exp(value):.2g} of the original"
     if name == "attribute_distance":
-        return "attributes close to the original" if value < 0.5 else "attributes differ"
+        return f"attribute distance {value:.2f} from the original (0 = identical)"
     if name.endswith("_diff"):
         attr = name.removeprefix("attr_").removesuffix("_diff").replace("_", " ")
         return f"{attr} {value:.1f} sd from the original"
