@@ -55,10 +55,10 @@ def test_never_offers_stock_that_cannot_cover_the_line(recommender, small_datase
     locations = sorted(small_dataset.locations["location_id"].astype(str))
     item = data.draw(st.sampled_from(sorted(catalog.index)), label="item")
     candidates = list(catalog.item_ids[recommender.candidates[catalog.index[item]]])
-    assume_any = candidates or ["none"]
+    stocked = candidates or ["NOT-A-CANDIDATE"]  # an item without candidates: stock elsewhere
     stock = data.draw(
         st.lists(
-            st.tuples(st.sampled_from(assume_any), st.sampled_from(locations), positions),
+            st.tuples(st.sampled_from(stocked), st.sampled_from(locations), positions),
             min_size=5,
             max_size=90,
         ),

@@ -28,8 +28,9 @@ def test_cli_trains_registers_and_plain_pyfunc_returns_probabilities(
     assert out.exit_code == 0, out.output
     evaluation = json.loads(report.read_text())
     assert evaluation["model"] == "substitution"
-    for section in ("test", "popularity", "attribute_similarity", "oracle"):
-        block = evaluation["baselines"].get(section) or evaluation.get(section)
+    blocks = [evaluation["test"], evaluation["oracle"], *evaluation["baselines"].values()]
+    assert set(evaluation["baselines"]) == {"popularity", "attribute_similarity"}
+    for block in blocks:
         assert set(block) >= {"ndcg@5", "hit@1", "hit@3", "n_events"}
     assert 0 <= evaluation["calibration"]["ece"] <= 1
 
