@@ -29,6 +29,10 @@ def progress(transient: bool = False) -> Iterator[Progress]:
         TimeElapsedColumn(),
         console=console,
         transient=transient,
+        # No stdout/stderr redirection: under Jupyter, Rich's redirect proxies and the
+        # kernel's stream flushing call each other until RecursionError.
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         yield bar
 

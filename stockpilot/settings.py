@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     lgbm_threads: int = Field(
         1, ge=1, description="LightGBM threads per process (train and serve)."
     )
+    train_threads: int = Field(
+        2, ge=1, description="LightGBM threads for training runs (serving uses lgbm_threads)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")

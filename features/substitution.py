@@ -1,0 +1,418 @@
+"""The substitution feature set: item attributes, pair closeness and offer context.
+
+Everything derives from the data contract, never from a particular data source: every
+``attr_*`` column of ``items`` (numeric → scaled difference, text → same/different),
+the optional ``brand`` and ``pack_size``, the required ``list_price``, the optional
+customer attributes (``segment``, ``tier``, ``region``) and every ``x_*`` column of
+``substitutions``. A column that is absent simply yields fewer features.
+
+Training (a frame of logged offers) and serving (one request, numpy only) build the
+feature matrix through the same functions: :meth:`ItemCatalog.pair_features` and
+:meth:`SubstitutionFeatures.assemble` take integer index arrays, whatever produced them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.inventory import available
+from features.substitution_history import AcceptanceHistory
+
+FEATURE_SET_VERSION = "substitution-v1"
+CUSTOMER_ATTRIBUTES = ("segment", "tier", "region")
+# A numeric attribute difference of more than this many standard deviations is "far".
+DIFF_CLIP = 3.0
+STOCK_COVER_CLIP = 20.0
+
+
+def offer_set_ids(offers: pd.DataFrame) -> np.ndarray:
+    """Integer id of the offer set (one short line) each logged offer belongs to.
+
+    Offers of one short line share ``order_id``, ``original_item_id`` and ``ts``; real
+    exports may lack ``order_id`` (or leave it empty), then (customer, item, ts) groups.
+    """
+    order = (
+        offers["order_id"].astype(object)
+        if "order_id" in offers.columns
+        else pd.Series(None, index=offers.index, dtype=object)
+    )
+    fallback = "c:" + offers["customer_id"].astype(str)
+    key = pd.DataFrame(
+        {
+            "who": np.where(order.notna(), "o:" + order.astype(str), fallback),
+            "item": offers["original_item_id"].astype(str),
+            "ts": offers["ts"],
+        }
+    )
+    return key.groupby(["who", "item", "ts"], sort=False).ngroup().to_numpy()
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
+    """Integer codes (-1 for missing) and the vocabulary that maps text back to them."""
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    return codes.astype(np.int64), {str(u): k for k, u in enumerate(uniques)}
+
+
+def _safe_log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(a / b)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+@dataclass
+class ItemCatalog:
+    """Item master as numpy arrays indexed by item position (built once, read per request)."""
+
+    item_ids: np.ndarray
+    index: dict[str, int]
+    category: np.ndarray
+    list_price: np.ndarray
+    unit_cost: np.ndarray
+    active: np.ndarray
+    brand: np.ndarray | None
+    pack_size: np.ndarray | None
+    numeric_attrs: dict[str, np.ndarray]  # already divided by the column's spread
+    categorical_attrs: dict[str, np.ndarray]  # codes, -1 when missing
+
+    @classmethod
+    def from_items(cls, items: pd.DataFrame) -> ItemCatalog:
+        items = items.drop_duplicates("item_id").reset_index(drop=True)
+        ids = items["item_id"].astype(str).to_numpy(dtype=object)
+        category, _ = _codes(items["category"])
+        numeric: dict[str, np.ndarray] = {}
+        categorical: dict[str, np.ndarray] = {}
+        for col in sorted(c for c in items.columns if str(c).startswith("attr_")):
+            s = items[col]
+            if pd.api.types.is_numeric_dtype(s):
+                x = s.to_numpy(dtype=float)
+                spread = np.nanstd(x) if np.isfinite(x).sum() > 1 else 0.0
+                numeric[col] = x / (spread if spread > 0 else 1.0)
+            else:
+                categorical[col] = _codes(s)[0]
+        active = (
+            items["active"].fillna(True).astype(bool).to_numpy()
+            if "active" in items.columns
+            else np.ones(len(items), dtype=bool)
+        )
+        has_brand = "brand" in items.columns and items["brand"].notna().any()
+        has_pack = "pack_size" in items.columns and items["pack_size"].notna().any()
+        return cls(
+            item_ids=ids,
+            index={i: k for k, i in enumerate(ids)},
+            category=category,
+            list_price=items["list_price"].to_numpy(dtype=float),
+            unit_cost=items["unit_cost"].to_numpy(dtype=float),
+            active=active,
+            brand=_codes(items["brand"])[0] if has_brand else None,
+            pack_size=items["pack_size"].to_numpy(dtype=float) if has_pack else None,
+            numeric_attrs=numeric,
+            categorical_attrs=categorical,
+        )
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def lookup(self, ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Positions of item ids; -1 for an item missing from the master."""
+        get = self.index.get
+        return np.fromiter((get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def pair_feature_names(self) -> list[str]:
+        names = ["same_category", "log_price_ratio"]
+        if self.brand is not None:
+            names.append("same_brand")
+        if self.pack_size is not None:
+            names.append("log_pack_ratio")
+        names += [f"{c}_diff" for c in self.numeric_attrs]
+        names += [f"{c}_same" for c in self.categorical_attrs]
+        return [*names, "attribute_distance"]
+
+    @staticmethod
+    def _same(codes: np.ndarray, o: np.ndarray, j: np.ndarray) -> np.ndarray:
+        a, b = codes[o], codes[j]
+        return np.where((a < 0) | (b < 0), np.nan, (a == b).astype(float))
+
+    def pair_features(self, o: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
+        """Closeness of offered items ``j`` to originals ``o`` (index arrays, same length)."""
+        out: dict[str, np.ndarray] = {
+            "same_category": (self.category[o] == self.category[j]).astype(float),
+            "log_price_ratio": _safe_log_ratio(self.list_price[j], self.list_price[o]),
+        }
+        # Distance components: each in "about one unit means clearly different".
+        parts = [np.abs(out["log_price_ratio"])]
+        if self.brand is not None:
+            out["same_brand"] = self._same(self.brand, o, j)
+            parts.append(1.0 - out["same_brand"])
+        if self.pack_size is not None:
+            out["log_pack_ratio"] = _safe_log_ratio(self.pack_size[j], self.pack_size[o])
+            parts.append(np.abs(out["log_pack_ratio"]))
+        for col, x in self.numeric_attrs.items():
+            out[f"{col}_diff"] = np.minimum(np.abs(x[j] - x[o]), DIFF_CLIP)
+            parts.append(out[f"{col}_diff"])
+        for col, codes in self.categorical_attrs.items():
+            out[f"{col}_same"] = self._same(codes, o, j)
+            parts.append(1.0 - out[f"{col}_same"])
+        stacked = np.vstack(parts)
+        counted = np.isfinite(stacked).sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            out["attribute_distance"] = np.where(
+                counted > 0, np.nansum(stacked, axis=0) / np.maximum(counted, 1), np.nan
+            )
+        return out
+
+    def similarity(self, o: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Attribute similarity (higher is closer): the rule-based ranking and candidate order."""
+        d = self.pair_features(o, j)["attribute_distance"]
+        return np.where(np.isfinite(d), -d, -np.inf)
+
+
+def order_context(offers: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
+    """``need_by`` (promised date) and ``qty`` of the short line each offer was made for.
+
+    Needs ``order_id`` on the offers; without it (or without a matching line) both stay
+    empty and the urgency/stock features are missing for that offer.
+    """
+    out = pd.DataFrame(
+        {"need_by": pd.NaT, "qty": np.nan}, index=offers.index, columns=["need_by", "qty"]
+    ).astype({"need_by": "datetime64[ns]", "qty": float})
+    if orders is None or "order_id" not in offers.columns:
+        return out
+    lines = (
+        orders[["order_id", "item_id", "promised_date", "qty"]]
+        .drop_duplicates(["order_id", "item_id"])
+        .astype({"order_id": str, "item_id": str})
+    )
+    keys = pd.DataFrame(
+        {
+            "order_id": offers["order_id"].astype(str).to_numpy(),
+            "item_id": offers["original_item_id"].astype(str).to_numpy(),
+        }
+    )
+    joined = keys.merge(lines, on=["order_id", "item_id"], how="left")
+    out["need_by"] = joined["promised_date"].to_numpy(dtype="datetime64[ns]")
+    out["qty"] = joined["qty"].to_numpy(dtype=float)
+    return out
+
+
+def stock_context(offers: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.Series:
+    """Available stock of the offered item at the offer's location at offer time.
+
+    Point-in-time: the latest snapshot on or before the offer's date (single inventory
+    truth). Missing when the location or the position is unknown.
+    """
+    result = pd.Series(np.nan, index=offers.index, name="available")
+    if inventory is None or "location_id" not in offers.columns:
+        return result
+    snap = pd.DataFrame(
+        {
+            "date": inventory["snapshot_date"].to_numpy(dtype="datetime64[ns]"),
+            "item": inventory["item_id"].astype(str).to_numpy(),
+            "loc": inventory["location_id"].astype(str).to_numpy(),
+            "available": available(inventory).to_numpy(),
+        }
+    ).sort_values("date", kind="stable")
+    query = pd.DataFrame(
+        {
+            "date": offers["ts"].to_numpy(dtype="datetime64[ns]"),
+            "item": offers["offered_item_id"].astype(str).to_numpy(),
+            "loc": offers["location_id"].astype(str).to_numpy(),
+            "row": np.arange(len(offers)),
+        }
+    ).sort_values("date", kind="stable")
+    joined = pd.merge_asof(query, snap, on="date", by=["item", "loc"], direction="backward")
+    values = np.full(len(offers), np.nan)
+    values[joined["row"].to_numpy()] = joined["available"].to_numpy(dtype=float)
+    result[:] = values
+    return result
+
+
+def history_keys(
+    customer: np.ndarray, original: np.ndarray, offered: np.ndarray, pair: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Keys of the acceptance history: who, which items, and whether brand/price moved."""
+    keys = {
+        "customer": customer,
+        "original": original,
+        "offered": offered,
+        "pricier": np.where(pair["log_price_ratio"] > 0, "1", "0"),
+    }
+    if "same_brand" in pair:
+        keys["same_brand"] = np.where(pair["same_brand"] == 1, "1", "0")
+    return keys
+
+
+class SubstitutionFeatures:
+    """The named, versioned feature set of the acceptance model (``FEATURE_SET_VERSION``).
+
+    ``fit`` learns the item catalogue, the vocabularies of categorical columns and the
+    acceptance history; ``transform`` turns offers (the ``substitutions`` shape, plus
+    optional ``need_by``/``qty``/``available``) into the model matrix.
+    """
+
+    version = FEATURE_SET_VERSION
+
+    def __init__(self, history_smoothing: Mapping[str, float] | None = None) -> None:
+        self.history_smoothing = history_smoothing
+
+    def fit(
+        self,
+        items: pd.DataFrame,
+        offers: pd.DataFrame,
+        customers: pd.DataFrame | None = None,
+    ) -> SubstitutionFeatures:
+        self.catalog_ = ItemCatalog.from_items(items)
+        self.customer_vocab_: dict[str, dict[str, int]] = {}
+        self.customer_codes_: dict[str, dict[str, int]] = {}
+        if customers is not None:
+            for col in CUSTOMER_ATTRIBUTES:
+                if col in customers.columns and customers[col].notna().any():
+                    codes, vocab = _codes(customers[col])
+                    self.customer_vocab_[col] = vocab
+                    ids = customers["customer_id"].astype(str)
+                    self.customer_codes_[col] = {
+                        c: int(k) for c, k in zip(ids, codes, strict=True) if k >= 0
+                    }
+        self.x_numeric_: list[str] = []
+        self.x_vocab_: dict[str, dict[str, int]] = {}
+        for col in sorted(c for c in offers.columns if str(c).startswith("x_")):
+            if pd.api.types.is_numeric_dtype(offers[col]):
+                self.x_numeric_.append(col)
+            else:
+                self.x_vocab_[col] = _codes(offers[col])[1]
+        self.history_ = AcceptanceHistory(self.history_smoothing).fit(
+            self.history_keys(offers), offers["ts"], offers["accepted"]
+        )
+        self.feature_names_in_ = [
+            *self.catalog_.pair_feature_names(),
+            *self.history_.feature_names(),
+            "urgency_days",
+            "stock_cover",
+            *self.x_numeric_,
+            *self.x_vocab_,
+            *(f"customer_{c}" for c in self.customer_vocab_),
+        ]
+        self.categorical_features_ = [
+            *self.x_vocab_,
+            *(f"customer_{c}" for c in self.customer_vocab_),
+        ]
+        return self
+
+    # --- pieces shared by the frame path and the request path ----------------------
+
+    def history_keys(
+        self, offers: pd.DataFrame, pair: Mapping[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
+        """The columns the acceptance history is keyed on, from an offers frame."""
+        if pair is None:
+            pair = self._frame_pairs(offers)
+        return pd.DataFrame(
+            history_keys(
+                offers["customer_id"].astype(str).to_numpy(),
+                offers["original_item_id"].astype(str).to_numpy(),
+                offers["offered_item_id"].astype(str).to_numpy(),
+                pair,
+            )
+        )
+
+    def _frame_pairs(self, offers: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Pair features of a frame; rows with an item unknown to the master are all-missing."""
+        catalog = self.catalog_
+        o, j = catalog.lookup(offers["original_item_id"]), catalog.lookup(offers["offered_item_id"])
+        known = (o >= 0) & (j >= 0)
+        pair = catalog.pair_features(np.where(known, o, 0), np.where(known, j, 0))
+        return {k: np.where(known, v, np.nan) for k, v in pair.items()}
+
+    def customer_codes(self, customer_id: str) -> list[float]:
+        return [
+            float(self.customer_codes_[c].get(customer_id, np.nan)) for c in self.customer_vocab_
+        ]
+
+    def x_values(self, context: Mapping[str, object] | None, n: int) -> list[np.ndarray]:
+        """``x_*`` context of one request, numeric as float and text as vocabulary code."""
+        context = context or {}
+        cols: list[np.ndarray] = []
+        for col in self.x_numeric_:
+            value = context.get(col)
+            try:
+                v = float(value) if value is not None else np.nan
+            except (TypeError, ValueError):
+                v = np.nan
+            cols.append(np.full(n, v))
+        for col, vocab in self.x_vocab_.items():
+            value = context.get(col)
+            cols.append(np.full(n, float(vocab.get(str(value), np.nan))))
+        return cols
+
+    def assemble(
+        self,
+        pair: Mapping[str, np.ndarray],
+        history: Mapping[str, np.ndarray],
+        urgency_days: np.ndarray,
+        stock_cover: np.ndarray,
+        x_columns: list[np.ndarray],
+        customer_columns: list[np.ndarray],
+    ) -> np.ndarray:
+        """The model matrix, columns in ``feature_names_in_`` order."""
+        columns = [
+            *(pair[name] for name in self.catalog_.pair_feature_names()),
+            *(history[name] for name in self.history_.feature_names()),
+            urgency_days,
+            np.minimum(stock_cover, STOCK_COVER_CLIP),
+            *x_columns,
+            *customer_columns,
+        ]
+        return np.column_stack(columns).astype(float, copy=False)
+
+    # --- the frame path (training, evaluation, pyfunc predict) ---------------------
+
+    def transform(self, offers: pd.DataFrame, point_in_time: bool = False) -> pd.DataFrame:
+        """Features of logged or candidate offers.
+
+        ``point_in_time=True`` computes each offer's history from the earlier offers of
+        ``offers`` itself (training); otherwise the fitted history is used as of now
+        (scoring new candidate pairs).
+        """
+        missing = [
+            c
+            for c in ("customer_id", "original_item_id", "offered_item_id", "ts")
+            if c not in offers.columns
+        ]
+        if missing:
+            raise ValueError(f"offers lacks required column(s) {missing}")
+        n = len(offers)
+        pair = self._frame_pairs(offers)
+        keys = self.history_keys(offers, pair)
+        if point_in_time:
+            history = self.history_.point_in_time(keys, offers["ts"], offers["accepted"])
+        else:
+            history = self.history_.current(keys)
+        ts = offers["ts"].to_numpy(dtype="datetime64[ns]")
+        if "need_by" in offers.columns:
+            need_by = pd.to_datetime(offers["need_by"]).to_numpy(dtype="datetime64[ns]")
+            urgency = (need_by - ts) / np.timedelta64(1, "D")
+        else:
+            urgency = np.full(n, np.nan)
+        if "available" in offers.columns and "qty" in offers.columns:
+            qty = offers["qty"].to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cover = offers["available"].to_numpy(dtype=float) / qty
+            cover = np.where(qty > 0, cover, np.nan)
+        else:
+            cover = np.full(n, np.nan)
+        x_cols = [
+            offers[c].to_numpy(dtype=float) if c in offers.columns else np.full(n, np.nan)
+            for c in self.x_numeric_
+        ]
+        for col, vocab in self.x_vocab_.items():
+            raw = offers[col] if col in offers.columns else pd.Series([None] * n)
+            x_cols.append(np.array([vocab.get(str(v), np.nan) for v in raw], dtype=float))
+        cust = offers["customer_id"].astype(str)
+        customer_cols = [
+            cust.map(self.customer_codes_[c]).to_numpy(dtype=float) for c in self.customer_vocab_
+        ]
+        matrix = self.assemble(pair, history, urgency, cover, x_cols, customer_cols)
+        return pd.DataFrame(matrix, columns=self.feature_names_in_, index=offers.index)

@@ -1,0 +1,168 @@
+"""Acceptance model: a LightGBM classifier with Platt calibration and exact SHAP reasons.
+
+A classifier rather than a ranker because serving needs a *probability* the customer
+accepts (policy thresholds auto-offer above one), and ranking by that probability is
+what a rep does anyway. Calibration is a sigmoid on the raw margin fitted on a later,
+held-out slice of time: strictly increasing, so it never reorders candidates (isotonic
+regression would create ties inside an offer set), and it corrects the drift between
+the training period and the recent one. SHAP contributions are LightGBM's exact
+TreeSHAP in margin space (``pred_contrib``); they sum to the raw margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+DEFAULT_PARAMS: dict[str, float | int | str] = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    # Shallow trees: exact TreeSHAP costs O(leaves · depth²) per tree and row, and the
+    # request path explains every returned candidate (depth 3 keeps 5 rows well under
+    # 1 ms on the large catalogue, for no measurable loss of ranking quality).
+    "max_depth": 3,
+    "num_leaves": 8,
+    "min_data_in_leaf": 80,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 5.0,
+    "max_cat_to_onehot": 8,
+    "verbosity": -1,
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One SHAP contribution turned into words; ``contribution`` is in log-odds."""
+
+    feature: str
+    value: float | None
+    contribution: float
+    text: str
+
+
+class AcceptanceModel:
+    """P(customer accepts the offered substitute), scikit-learn style.
+
+    Parameters are stored untouched; ``fit`` validates and learns ``booster_``,
+    ``calibration_`` (slope, intercept on the raw margin), ``feature_names_in_`` and
+    ``best_iteration_``.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 1000,
+        early_stopping_rounds: int = 100,
+        num_threads: int = 1,
+        random_state: int = 0,
+        params: dict[str, float | int | str] | None = None,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.num_threads = num_threads
+        self.random_state = random_state
+        self.params = params
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: Sequence[bool] | np.ndarray,
+        *,
+        X_valid: pd.DataFrame,
+        y_valid: Sequence[bool] | np.ndarray,
+        categorical_features: Sequence[str] = (),
+    ) -> AcceptanceModel:
+        if self.n_estimators < 1:
+            raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+        if list(X.columns) != list(X_valid.columns):
+            raise ValueError("X and X_valid must have the same columns in the same order")
+        unknown = set(categorical_features) - set(X.columns)
+        if unknown:
+            raise ValueError(f"categorical_features not in X: {sorted(unknown)}")
+        y_fit = np.asarray(y, dtype=float)
+        y_val = np.asarray(y_valid, dtype=float)
+        if len(np.unique(y_fit)) < 2 or len(np.unique(y_val)) < 2:
+            raise ValueError("y and y_valid must each contain accepted and rejected offers")
+        self.feature_names_in_ = list(map(str, X.columns))
+        self.categorical_features_ = list(categorical_features)
+        params = {
+            **DEFAULT_PARAMS,
+            **(self.params or {}),
+            "num_threads": self.num_threads,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+        }
+        train_set = lgb.Dataset(
+            X.to_numpy(dtype=float),
+            y_fit,
+            feature_name=self.feature_names_in_,
+            categorical_feature=self.categorical_features_ or "auto",
+            free_raw_data=True,
+        )
+        valid_set = lgb.Dataset(X_valid.to_numpy(dtype=float), y_val, reference=train_set)
+        self.booster_ = lgb.train(
+            params,
+            train_set,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        self.best_iteration_ = int(self.booster_.best_iteration or self.n_estimators)
+        self.booster_ = lgb.Booster(
+            model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_)
+        )
+        margin = self._margin(X_valid.to_numpy(dtype=float))
+        platt = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y_val)
+        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+        if self.calibration_[0] <= 0:
+            raise ValueError("calibration found a non-increasing score: the model learned nothing")
+        return self
+
+    def _check(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            if list(map(str, X.columns)) != self.feature_names_in_:
+                raise ValueError(
+                    "X has columns different from those seen in fit: "
+                    f"expected {self.feature_names_in_}, got {list(X.columns)}"
+                )
+            X = X.to_numpy(dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names_in_):
+            raise ValueError(f"X must have {len(self.feature_names_in_)} columns, got {X.shape}")
+        return X
+
+    def _margin(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            self.booster_.predict(X, raw_score=True, num_threads=self.num_threads), dtype=float
+        )
+
+    def decision_function(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Raw (uncalibrated) log-odds margin of the booster."""
+        return self._margin(self._check(X))
+
+    def calibrate(self, margin: np.ndarray) -> np.ndarray:
+        slope, intercept = self.calibration_
+        return 1.0 / (1.0 + np.exp(-(slope * margin + intercept)))
+
+    def predict_proba(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Calibrated acceptance probability as ``(n, 2)`` like scikit-learn classifiers."""
+        p = self.calibrate(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def contributions(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Exact SHAP values per feature plus the bias column; rows sum to the raw margin."""
+        X = self._check(X)
+        out = self.booster_.predict(X, pred_contrib=True, num_threads=self.num_threads)
+        return np.asarray(out, dtype=float)
+
+    def feature_importance(self) -> pd.Series:
+        gain = self.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.feature_names_in_).sort_values(ascending=False)

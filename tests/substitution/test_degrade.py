@@ -1,0 +1,68 @@
+"""Real exports lack optional columns: fewer features, never a crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.inventory import InventoryPositions
+from features.substitution import SubstitutionFeatures
+from tests.substitution.conftest import tiny_items, tiny_offers
+from training.substitution import evaluate, fit
+
+REQUIRED_SUBS = ["event_id", "ts", "customer_id", "original_item_id", "offered_item_id", "accepted"]
+
+
+def test_contract_minimum_trains_and_recommends(small_dataset):
+    ds = small_dataset
+    bare = Dataset(
+        items=ds.items[["item_id", "category", "unit_cost", "list_price"]],
+        locations=ds.locations[["location_id"]],
+        customers=ds.customers[["customer_id"]],
+        orders=ds.orders,
+        fulfillments=ds.fulfillments,
+        inventory=ds.inventory[["snapshot_date", "item_id", "location_id", "on_hand"]],
+        substitutions=ds.substitutions[REQUIRED_SUBS],
+    )
+    recommender, prepared = fit(bare, num_threads=1, n_estimators=60)
+    names = set(recommender.features.feature_names_in_)
+    assert not names & {"same_brand", "log_pack_ratio", "x_display", "customer_segment"}
+    assert not any(n.startswith("attr_") for n in names)
+    # Without order_id there is no line context: urgency and stock cover are unknown.
+    assert prepared.X["urgency_days"].isna().all() and prepared.X["stock_cover"].isna().all()
+    evaluation, _ = evaluate(recommender, prepared, truth={})
+    assert evaluation["oracle"] is None and evaluation["test"]["n_events"] > 0
+    inventory = InventoryPositions.from_inventory(bare.inventory)
+    line = ds.orders.iloc[-1]
+    result = recommender.recommend(
+        str(line["customer_id"]),
+        str(line["item_id"]),
+        1.0,
+        str(line["location_id"]),
+        inventory=inventory,
+        ts="2024-08-01",
+    )
+    assert all(0 < s.p_accept < 1 for s in result.substitutes)
+
+
+def test_messy_attributes_and_text_context():
+    items = tiny_items()
+    items.loc[2, "attr_size"] = np.nan
+    items["attr_finish"] = ["matt", None, "gloss", "matt", None, None, "gloss"]
+    items = items.drop(columns=["brand"])
+    offers = tiny_offers(50, seed=9)
+    offers.loc[::5, "x_channel"] = None
+    fs = SubstitutionFeatures().fit(items, offers)
+    X = fs.transform(offers, point_in_time=True)
+    assert "attr_finish_same" in X.columns and "same_brand" not in X.columns
+    assert np.isfinite(X["attribute_distance"]).all()  # always some attribute to compare
+    assert X["x_channel"].isna().sum() == offers["x_channel"].isna().sum()
+
+
+def test_offers_of_items_missing_from_the_master_are_kept_as_unknown():
+    items, offers = tiny_items(), tiny_offers(30)
+    offers.loc[0, "offered_item_id"] = "GHOST"
+    X = SubstitutionFeatures().fit(items, offers).transform(offers, point_in_time=True)
+    assert np.isnan(X.loc[0, "log_price_ratio"]) and len(X) == len(offers)
+    assert pd.notna(X.loc[0, "customer_accept_rate"])

@@ -1,0 +1,45 @@
+"""Model behaviour on the medium simulated dataset of the acceptance checks (seed 7).
+
+NDCG@5 ≥ 1.15 × the better baseline is not asserted: on these offer sets the better
+baseline already scores ≈ 0.88, so 1.15× would exceed NDCG's maximum of 1. What is
+asserted is what the data allows: within 0.05 of the oracle, clearly above both
+baselines, calibrated.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from features.contract import validate_tables
+from features.dataset import Dataset
+from training.substitution import evaluate, fit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def medium_evaluation(medium_simulation):
+    tables, violations = validate_tables(medium_simulation.tables)
+    assert violations == []
+    recommender, prepared = fit(Dataset.from_tables(tables), num_threads=1)
+    evaluation, _ = evaluate(recommender, prepared, medium_simulation.truth)
+    return evaluation
+
+
+def test_ranking_is_near_the_oracle_and_beats_the_baselines(medium_evaluation):
+    test, oracle = medium_evaluation["test"], medium_evaluation["oracle"]
+    best = max(b["ndcg@5"] for b in medium_evaluation["baselines"].values())
+    assert test["n_events"] > 2000
+    assert test["ndcg@5"] >= oracle["ndcg@5"] - 0.05
+    assert test["ndcg@5"] >= best + 0.02
+    for baseline in medium_evaluation["baselines"].values():
+        assert baseline["n_events"] == test["n_events"]  # the same events for every method
+        assert test["hit@1"] > baseline["hit@1"]
+
+
+def test_acceptance_probabilities_are_calibrated(medium_evaluation):
+    assert medium_evaluation["calibration"]["ece"] <= 0.05
+
+
+def test_candidate_generation_covers_accepted_substitutes(medium_evaluation):
+    assert medium_evaluation["candidates"]["recall_accepted"] >= 0.8

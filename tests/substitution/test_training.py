@@ -1,0 +1,71 @@
+"""train → MLflow run → registered `substitution` → plain pyfunc load, on a real store."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.inventory import InventoryPositions
+from stockpilot.cli import app
+from training import tracking
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_trains_registers_and_plain_pyfunc_returns_probabilities(
+    settings, small_data_dir, small_dataset, tmp_path
+):
+    report = tmp_path / "evaluation.json"
+    out = CliRunner().invoke(
+        app,
+        ["train", "substitution", "--data", str(small_data_dir), "--report", str(report)],
+    )
+    assert out.exit_code == 0, out.output
+    evaluation = json.loads(report.read_text())
+    assert evaluation["model"] == "substitution"
+    blocks = [evaluation["test"], evaluation["oracle"], *evaluation["baselines"].values()]
+    assert set(evaluation["baselines"]) == {"popularity", "attribute_similarity"}
+    for block in blocks:
+        assert set(block) >= {"ndcg@5", "hit@1", "hit@3", "n_events"}
+    assert 0 <= evaluation["calibration"]["ece"] <= 1
+
+    tracking.configure(settings)
+    version = tracking.resolve("substitution", "champion")
+    assert version.version == evaluation["registered"]["version"]
+    assert {"dataset_fingerprint", "feature_set_version", "code_version"} <= set(version.tags)
+    logged = mlflow.artifacts.load_dict(f"runs:/{version.run_id}/evaluation.json")
+    assert logged["test"] == evaluation["test"]
+
+    model = mlflow.pyfunc.load_model("models:/substitution@champion")
+    inputs = model.metadata.get_input_schema()
+    assert inputs.required_input_names() == [
+        "customer_id",
+        "original_item_id",
+        "offered_item_id",
+        "ts",
+    ]
+    subs = small_dataset.substitutions.tail(12)
+    pairs = subs[["customer_id", "original_item_id", "offered_item_id", "ts"]]
+    p = model.predict(pairs)["p_accept"].to_numpy()
+    assert p.shape == (12,) and ((p > 0) & (p < 1)).all()
+    assert not np.isin(p, [0.0, 1.0]).any()  # probabilities, not class labels
+    with_context = model.predict(subs[[*pairs.columns, "location_id", "x_display"]])
+    assert len(with_context) == 12
+
+    recommender = model.unwrap_python_model().recommender
+    inventory = InventoryPositions.from_inventory(small_dataset.inventory)
+    line = small_dataset.orders.iloc[-1]
+    result = recommender.recommend(
+        str(line["customer_id"]),
+        str(line["item_id"]),
+        1.0,
+        str(line["location_id"]),
+        pd.Timestamp(line["promised_date"]),
+        inventory=inventory,
+    )
+    assert result.substitutes and result.substitutes[0].reasons

@@ -1,0 +1,306 @@
+"""Substitution pipeline: load → offer features → time-ordered fit → evaluate → MLflow.
+
+The unit of time is the offer set (one short line): sets are ordered by time and cut
+70 / 10 / 20 into train, validation (early stopping and calibration) and test, so no
+set is split and nothing later than a prediction is used to make it. History features
+are point-in-time. ``truth/`` is read only by :func:`evaluate` (the oracle).
+
+The registered model is the one evaluated (trained on the first 70 %); its history
+statistics and candidate lists cover the whole history, as they would in production
+where they are refreshed at every retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.substitution import (
+    FEATURE_SET_VERSION,
+    SubstitutionFeatures,
+    offer_set_ids,
+    order_context,
+    stock_context,
+)
+from models.substitution import AcceptanceModel
+from models.substitution_recommender import CandidateIndex, SubstitutionRecommender
+from stockpilot.errors import InvalidInput
+from stockpilot.progress import step
+from stockpilot.settings import Settings, get_settings
+from training.substitution_eval import (
+    compare,
+    expected_calibration_error,
+    reliability_figure,
+    shap_summary_figure,
+)
+
+MODEL_NAME = "substitution"
+SPLIT = (0.7, 0.1, 0.2)  # train, validation, test shares of offer sets, in time order
+INPUT_COLUMNS = (
+    "customer_id",
+    "original_item_id",
+    "offered_item_id",
+    "ts",
+    "location_id",
+    "order_id",
+    "need_by",
+    "qty",
+    "available",
+)
+
+
+@dataclass
+class Prepared:
+    """Offers in time order with their context, offer set, split part and features."""
+
+    offers: pd.DataFrame
+    groups: np.ndarray
+    part: np.ndarray  # 0 train, 1 validation, 2 test
+    X: pd.DataFrame
+    y: np.ndarray
+
+
+def prepare_offers(ds: Dataset) -> pd.DataFrame:
+    """The substitutions table in time order with the short line's need-by, qty and stock."""
+    subs = ds.substitutions
+    if subs is None or subs.empty:
+        raise InvalidInput("the dataset has no substitutions table: nothing to learn from")
+    subs = subs[subs["accepted"].notna()]
+    sort_by = ["ts", "position"] if "position" in subs.columns else ["ts"]
+    offers = subs.sort_values(sort_by, kind="stable").reset_index(drop=True)
+    context = order_context(offers, ds.orders)
+    return offers.assign(
+        need_by=context["need_by"].to_numpy(),
+        qty=context["qty"].to_numpy(),
+        available=stock_context(offers, ds.inventory).to_numpy(),
+    )
+
+
+def time_split(ts: pd.Series, groups: np.ndarray, shares: tuple[float, ...] = SPLIT) -> np.ndarray:
+    """Part (0, 1, 2) of every offer: whole offer sets cut by their time."""
+    start = pd.Series(ts.to_numpy()).groupby(groups).min().sort_values(kind="stable")
+    if len(start) < 10:
+        raise InvalidInput(
+            f"need at least 10 offer sets for a time-ordered split, got {len(start)}"
+        )
+    cuts = np.cumsum(shares)[:-1]
+    edges = [start.iloc[int(c * len(start))] for c in cuts]
+    set_ts = start.reindex(groups).to_numpy()
+    return np.searchsorted(np.array(edges, dtype=set_ts.dtype), set_ts, side="right").astype(int)
+
+
+def fit(
+    ds: Dataset,
+    *,
+    num_threads: int = 1,
+    model_params: dict[str, Any] | None = None,
+    n_estimators: int = 1000,
+    n_neighbours: int = 30,
+    random_state: int = 0,
+) -> tuple[SubstitutionRecommender, Prepared]:
+    """Features, time-ordered split, acceptance model and candidate index (no I/O)."""
+    offers = prepare_offers(ds)
+    groups = offer_set_ids(offers)
+    part = time_split(offers["ts"], groups)
+    features = SubstitutionFeatures().fit(ds.items, offers, ds.customers)
+    X = features.transform(offers, point_in_time=True)
+    y = offers["accepted"].astype(bool).to_numpy()
+    model = AcceptanceModel(
+        n_estimators=n_estimators,
+        num_threads=num_threads,
+        random_state=random_state,
+        params=model_params,
+    ).fit(
+        X[part == 0],
+        y[part == 0],
+        X_valid=X[part == 1],
+        y_valid=y[part == 1],
+        categorical_features=features.categorical_features_,
+    )
+    catalog = features.catalog_
+    accepted = offers[y]
+    pairs = np.column_stack(
+        [catalog.lookup(accepted["original_item_id"]), catalog.lookup(accepted["offered_item_id"])]
+    )
+    candidates = CandidateIndex(n_neighbours=n_neighbours).fit(catalog, pairs)
+    recommender = SubstitutionRecommender(features, model, candidates)
+    return recommender, Prepared(offers=offers, groups=groups, part=part, X=X, y=y)
+
+
+def _candidate_recall(recommender: SubstitutionRecommender, prepared: Prepared) -> dict[str, float]:
+    """Share of accepted test offers that candidate generation (history before test) proposes."""
+    catalog = recommender.features.catalog_
+    offers, y, part = prepared.offers, prepared.y, prepared.part
+    before = offers[(part < 2) & y]
+    index = CandidateIndex(n_neighbours=recommender.candidates.n_neighbours).fit(
+        catalog,
+        np.column_stack(
+            [catalog.lookup(before["original_item_id"]), catalog.lookup(before["offered_item_id"])]
+        ),
+    )
+    test = offers[(part == 2) & y]
+    o = catalog.lookup(test["original_item_id"])
+    j = catalog.lookup(test["offered_item_id"])
+    found = [oi >= 0 and ji in set(index[oi].tolist()) for oi, ji in zip(o, j, strict=True)]
+    sizes = [len(index[k]) for k in range(len(catalog))]
+    return {
+        "recall_accepted": float(np.mean(found)) if found else float("nan"),
+        "mean_candidates": float(np.mean(sizes)) if sizes else 0.0,
+    }
+
+
+def evaluate(
+    recommender: SubstitutionRecommender, prepared: Prepared, truth: dict[str, pd.DataFrame]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """evaluation.json content, plus the figures for the MLflow run."""
+    test = prepared.part == 2
+    offers = prepared.offers[test]
+    X = prepared.X[test]
+    y = prepared.y[test]
+    groups = prepared.groups[test]
+    model = recommender.model
+    p = model.predict_proba(X)[:, 1]
+    catalog = recommender.features.catalog_
+    o, j = catalog.lookup(offers["original_item_id"]), catalog.lookup(offers["offered_item_id"])
+    known = (o >= 0) & (j >= 0)
+    similarity = np.where(
+        known, catalog.similarity(np.where(known, o, 0), np.where(known, j, 0)), -np.inf
+    )
+    baselines = {
+        "popularity": X["item_accept_rate"].to_numpy(),
+        "attribute_similarity": similarity,
+    }
+    oracle = None
+    if "substitutions" in truth:
+        oracle_p = offers[["event_id"]].merge(
+            truth["substitutions"].astype({"event_id": str}), on="event_id", how="left"
+        )["p_accept"]
+        oracle = oracle_p.to_numpy(dtype=float)
+    result = compare(groups, y, p, baselines, oracle)
+    contributions = model.contributions(X.iloc[:2000])
+    importance = pd.Series(
+        np.abs(contributions[:, :-1]).mean(axis=0), index=model.feature_names_in_
+    ).sort_values(ascending=False)
+    part_ts = prepared.offers.groupby(prepared.part)["ts"].agg(["min", "max", "size"])
+    evaluation: dict[str, Any] = {
+        "model": MODEL_NAME,
+        "feature_set": FEATURE_SET_VERSION,
+        **result,
+        "calibration": {
+            "ece": expected_calibration_error(p, y),
+            "brier": float(np.mean((p - y) ** 2)),
+            "mean_predicted": float(p.mean()),
+            "mean_observed": float(y.mean()),
+            "n_offers": len(y),
+            "method": "sigmoid on the margin, fitted on the validation period",
+        },
+        "candidates": _candidate_recall(recommender, prepared),
+        "split": {
+            name: {
+                "from": str(part_ts.loc[k, "min"]),
+                "to": str(part_ts.loc[k, "max"]),
+                "offers": int(part_ts.loc[k, "size"]),
+            }
+            for k, name in enumerate(("train", "validation", "test"))
+            if k in part_ts.index
+        },
+        "ranking_events": "test offer sets with at least one accepted offer",
+        "best_iteration": model.best_iteration_,
+        "shap_mean_abs": {k: float(v) for k, v in importance.head(15).items()},
+    }
+    figures = {
+        "calibration.png": reliability_figure(p, y),
+        "shap_summary.png": shap_summary_figure(importance),
+    }
+    return evaluation, figures
+
+
+def input_example(prepared: Prepared) -> pd.DataFrame:
+    """A few test candidate pairs in the pyfunc input shape (complete rows preferred)."""
+    cols = [c for c in INPUT_COLUMNS if c in prepared.offers.columns]
+    cols += [c for c in prepared.offers.columns if str(c).startswith("x_")]
+    frame = prepared.offers.loc[prepared.part == 2, cols]
+    complete = frame.dropna()
+    return (complete if len(complete) >= 5 else frame).head(5).reset_index(drop=True)
+
+
+def train(
+    data: Path | str,
+    report: Path | None = None,
+    alias: str | None = "champion",
+    *,
+    settings: Settings | None = None,
+    model_params: dict[str, Any] | None = None,
+    n_estimators: int = 1000,
+) -> dict[str, Any]:
+    """Train, evaluate, log to MLflow and register ``substitution``; returns the evaluation."""
+    from models.substitution_pyfunc import SubstitutionModel, save_recommender, signature
+    from training import tracking
+    from training.data import load_dataset, load_truth
+
+    settings = settings or get_settings()
+    with step("loading dataset"):
+        ds = load_dataset(data)
+    with step("training the substitution model"):
+        recommender, prepared = fit(
+            ds,
+            num_threads=settings.train_threads,
+            model_params=model_params,
+            n_estimators=n_estimators,
+        )
+    # Serving predicts one request at a time: single-threaded LightGBM is fastest there.
+    recommender.model.num_threads = settings.lgbm_threads
+    with step("evaluating"):
+        evaluation, figures = evaluate(recommender, prepared, load_truth(data))
+    used = {k: v for k, v in ds.tables().items() if k in ("items", "customers", "substitutions")}
+    tags = {
+        "dataset_fingerprint": tracking.dataset_fingerprint(used),
+        "feature_set_version": FEATURE_SET_VERSION,
+        "code_version": tracking.code_version(),
+    }
+    with step("logging to MLflow"), tracking.run(MODEL_NAME, settings, **tags) as active:
+        tracking.log_params(
+            {
+                "split": "/".join(map(str, SPLIT)),
+                "n_features": len(recommender.features.feature_names_in_),
+                "n_neighbours": recommender.candidates.n_neighbours,
+                "best_iteration": recommender.model.best_iteration_,
+                "calibration_slope": recommender.model.calibration_[0],
+                "calibration_intercept": recommender.model.calibration_[1],
+                **{f"lgbm.{k}": v for k, v in (model_params or {}).items()},
+            }
+        )
+        tracking.log_metrics({k: evaluation[k] for k in ("test", "baselines", "calibration")})
+        if evaluation["oracle"] is not None:
+            tracking.log_metrics({"oracle": evaluation["oracle"]})
+        for name, figure in figures.items():
+            tracking.log_figure(figure, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            artifact = save_recommender(recommender, Path(tmp) / "recommender.pkl")
+            info = tracking.log_model(
+                SubstitutionModel(),
+                model_name=MODEL_NAME,
+                artifacts={"recommender": str(artifact)},
+                input_example=input_example(prepared),
+                signature=signature(recommender),
+                tags=tags,
+            )
+        version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
+        evaluation["registered"] = {
+            "name": MODEL_NAME,
+            "version": version,
+            "alias": alias,
+            "run_id": active.info.run_id,
+        }
+        tracking.log_json(evaluation, "evaluation.json")
+    if report is not None:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(json.dumps(evaluation, indent=2, default=str))
+    return evaluation
