@@ -27,8 +27,12 @@ def register_constant(name: str, value: float, alias: str = "champion") -> str:
     example = pd.DataFrame({"x": [1.0]})
     with tracking.run(name):
         info = tracking.log_model(
-            Constant(value), model_name=name, artifacts=None, input_example=example,
-            signature=infer_signature(example, pd.Series([value])), tags={},
+            Constant(value),
+            model_name=name,
+            artifacts=None,
+            input_example=example,
+            signature=infer_signature(example, pd.Series([value])),
+            tags={},
         )
         tracking.log_json({"model": name, "value": value}, "evaluation.json")
         return tracking.register(info.model_uri, name, alias, {})
