@@ -159,13 +159,31 @@ def run_once(
     The convenience serving uses for POSTs that create something.
     """
     with db.write() as session:
-        outcome = claim(
-            session, caller=caller, key=key, fingerprint=fingerprint, retention=retention
+        return idempotent(
+            session,
+            caller=caller,
+            key=key,
+            fingerprint=fingerprint,
+            retention=retention,
+            effect=effect,
         )
-        if isinstance(outcome, StoredResponse):
-            return outcome
-        status_code, body = effect(session)
-        return complete(session, outcome, status_code=status_code, body=body)
+
+
+def idempotent(
+    session: Session,
+    *,
+    caller: str,
+    key: str,
+    fingerprint: str,
+    retention: timedelta,
+    effect: Callable[[Session], tuple[int, Any]],
+) -> StoredResponse:
+    """:func:`run_once` inside the caller's transaction (e.g. a group-commit unit)."""
+    outcome = claim(session, caller=caller, key=key, fingerprint=fingerprint, retention=retention)
+    if isinstance(outcome, StoredResponse):
+        return outcome
+    status_code, body = effect(session)
+    return complete(session, outcome, status_code=status_code, body=body)
 
 
 def purge_expired(session: Session, *, now: datetime | None = None) -> int:
