@@ -169,8 +169,12 @@ def test_acceptance_depends_on_brand_price_and_attributes(medium_simulation):
     subs = medium_simulation.tables["substitutions"]
     items = medium_simulation.tables["items"].set_index("item_id")
     x = (
-        subs.join(items[["brand", "attr_grade"]], on="original_item_id")
-        .join(items[["brand", "attr_grade"]], on="offered_item_id", rsuffix="_offered")
+        subs.join(items[["brand", "attr_grade", "attr_material"]], on="original_item_id")
+        .join(
+            items[["brand", "attr_grade", "attr_material"]],
+            on="offered_item_id",
+            rsuffix="_offered",
+        )
         .dropna(subset=["brand", "brand_offered"])
     )
     same_brand = x["brand"] == x["brand_offered"]
@@ -178,8 +182,16 @@ def test_acceptance_depends_on_brand_price_and_attributes(medium_simulation):
     cheaper = x["offered_unit_price"] < 0.85 * x["original_unit_price"]
     dearer = x["offered_unit_price"] > 1.15 * x["original_unit_price"]
     assert x.loc[cheaper, "accepted"].mean() > 1.2 * x.loc[dearer, "accepted"].mean()
-    same_grade = x["attr_grade"] == x["attr_grade_offered"]
-    assert x.loc[same_grade, "accepted"].mean() > 1.1 * x.loc[~same_grade, "accepted"].mean()
+    same_material = x["attr_material"] == x["attr_material_offered"]
+    assert x.loc[same_material, "accepted"].mean() > 1.1 * x.loc[~same_material, "accepted"].mean()
+    # Grade is a matter of taste: some customers take upgrades, others trade down.
+    upgrade = x["attr_grade_offered"] < x["attr_grade"]
+    downgrade = x["attr_grade_offered"] > x["attr_grade"]
+    taste = (
+        x[upgrade].groupby("customer_id")["accepted"].mean()
+        - x[downgrade].groupby("customer_id")["accepted"].mean()
+    ).dropna()
+    assert (taste > 0.15).mean() > 0.15 and (taste < -0.15).mean() > 0.15
     p = medium_simulation.truth["substitutions"]["p_accept"].to_numpy()
     assert roc_auc_score(subs["accepted"], p) > 0.7
 

@@ -59,19 +59,21 @@ def offers(
     c = orders.customer[line]
     urgent = (orders.promised_day[line] - orders.day[line]) <= 2
     display = rng.random(len(j)) < 0.2
-    # What "close" means differs by customer: some insist on the same material or grade.
+    # What "close" means differs by customer: some insist on the same material; some
+    # welcome a better grade, others a cheaper one (grade codes: 0 = A is the best).
     distance = (
         np.abs(world.attr_size[j] - world.attr_size[o]) / 30
-        + world.grade_weight[c] * (world.attr_grade[j] != world.attr_grade[o])
         + world.material_weight[c] * (world.attr_material[j] != world.attr_material[o])
     )
+    upgrade = world.attr_grade[o] - world.attr_grade[j]
     utility = (
-        1.0
+        0.0
         + world.propensity[c]
         + world.appeal[j]
         + world.brand_loyalty[c] * (world.brand[j] == world.brand[o])
         - world.price_sensitivity[c] * np.log(world.list_price[j] / world.list_price[o])
         - 0.8 * distance
+        + world.grade_preference[c] * upgrade
         - 0.6 * np.abs(np.log(world.pack_size[j] / world.pack_size[o]))
         + 0.7 * urgent
         + 0.5 * display

@@ -118,7 +118,7 @@ class World:
     contract_discount: np.ndarray
     propensity: np.ndarray  # hidden: general willingness to accept substitutes
     brand_loyalty: np.ndarray
-    grade_weight: np.ndarray
+    grade_preference: np.ndarray  # > 0: welcomes a better grade; < 0: a cheaper one
     material_weight: np.ndarray
     price_sensitivity: np.ndarray
     # carriers
@@ -176,7 +176,7 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
     contract_discount = np.round(rng.uniform(lo, hi), 3)
     customer_weight = np.exp(rng.normal(0, 1.1, n_c)) * np.array([3.0, 1.5, 1.0])[customer_tier]
     # Contractors and retailers trade down; industrial buyers read price as quality.
-    segment_price = np.array([2.5, 6.0, -2.0])[customer_segment]
+    segment_price = np.array([1.5, 4.0, -3.0])[customer_segment]
 
     # Carriers: mode, reliability, lanes (carrier × origin location × customer region).
     carrier_mode = (np.arange(n_k) % 3 == 2).astype(int)  # every third carrier is LTL
@@ -226,11 +226,11 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
         contract_discount=contract_discount,
         propensity=rng.normal(0, 0.7, n_c),
         brand_loyalty=np.where(
-            rng.random(n_c) < 0.5, rng.uniform(2.0, 4.0, n_c), rng.uniform(-0.5, 0.5, n_c)
+            rng.random(n_c) < 0.35, rng.uniform(2.0, 4.0, n_c), rng.uniform(-0.5, 0.5, n_c)
         ),
         price_sensitivity=segment_price * rng.uniform(0.6, 1.4, n_c),
-        grade_weight=np.where(rng.random(n_c) < 0.4, 4.5, 0.2),
-        material_weight=np.where(rng.random(n_c) < 0.4, 4.5, 0.2),
+        grade_preference=rng.choice([-1.5, 0.0, 1.5], n_c),
+        material_weight=np.where(rng.random(n_c) < 0.3, 4.5, 0.2),
         carrier_ids=np.array([f"CR{k:02d}" for k in range(n_k)]),
         carrier_mode=carrier_mode,
         carrier_effect=carrier_effect,
