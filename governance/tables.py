@@ -210,3 +210,35 @@ class IdempotencyRow(Base):
     completed_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("caller", "key", name="uq_idempotency_records_caller_key"),)
+
+
+class InventoryEventRow(Base):
+    """A stock position reported by the WMS/ERP; replayed into live state at start-up."""
+
+    __tablename__ = "inventory_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    snapshot_date: Mapped[datetime]
+    item_id: Mapped[str] = mapped_column(String(200))
+    location_id: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the fields that were set
+    actor: Mapped[str] = mapped_column(String(200))
+
+
+class LineOutcomeRow(Base):
+    """What happened to an order line (shipped, delivered): monitoring and retraining."""
+
+    __tablename__ = "line_outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    order_id: Mapped[str] = mapped_column(String(200))
+    line_no: Mapped[int] = mapped_column(Integer)
+    shipped_qty: Mapped[float] = mapped_column(Float)
+    ship_date: Mapped[datetime | None]
+    delivered_date: Mapped[datetime | None]
+    status: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_line_outcomes_line", "order_id", "line_no"),)
