@@ -1,0 +1,116 @@
+"""Facts from other systems: inventory positions and order-line outcomes.
+
+Both are stored first (so a restart replays them) and then applied to the live state,
+so the next order score or substitute search sees the new stock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from governance import events as event_store
+from governance.access import Permission, Principal
+from governance.events import InventoryEvent, LineOutcome
+from serving import writes
+from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+def _utc(day: date | None) -> datetime | None:
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@router.post(
+    "/events/inventory",
+    summary="Update inventory positions (the next score sees the new stock)",
+    response_model=Accepted,
+    status_code=202,
+    **secured(Permission.inventory_write),
+)
+async def inventory_events(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.inventory_write))],
+    body: InventoryEventsIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    today = datetime.now(UTC).date()
+    events = [
+        InventoryEvent(
+            snapshot_date=_utc(e.snapshot_date or today),
+            item_id=e.item_id,
+            location_id=e.location_id,
+            fields={
+                k: (v.isoformat() if isinstance(v, date) else v)
+                for k, v in e.model_dump(include=e.model_fields_set).items()
+                if k in event_store.INVENTORY_FIELDS
+            },
+        )
+        for e in body.events
+    ]
+
+    def effect(session):
+        event_store.record_inventory(session, events, actor=principal.actor)
+        return 202, {"accepted": len(events)}
+
+    response, replayed = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        for event in events:
+            services.live.apply_inventory(event)
+    return response
+
+
+@router.post(
+    "/outcomes",
+    summary="Record shipped/delivered outcomes (monitoring, history, retraining)",
+    response_model=Accepted,
+    status_code=202,
+    **secured(Permission.outcomes_write),
+)
+async def outcomes(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.outcomes_write))],
+    body: OutcomesIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    outcomes = [
+        LineOutcome(
+            o.order_id,
+            o.line_no,
+            o.shipped_qty,
+            _utc(o.ship_date),
+            _utc(o.delivered_date),
+            o.status,
+        )
+        for o in body.outcomes
+    ]
+
+    def effect(session):
+        event_store.record_outcomes(session, outcomes, actor=principal.actor)
+        return 202, {"accepted": len(outcomes)}
+
+    response, replayed = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        for outcome in outcomes:
+            services.live.apply_outcome(outcome)
+    return response

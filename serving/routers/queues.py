@@ -1,0 +1,106 @@
+"""Review queues: list, inspect with the full explanation, decide (four-eyes, CAS)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from governance import audit, queues
+from governance.access import Permission, Principal
+from governance.workflow import Status
+from serving.deps import ServicesDep, allow, secured
+from serving.schemas.queues import (
+    QueueDecisionIn,
+    QueueItemDetailOut,
+    QueueItemOut,
+    QueueItemsOut,
+)
+from stockpilot.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["queues"])
+ItemId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def _out(item: queues.QueueItem) -> QueueItemOut:
+    data = asdict(item)
+    data["approvers"] = list(item.approvers)
+    data["status"] = item.status.value
+    data["details"] = dict(item.details)
+    return QueueItemOut(**data)
+
+
+@router.get("/queues/{queue}/items", summary="Items of a queue", **secured(Permission.queues_read))
+def list_queue_items(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
+    queue: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")],
+    status: Annotated[Status | None, Query(description="Default: pending.")] = Status.pending,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> QueueItemsOut:
+    policy = services.policy.get()
+    if queue not in policy.queues:
+        raise NotFound(
+            f"queue {queue!r} is not defined in policy version {policy.version}", queue=queue
+        )
+    with services.db.read() as session:
+        items = queues.list_items(session, queue=queue, status=status, limit=limit)
+    return QueueItemsOut(queue=queue, items=[_out(i) for i in items])
+
+
+@router.get(
+    "/queue-items/{item_id}",
+    summary="One item with its full explanation",
+    **secured(Permission.queues_read),
+)
+def get_queue_item(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
+    item_id: ItemId,
+) -> QueueItemDetailOut:
+    with services.db.read() as session:
+        item = queues.get_item(session, item_id)
+        created = audit.list_events(
+            session, subject_type="recommendation", subject_id=item.recommendation_id, limit=1
+        )
+        history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
+    explanation = created[0].payload if created else {}
+    return QueueItemDetailOut(
+        **_out(item).model_dump(),
+        explanation=explanation,
+        history=[
+            {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, "payload": e.payload}
+            for e in history
+        ],
+    )
+
+
+@router.post(
+    "/queue-items/{item_id}/decision",
+    summary="Approve, reject or override (requester cannot approve; stale → 409)",
+    **secured(Permission.queues_decide),
+)
+async def decide(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.queues_decide))],
+    item_id: ItemId,
+    body: QueueDecisionIn,
+) -> QueueItemOut:
+    policy = services.policy.get()
+
+    def unit(session):
+        return queues.decide(
+            session,
+            item_id,
+            principal=principal,
+            action=body.action.value,
+            policy=policy,
+            reason=body.reason,
+            edited_qty=body.edited_qty,
+            expected_version=body.expected_version,
+        )
+
+    item = await services.committer.run_async(unit)
+    services.metrics.decisions.labels(item.kind, f"{body.action.value}").inc()
+    return _out(item)

@@ -1,0 +1,226 @@
+"""Substitutes for a short line, from live stock, routed by policy; and their feedback."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from governance import audit
+from governance.access import Permission, Principal
+from governance.recommendations import ModelOutput, record
+from governance.routing import Substitution, route
+from models.substitution_feedback import feedback_rows
+from models.substitution_recommender import Reason, Substitute, SubstitutionResult
+from serving import writes
+from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
+from stockpilot.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
+MODEL = "substitution"
+
+
+def margin_loss(sub: Substitute, unit_price: float | None) -> float:
+    """Margin given up per unit, as a share of the original price (1.0 when unknown)."""
+    if sub.margin_delta is None or not unit_price:
+        return 1.0
+    return max(0.0, -sub.margin_delta) / unit_price
+
+
+@router.post(
+    "",
+    summary="Ranked substitutes this customer will accept, from stock that is there",
+    response_model=SubstitutesOut,
+    status_code=201,
+    **secured(Permission.substitutes_request),
+)
+async def substitutes(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.substitutes_request))],
+    body: SubstitutesIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    model = services.models.get(MODEL)
+    policy = services.policy.get()
+    result = model.impl.recommender.recommend(
+        body.customer_id,
+        body.item_id,
+        body.qty,
+        body.location_id,
+        body.need_by,
+        inventory=services.live.inventory,
+        n=body.n,
+        unit_price=body.unit_price,
+        context=body.context,
+        other_locations=body.other_locations,
+    )
+    decisions = [
+        route(Substitution(s.p_accept, margin_loss(s, result.unit_price)), policy)
+        for s in result.substitutes
+    ]
+    # The request is decided by its best substitute; none in stock → sales must look.
+    top = decisions[0] if decisions else route(Substitution(0.0, 1.0), policy)
+    subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
+    payload = result.to_dict()
+
+    def effect(session):
+        recorded = record(
+            session,
+            ModelOutput(
+                subject=subject,
+                model_name=MODEL,
+                model_version=model.version,
+                score=result.substitutes[0].p_accept if result.substitutes else 0.0,
+                features={"request": body.model_dump(mode="json")},
+                contributions={
+                    s.item_id: {r.feature: r.contribution for r in s.reasons}
+                    for s in result.substitutes
+                },
+                explanation={"result": payload, "order_id": body.order_id},
+            ),
+            top,
+            principal=principal,
+            summary={
+                "customer_id": body.customer_id,
+                "item_id": body.item_id,
+                "top": [s.item_id for s in result.substitutes[:3]],
+            },
+        )
+        out = {
+            "recommendation_id": recorded.recommendation_id,
+            "customer_id": body.customer_id,
+            "item_id": body.item_id,
+            "qty": body.qty,
+            "location_id": body.location_id,
+            "substitutes": [
+                {**_substitute(s), "offer": d.action.value}
+                for s, d in zip(result.substitutes, decisions, strict=True)
+            ],
+            "decision": {
+                "action": top.action.value,
+                "queue": top.queue,
+                "queue_item_id": recorded.item.id if recorded.item else None,
+                "threshold_name": top.threshold_name,
+                "threshold": top.threshold,
+                "policy_version": top.policy_version,
+                "required_approvals": top.required_approvals,
+                "reason": top.reason,
+            },
+            "model": {"name": MODEL, "version": model.version},
+        }
+        return 201, out
+
+    response, replayed = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        services.metrics.decisions.labels("substitution", top.action.value).inc()
+    return response
+
+
+def _substitute(s: Substitute) -> dict[str, Any]:
+    data = asdict(s)
+    data["reasons"] = [asdict(r) for r in s.reasons]
+    return data
+
+
+def _result_from(payload: dict[str, Any]) -> SubstitutionResult:
+    """Rebuild the recommendation as served from its audited payload."""
+    subs = tuple(
+        Substitute(**{**s, "reasons": tuple(Reason(**r) for r in s["reasons"])})
+        for s in payload["substitutes"]
+    )
+    fields = {k: v for k, v in payload.items() if k != "substitutes"}
+    for key in ("ts", "need_by"):
+        if fields.get(key):
+            fields[key] = datetime.fromisoformat(fields[key])
+    return SubstitutionResult(**fields, substitutes=subs)
+
+
+@router.post(
+    "/{recommendation_id}/feedback",
+    summary="What the customer accepted: appended to the training data, audited",
+    response_model=FeedbackOut,
+    status_code=201,
+    **secured(Permission.substitutes_feedback),
+)
+async def feedback(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.substitutes_feedback))],
+    recommendation_id: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    ],
+    body: FeedbackIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    with services.db.read() as session:
+        events = audit.list_events(
+            session,
+            subject_type="recommendation",
+            subject_id=recommendation_id,
+            kind="recommendation.created",
+            limit=1,
+        )
+    if not events or events[0].payload.get("kind") != "substitution":
+        raise NotFound(
+            f"substitution recommendation {recommendation_id!r} does not exist",
+            recommendation_id=recommendation_id,
+        )
+    explanation = events[0].payload["explanation"]
+    result = _result_from(explanation["result"])
+    try:
+        rows = feedback_rows(
+            result,
+            body.accepted_item_ids,
+            offered=body.offered_item_ids,
+            order_id=explanation.get("order_id"),
+        )
+    except ValueError as err:
+        raise InvalidInput(str(err), field="accepted_item_ids") from None
+    from training.feedback import append_substitutions
+
+    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    written = await asyncio.to_thread(append_substitutions, services.settings.data_dir, rows)
+    now = datetime.now(UTC)
+
+    def effect(session):
+        audit.append(
+            session,
+            kind="substitution.feedback",
+            actor=principal,
+            subject_type="recommendation",
+            subject_id=recommendation_id,
+            payload={
+                "accepted": body.accepted_item_ids,
+                "offered": rows["offered_item_id"].tolist(),
+                "rows_written": written,
+            },
+            at=now,
+        )
+        return 201, {
+            "recommendation_id": recommendation_id,
+            "rows_written": written,
+            "accepted": body.accepted_item_ids,
+            "recorded_at": now,
+        }
+
+    response, _ = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    return response

@@ -1,0 +1,182 @@
+"""What one serving process holds: store, group committer, models, live state, policy, keys.
+
+Built and torn down by the app's lifespan (or handed to the app factory ready-made in
+tests). Readiness is false until the models and the active policy are loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from governance import keys as key_store
+from governance import policies, schema
+from governance.access import Principal, Role, hash_token
+from governance.batching import GroupCommitter
+from governance.db import Database
+from governance.policy import Policy
+from governance.sweep import sweep
+from serving.live import LiveState
+from serving.metrics import Metrics
+from serving.model_store import ModelStore
+from stockpilot.errors import NotReady, Unauthorized
+from stockpilot.settings import Settings
+
+log = logging.getLogger(__name__)
+SYSTEM = Principal("system:serving", Role.admin)
+KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
+POLICY_REFRESH_SECONDS = 5.0
+
+
+@dataclass
+class PolicyCache:
+    """The active policy, parsed once per version and refreshed in the background."""
+
+    policy: Policy | None = None
+    checked_at: float = 0.0
+
+    def get(self) -> Policy:
+        if self.policy is None:
+            raise NotReady("no active policy")
+        return self.policy
+
+    def refresh(self, db: Database) -> Policy:
+        with db.read() as session:
+            version = policies.active_version(session)
+            if self.policy is None or version != self.policy.version:
+                self.policy = policies.active_policy(session).policy
+        self.checked_at = time.monotonic()
+        return self.policy
+
+
+@dataclass
+class KeyCache:
+    """Authenticated keys by token hash, for a few seconds: one index probe saved per call."""
+
+    ttl: float = KEY_CACHE_SECONDS
+    _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    def authenticate(self, db: Database, token: str | None) -> Principal:
+        if not token:
+            raise Unauthorized("missing API key: send it in the X-API-Key header")
+        digest = hash_token(token)
+        now = time.monotonic()
+        hit = self._entries.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with db.read() as session:
+            principal = key_store.authenticate(session, token)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[digest] = (now + self.ttl, principal)
+        return principal
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    committer: GroupCommitter
+    models: ModelStore
+    metrics: Metrics
+    live: LiveState
+    policy: PolicyCache = field(default_factory=PolicyCache)
+    keys: KeyCache = field(default_factory=KeyCache)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        """Connect, check the schema, apply the first policy, load models and live state."""
+        db = Database.from_settings(settings)
+        schema.require_current(db)
+        with db.write() as session:
+            policies.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
+        models = ModelStore(settings.model_cache_dir)
+        report = models.load()
+        for name, error in report.errors.items():
+            log.warning("model %s not loaded: %s", name, error)
+        live = LiveState.build(models, settings)
+        with db.read() as session:
+            live.replay(session)
+        services = cls(
+            settings=settings,
+            db=db,
+            committer=GroupCommitter(db).start(),
+            models=models,
+            metrics=Metrics(),
+            live=live,
+        )
+        services.policy.refresh(db)
+        services.models_changed()
+        return services
+
+    @property
+    def ready(self) -> bool:
+        return self.models.ready and self.policy.policy is not None and self.live.ready
+
+    def readiness(self) -> dict[str, Any]:
+        served = {m.name: {"version": m.version, "source": m.source} for m in self.models.served()}
+        return {
+            "ready": self.ready,
+            "degraded": self.models.degraded,
+            "models": served,
+            "missing": [n for n in self.models.names if n not in served],
+            "errors": self.models.errors,
+            "policy_version": self.policy.policy.version if self.policy.policy else None,
+            "live_state": self.live.describe(),
+        }
+
+    def models_changed(self) -> None:
+        """After a (re)load: bring live state and metrics up to the served versions."""
+        self.live.on_models_loaded(self.models)
+        self.metrics.set_models([(m.name, m.version, m.source) for m in self.models.served()])
+
+    # --- background work -----------------------------------------------------------
+
+    def start_background(self) -> None:
+        self._tasks.append(asyncio.create_task(self._periodic_sweep()))
+        self._tasks.append(asyncio.create_task(self._periodic_policy_refresh()))
+
+    async def _periodic_sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.expire_interval_seconds)
+            try:
+                result = await asyncio.to_thread(sweep, self.db)
+                if result.expired:
+                    log.info("expired %d queue item(s)", len(result.expired))
+            except Exception:  # a failed sweep is retried next period
+                log.exception("queue sweep failed")
+
+    async def _periodic_policy_refresh(self) -> None:
+        while True:
+            await asyncio.sleep(POLICY_REFRESH_SECONDS)
+            try:
+                await asyncio.to_thread(self.policy.refresh, self.db)
+            except Exception:
+                log.exception("policy refresh failed")
+
+    async def stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def close(self) -> None:
+        self.committer.close()
+        self.db.dispose()
+
+
+def require_ready(services: Services) -> None:
+    if not services.ready:
+        raise NotReady("service is starting or has no model/policy loaded", **services.readiness())
