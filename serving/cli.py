@@ -10,6 +10,28 @@ from stockpilot.progress import console
 
 app = typer.Typer()
 
+Host = Annotated[str | None, typer.Option("--host", help="Bind address (default settings).")]
+Port = Annotated[int | None, typer.Option("--port", help="Port (default settings).")]
+
+
+def _serve(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from serving.app import create_app
+    from stockpilot.settings import get_settings
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"• serving on http://{host}:{port} (docs at /docs)", highlight=False)
+    # One worker: the live state (stock positions, history) lives in this process.
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command("serve")
+def serve(host: Host = None, port: Port = None) -> None:
+    """Serve the API (models from the registry's champion alias, policy from the store)."""
+    _serve(host, port)
+
 
 @app.command("run")
 def run(
@@ -17,24 +39,25 @@ def run(
         "medium"
     ),
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed when absent.")] = 7,
+    host: Host = None,
+    port: Port = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Prepare everything, then exit.")
+    ] = False,
 ) -> None:
-    """The main job: simulate a dataset into var/data (reused when present) and validate it."""
-    from features.quality import master_data_findings
+    """The main job: dataset → three champion models → migrated store + demo keys → serve."""
+    from serving import bootstrap
     from stockpilot.settings import get_settings
     from training.data import load_dataset
-    from training.simulator import simulate, write
 
     settings = get_settings()
-    data_dir = settings.data_dir
-    if data_dir.exists() and any(data_dir.glob("orders.*")):
-        console.print(f"reusing dataset {data_dir}", highlight=False)
-    else:
-        console.print(f"simulating a {scale} dataset into {data_dir}", highlight=False)
-        write(simulate(scale, seed=seed, show_progress=True), data_dir)
+    data_dir = bootstrap.ensure_dataset(settings, scale, seed)
     ds = load_dataset(data_dir)
-    console.print(f"[green]✓[/green] {data_dir} meets the data contract", highlight=False)
-    for name, n in ds.summary().items():
-        console.print(f"  {name:<16}{n:>12,} rows", highlight=False)
-    findings = master_data_findings(ds)
-    for finding in findings:
-        console.print(f"  [yellow]master data[/yellow] {finding}", highlight=False)
+    rows = ", ".join(f"{name} {n:,}" for name, n in ds.summary().items())
+    console.print(f"  [green]✓[/green] meets the data contract ({rows})", highlight=False)
+    del ds
+    bootstrap.ensure_models(settings, data_dir)
+    tokens = bootstrap.ensure_store(settings)
+    bootstrap.print_keys(settings, tokens)
+    if not no_serve:
+        _serve(host, port)

@@ -1,0 +1,99 @@
+"""What `make run` does on a fresh machine, each step skipped when already done.
+
+simulate (if no dataset) → train the three models and make them champion (if no champion)
+→ migrate the database, apply the default policy, create one demo key per role (stored
+in ``var/demo-keys.json``, readable by the owner only) → serve. A second run reuses
+everything and starts in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from stockpilot.progress import console
+from stockpilot.settings import Settings
+
+DEMO_KEYS_FILE = "demo-keys.json"
+
+
+def ensure_dataset(settings: Settings, scale: str, seed: int) -> Path:
+    from training.simulator import simulate, write
+
+    data_dir = settings.data_dir
+    if data_dir.exists() and any(data_dir.glob("orders.*")):
+        console.print(f"• dataset: reusing {data_dir}", highlight=False)
+    else:
+        console.print(
+            f"• dataset: simulating {scale} (seed {seed}) into {data_dir}", highlight=False
+        )
+        write(simulate(scale, seed=seed, show_progress=True), data_dir)
+    return data_dir
+
+
+def trainers() -> dict[str, Callable[..., dict]]:
+    from training import demand, order_risk, substitution
+
+    return {
+        "order-risk": order_risk.train,
+        "substitution": substitution.train,
+        "demand": demand.train,
+    }
+
+
+def ensure_models(settings: Settings, data_dir: Path) -> None:
+    from training import tracking
+
+    reports = settings.home / "reports"
+    for name, train in trainers().items():
+        if tracking.has_alias(name, "champion"):
+            version = tracking.resolve(name, "champion").version
+            console.print(f"• model {name}: champion is version {version}", highlight=False)
+            continue
+        console.print(f"• model {name}: training on {data_dir}", highlight=False)
+        reports.mkdir(parents=True, exist_ok=True)
+        train(data_dir, report=reports / f"{name}.json", alias="champion")
+
+
+def ensure_store(settings: Settings) -> dict[str, str]:
+    """Migrate, apply the first policy, and return the demo keys (created once)."""
+    from governance import keys, policies, schema
+    from governance.access import Principal, Role
+    from governance.db import Database
+
+    db = Database.from_settings(settings)
+    try:
+        schema.upgrade(db)
+        operator = Principal("cli:make-run", Role.admin)
+        with db.write() as session:
+            applied = policies.ensure_policy(
+                session, actor=operator, policy_file=settings.policy_file
+            )
+        console.print(
+            f"• database: {db!r} migrated, policy version {applied.version}", highlight=False
+        )
+        path = settings.home / DEMO_KEYS_FILE
+        if path.exists():
+            return json.loads(path.read_text())
+        tokens: dict[str, str] = {}
+        with db.write() as session:
+            for role in Role:
+                _, token = keys.create_key(
+                    session, role=role, name=f"demo-{role.value}", actor=operator
+                )
+                tokens[role.value] = token
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(tokens, fh, indent=2)
+        return tokens
+    finally:
+        db.dispose()
+
+
+def print_keys(settings: Settings, tokens: dict[str, str]) -> None:
+    console.print(f"• demo API keys (also in {settings.home / DEMO_KEYS_FILE}):", highlight=False)
+    for role, token in tokens.items():
+        console.print(f"    {role:<15} {token}", highlight=False)
