@@ -1,0 +1,184 @@
+"""POST /v1/orders/risk: score, explain, route and audit orders (one or up to 500).
+
+request → features from the live RiskState → calibrated probability + exact SHAP →
+policy decision → recommendation, queue item, audit event (one group commit) → response.
+Scoring runs on the event loop thread: the live state is single-threaded by design.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from governance.access import Permission, Principal
+from governance.recommendations import ModelOutput, record
+from governance.routing import OrderRisk, route
+from serving import writes
+from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.schemas.orders import OrderIn, OrderRiskIn, OrderRiskResultsOut
+from stockpilot.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+MODEL = "order-risk"
+
+
+def contract_lines(order: OrderIn, now: datetime) -> list[dict[str, Any]]:
+    """An order as the contract's ``orders`` rows (what the scorer and the state read)."""
+    common = {
+        "order_id": order.order_id,
+        "order_ts": order.order_ts or now,
+        "customer_id": order.customer_id,
+        "promised_date": order.promised_date,
+        "requested_date": order.requested_date,
+        "carrier_id": order.carrier_id,
+        "ship_method": order.ship_method,
+        "priority": order.priority,
+        **order.context,
+    }
+    return [
+        {
+            **common,
+            "line_no": line.line_no,
+            "item_id": line.item_id,
+            "location_id": line.location_id or order.location_id,
+            "qty": line.qty,
+            "unit_price": line.unit_price,
+            "discount_pct": line.discount_pct,
+        }
+        for line in order.lines
+    ]
+
+
+def _reasons(reasons: list[Any]) -> list[dict[str, Any]]:
+    return [{"family": r.family, "contribution": r.contribution, "text": r.text} for r in reasons]
+
+
+@router.post(
+    "/risk",
+    summary="Score and explain orders; route each by the active policy",
+    response_model=OrderRiskResultsOut,
+    status_code=201,
+    **secured(Permission.orders_score),
+)
+async def score_orders(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.orders_score))],
+    body: OrderRiskIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    model = services.models.get(MODEL)
+    scorer = model.impl.scorer
+    state = services.live.risk
+    policy = services.policy.get()
+    now = datetime.now(UTC)
+    scored = []
+    for order in body.orders:
+        lines = contract_lines(order, now)
+        try:
+            risk = scorer.score_order(lines, state)
+        except ValueError as err:
+            raise InvalidInput(f"order {order.order_id}: {err}", order_id=order.order_id) from None
+        riskiest = max(risk.lines, key=lambda line: line.probability)
+        decision = route(
+            OrderRisk(
+                probability=min(1.0, max(0.0, float(risk.score))),
+                drivers=riskiest.families,
+                flags=frozenset({"margin_erosion"}) if risk.margin_erosion else frozenset(),
+            ),
+            policy,
+        )
+        scored.append((order, lines, risk, decision))
+
+    def effect(session):
+        results = []
+        for order, _, risk, decision in scored:
+            recorded = record(
+                session,
+                ModelOutput(
+                    subject=f"order:{order.order_id}",
+                    model_name=MODEL,
+                    model_version=model.version,
+                    score=float(risk.score),
+                    features={str(line.line_no): line.feature_values for line in risk.lines},
+                    contributions={str(line.line_no): line.contributions for line in risk.lines},
+                    explanation={
+                        "expected_value": risk.expected_value,
+                        "aggregation": risk.aggregation,
+                        "top_family": risk.top_family,
+                        "reasons": _reasons(risk.reasons),
+                        "lines": [_line(line) for line in risk.lines],
+                    },
+                ),
+                decision,
+                principal=principal,
+                summary={
+                    "customer_id": order.customer_id,
+                    "top_family": risk.top_family,
+                    "reasons": [r.text for r in risk.reasons],
+                    "lines": len(order.lines),
+                },
+            )
+            results.append(_result(order, risk, decision, recorded, model.version))
+        return 201, {"results": results}
+
+    response, replayed = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        # Score first, then record: the order's own units must not count against it.
+        for _, lines, _, decision in scored:
+            state.record_order(lines)
+            services.metrics.decisions.labels("order_risk", decision.action.value).inc()
+    return response
+
+
+def _line(line: Any) -> dict[str, Any]:
+    return {
+        "line_no": line.line_no,
+        "item_id": line.item_id,
+        "probability": line.probability,
+        "margin": line.margin,
+        "families": line.families,
+        "reasons": _reasons(line.reasons),
+        "margin_erosion": line.margin_erosion,
+        "margin_erosion_reason": line.margin_erosion_reason,
+    }
+
+
+def _result(order: OrderIn, risk: Any, decision: Any, recorded: Any, version: str) -> dict:
+    return {
+        "order_id": order.order_id,
+        "recommendation_id": recorded.recommendation_id,
+        "score": risk.score,
+        "top_family": risk.top_family,
+        "margin_erosion": risk.margin_erosion,
+        "reasons": _reasons(risk.reasons),
+        "lines": [_line(line) for line in risk.lines],
+        "decision": {
+            **{
+                k: v
+                for k, v in asdict(decision).items()
+                if k
+                in (
+                    "queue",
+                    "threshold_name",
+                    "threshold",
+                    "policy_version",
+                    "required_approvals",
+                    "reason",
+                )
+            },
+            "action": decision.action.value,
+            "queue_item_id": recorded.item.id if recorded.item else None,
+        },
+        "model": {"name": MODEL, "version": version},
+    }

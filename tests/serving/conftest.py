@@ -1,0 +1,155 @@
+"""Serving fixtures: three real models trained once on small data, a fresh store per test.
+
+Training happens once per test run (an exclusive file lock lets the first xdist worker
+train while the others wait, then all share the MLflow store read-only). Each test gets
+its own SQLite database, live state and app, built by the real lifespan code.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from governance.access import Principal, Role
+from governance.db import Database
+from governance.keys import create_key
+from governance.schema import upgrade
+from serving.app import create_app
+from serving.services import Services
+from stockpilot.settings import Settings, get_settings
+
+ADMIN = Principal("cli:test", Role.admin)
+
+
+def _train_all(home: Path) -> None:
+    from training.simulator import simulate, write
+
+    env = {"STOCKPILOT_HOME": str(home), "STOCKPILOT_TRAIN_THREADS": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    get_settings.cache_clear()
+    try:
+        write(simulate("small", seed=1), home / "data")
+        from serving.bootstrap import trainers
+
+        for name, train in trainers().items():
+            train(home / "data", report=home / "reports" / f"{name}.json", alias="champion")
+        db = Database(f"sqlite:///{home / 'template.db'}")
+        upgrade(db)
+        db.dispose()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runtime home with a small dataset and three champion models (shared, read-only)."""
+    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers of this run
+    home = root / "serving-home"
+    with open(root / "serving-home.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (home / "ready").exists():
+                shutil.rmtree(home, ignore_errors=True)
+                home.mkdir()
+                _train_all(home)
+                (home / "ready").write_text("ok")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return home
+
+
+@pytest.fixture
+def serving_settings(trained_home: Path, tmp_path: Path, monkeypatch) -> Iterator[Settings]:
+    """Settings on the shared models, with this test's own database, cache and data copy."""
+    db_path = tmp_path / "stockpilot.db"
+    shutil.copyfile(trained_home / "template.db", db_path)
+    data = tmp_path / "data"
+    shutil.copytree(trained_home / "data", data)
+    env = {
+        "STOCKPILOT_HOME": str(tmp_path),
+        "STOCKPILOT_MLFLOW_TRACKING_URI": f"sqlite:///{trained_home / 'mlflow.db'}",
+        "STOCKPILOT_DATABASE_URL": f"sqlite:///{db_path}",
+        "STOCKPILOT_DATA_DIR": str(data),
+        "STOCKPILOT_MODEL_CACHE_DIR": str(tmp_path / "model-cache"),
+        "STOCKPILOT_LGBM_THREADS": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def services(serving_settings: Settings) -> Iterator[Services]:
+    opened = Services.open(serving_settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def keys(services: Services) -> dict[str, str]:
+    """One API key per role (plus a second supervisor), created in this test's store."""
+    tokens = {}
+    with services.db.write() as session:
+        for role in Role:
+            _, tokens[role.value] = create_key(session, role=role, name=f"t-{role}", actor=ADMIN)
+        _, tokens["supervisor2"] = create_key(session, role=Role.supervisor, name="t-sup2",
+                                              actor=ADMIN)
+    return tokens
+
+
+@pytest.fixture
+def client(serving_settings: Settings, services: Services) -> Iterator[TestClient]:
+    app = create_app(serving_settings, services=services)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def auth(token: str, **headers: str) -> dict[str, str]:
+    return {"X-API-Key": token, **headers}
+
+
+def dataset_orders(settings: Settings, n: int = 3) -> list[dict]:
+    """Orders from the test dataset as the order system would send them."""
+    import pandas as pd
+
+    orders = pd.read_parquet(settings.data_dir / "orders.parquet").tail(400)
+    out = []
+    for order_id, lines in list(orders.groupby("order_id", sort=False))[:n]:
+        first = lines.iloc[0]
+        out.append(
+            {
+                "order_id": f"T-{order_id}",
+                "customer_id": str(first["customer_id"]),
+                "order_ts": pd.Timestamp(first["order_ts"]).isoformat(),
+                "promised_date": pd.Timestamp(first["promised_date"]).date().isoformat(),
+                "carrier_id": str(first["carrier_id"]),
+                "lines": [
+                    {
+                        "line_no": int(r.line_no),
+                        "item_id": str(r.item_id),
+                        "location_id": str(r.location_id),
+                        "qty": float(r.qty),
+                        "unit_price": float(r.unit_price),
+                    }
+                    for r in lines.itertuples()
+                ],
+            }
+        )
+    return json.loads(json.dumps(out))
