@@ -61,9 +61,8 @@ def offers(
     display = rng.random(len(j)) < 0.2
     # What "close" means differs by customer: some insist on the same material; some
     # welcome a better grade, others a cheaper one (grade codes: 0 = A is the best).
-    distance = (
-        np.abs(world.attr_size[j] - world.attr_size[o]) / 30
-        + world.material_weight[c] * (world.attr_material[j] != world.attr_material[o])
+    distance = np.abs(world.attr_size[j] - world.attr_size[o]) / 30 + world.material_weight[c] * (
+        world.attr_material[j] != world.attr_material[o]
     )
     upgrade = world.attr_grade[o] - world.attr_grade[j]
     utility = (
