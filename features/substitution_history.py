@@ -136,16 +136,18 @@ class AcceptanceHistory:
     ) -> dict[str, np.ndarray]:
         rates: dict[str, np.ndarray] = {"global": global_rate}
         out: dict[str, np.ndarray] = {}
+        unknown: dict[str, np.ndarray] = {}  # per key column, shared by its statistics
         for stat in self.statistics_:
             acc, n = counts[stat.name]
             m = self._m(stat.smoothing or stat.name)
             rates[stat.name] = smooth(acc, n, rates[stat.prior], m)
-            unknown = np.zeros(len(global_rate), dtype=bool)
             for k in stat.key:
-                unknown |= np.asarray(keys[k], dtype=object) == UNKNOWN
-            out[f"{stat.name}_accept_rate"] = np.where(unknown, np.nan, rates[stat.name])
+                if k not in unknown:
+                    unknown[k] = np.asarray(keys[k], dtype=object) == UNKNOWN
+            missing = np.logical_or.reduce([unknown[k] for k in stat.key])
+            out[f"{stat.name}_accept_rate"] = np.where(missing, np.nan, rates[stat.name])
             if stat.with_count:
-                out[f"{stat.name}_offers"] = np.where(unknown, np.nan, np.log1p(n))
+                out[f"{stat.name}_offers"] = np.where(missing, np.nan, np.log1p(n))
         return out
 
     def point_in_time(
