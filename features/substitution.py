@@ -4,7 +4,9 @@ Everything derives from the data contract, never from a particular data source: 
 ``attr_*`` column of ``items`` (numeric → scaled difference, text → same/different),
 the optional ``brand`` and ``pack_size``, the required ``list_price``, the optional
 customer attributes (``segment``, ``tier``, ``region``) and every ``x_*`` column of
-``substitutions``. A column that is absent simply yields fewer features.
+``substitutions``. A column that is absent simply yields fewer features. The same
+columns key the customer's own acceptance history per relation to the original
+(:mod:`features.substitution_taste`): personal taste, which no pair feature can carry.
 
 Training (a frame of logged offers) and serving (one request, numpy only) build the
 feature matrix through the same functions: :meth:`ItemCatalog.pair_features` and
@@ -20,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from features.inventory import available
-from features.substitution_history import AcceptanceHistory
+from features.substitution_history import STATISTICS, AcceptanceHistory
+from features.substitution_taste import TasteRelations
 
-FEATURE_SET_VERSION = "substitution-v1"
+FEATURE_SET_VERSION = "substitution-v2"
 CUSTOMER_ATTRIBUTES = ("segment", "tier", "region")
 # A numeric attribute difference of more than this many standard deviations is "far".
 DIFF_CLIP = 3.0
@@ -231,9 +234,13 @@ def stock_context(offers: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.Se
 
 
 def history_keys(
-    customer: np.ndarray, original: np.ndarray, offered: np.ndarray, pair: Mapping[str, np.ndarray]
+    customer: np.ndarray,
+    original: np.ndarray,
+    offered: np.ndarray,
+    pair: Mapping[str, np.ndarray],
+    relations: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Keys of the acceptance history: who, which items, and whether brand/price moved."""
+    """Keys of the acceptance history: who, which items, how brand/price/attributes moved."""
     keys = {
         "customer": customer,
         "original": original,
@@ -242,7 +249,7 @@ def history_keys(
     }
     if "same_brand" in pair:
         keys["same_brand"] = np.where(pair["same_brand"] == 1, "1", "0")
-    return keys
+    return {**keys, **(relations or {})}
 
 
 class SubstitutionFeatures:
@@ -265,6 +272,7 @@ class SubstitutionFeatures:
         customers: pd.DataFrame | None = None,
     ) -> SubstitutionFeatures:
         self.catalog_ = ItemCatalog.from_items(items)
+        self.taste_ = TasteRelations().fit(self.catalog_)
         self.customer_vocab_: dict[str, dict[str, int]] = {}
         self.customer_codes_: dict[str, dict[str, int]] = {}
         if customers is not None:
@@ -283,9 +291,9 @@ class SubstitutionFeatures:
                 self.x_numeric_.append(col)
             else:
                 self.x_vocab_[col] = _codes(offers[col])[1]
-        self.history_ = AcceptanceHistory(self.history_smoothing).fit(
-            self.history_keys(offers), offers["ts"], offers["accepted"]
-        )
+        self.history_ = AcceptanceHistory(
+            self.history_smoothing, [*STATISTICS, *self.taste_.statistics()]
+        ).fit(self.history_keys(offers), offers["ts"], offers["accepted"])
         self.feature_names_in_ = [
             *self.catalog_.pair_feature_names(),
             *self.history_.feature_names(),
@@ -304,26 +312,37 @@ class SubstitutionFeatures:
     # --- pieces shared by the frame path and the request path ----------------------
 
     def history_keys(
-        self, offers: pd.DataFrame, pair: Mapping[str, np.ndarray] | None = None
+        self,
+        offers: pd.DataFrame,
+        pair: Mapping[str, np.ndarray] | None = None,
+        items: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> pd.DataFrame:
-        """The columns the acceptance history is keyed on, from an offers frame."""
+        """The columns the acceptance history is keyed on, from an offers frame.
+
+        ``pair`` and ``items`` (the ``_frame_items`` positions) are recomputed when not given.
+        """
+        o, j = self._frame_items(offers) if items is None else items
         if pair is None:
-            pair = self._frame_pairs(offers)
+            pair = self._frame_pairs(o, j)
         return pd.DataFrame(
             history_keys(
                 offers["customer_id"].astype(str).to_numpy(),
                 offers["original_item_id"].astype(str).to_numpy(),
                 offers["offered_item_id"].astype(str).to_numpy(),
                 pair,
+                self.taste_.keys(o, j),
             )
         )
 
-    def _frame_pairs(self, offers: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Pair features of a frame; rows with an item unknown to the master are all-missing."""
+    def _frame_items(self, offers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Catalogue positions of the original and offered items (-1: not in the master)."""
         catalog = self.catalog_
-        o, j = catalog.lookup(offers["original_item_id"]), catalog.lookup(offers["offered_item_id"])
+        return catalog.lookup(offers["original_item_id"]), catalog.lookup(offers["offered_item_id"])
+
+    def _frame_pairs(self, o: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
+        """Pair features of a frame; rows with an item unknown to the master are all-missing."""
         known = (o >= 0) & (j >= 0)
-        pair = catalog.pair_features(np.where(known, o, 0), np.where(known, j, 0))
+        pair = self.catalog_.pair_features(np.where(known, o, 0), np.where(known, j, 0))
         return {k: np.where(known, v, np.nan) for k, v in pair.items()}
 
     def customer_codes(self, customer_id: str) -> list[float]:
@@ -384,8 +403,9 @@ class SubstitutionFeatures:
         if missing:
             raise ValueError(f"offers lacks required column(s) {missing}")
         n = len(offers)
-        pair = self._frame_pairs(offers)
-        keys = self.history_keys(offers, pair)
+        items = self._frame_items(offers)
+        pair = self._frame_pairs(*items)
+        keys = self.history_keys(offers, pair, items)
         if point_in_time:
             history = self.history_.point_in_time(keys, offers["ts"], offers["accepted"])
         else:

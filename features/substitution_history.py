@@ -10,7 +10,11 @@ Two views of the same statistics:
 Rates are shrunk toward a prior (empirical-Bayes style) because most pairs and many
 customers have few offers: ``(accepted + m·prior) / (offers + m)``. The global prior is
 itself point-in-time (Laplace-smoothed), the pair rate shrinks toward the offered
-item's rate and the customer's brand/price rates toward the customer's rate.
+item's rate and the customer's brand/price rates (and the taste statistics of
+:mod:`features.substitution_taste`) toward the customer's rate.
+
+A key equal to ``UNKNOWN`` (e.g. the offered item has no value for the attribute) puts
+the row in no meaningful cell: its rate is missing rather than a made-up number.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ DEFAULT_SMOOTHING = {
     "customer": 10.0,
     "customer_brand": 5.0,
     "customer_price": 5.0,
+    "taste": 10.0,  # every customer × relation statistic (features.substitution_taste)
 }
+UNKNOWN = ""  # a key value meaning "not known": the statistic's features are missing
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Statistic:
     key: tuple[str, ...]
     prior: str  # "global" or the name of another statistic
     with_count: bool
+    smoothing: str | None = None  # key of the smoothing table; None: the statistic's name
 
 
 STATISTICS = (
@@ -69,17 +76,34 @@ def counts_before(
 
 
 class AcceptanceHistory:
-    """Smoothed acceptance statistics; ``fit`` keeps the totals for the current view."""
+    """Smoothed acceptance statistics; ``fit`` keeps the totals for the current view.
 
-    def __init__(self, smoothing: Mapping[str, float] | None = None) -> None:
+    ``statistics`` defaults to ``STATISTICS``; a statistic whose key columns are absent
+    from the keys given to ``fit`` is dropped. A prior must come before its users.
+    """
+
+    def __init__(
+        self,
+        smoothing: Mapping[str, float] | None = None,
+        statistics: Sequence[Statistic] | None = None,
+    ) -> None:
         self.smoothing = smoothing
+        self.statistics = statistics
 
     def _m(self, name: str) -> float:
         return float({**DEFAULT_SMOOTHING, **(self.smoothing or {})}[name])
 
     def fit(self, keys: pd.DataFrame, ts: pd.Series, accepted: pd.Series) -> AcceptanceHistory:
         y = accepted.astype(float).to_numpy()
-        self.statistics_ = [s for s in STATISTICS if all(k in keys.columns for k in s.key)]
+        candidates = STATISTICS if self.statistics is None else tuple(self.statistics)
+        self.statistics_ = [s for s in candidates if all(k in keys.columns for k in s.key)]
+        known = {"global"}
+        for stat in self.statistics_:
+            if stat.prior not in known:
+                raise ValueError(
+                    f"statistics: {stat.name!r} needs prior {stat.prior!r} listed before it"
+                )
+            known.add(stat.name)
         self.global_ = (float(y.sum()), float(len(y)))
         self.totals_: dict[str, dict[tuple[str, ...], tuple[float, float]]] = {}
         for stat in self.statistics_:
@@ -105,16 +129,25 @@ class AcceptanceHistory:
         return names
 
     def _features(
-        self, counts: Mapping[str, tuple[np.ndarray, np.ndarray]], global_rate: np.ndarray
+        self,
+        keys: pd.DataFrame | Mapping[str, Sequence[str] | np.ndarray],
+        counts: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        global_rate: np.ndarray,
     ) -> dict[str, np.ndarray]:
         rates: dict[str, np.ndarray] = {"global": global_rate}
         out: dict[str, np.ndarray] = {}
+        unknown: dict[str, np.ndarray] = {}  # per key column, shared by its statistics
         for stat in self.statistics_:
             acc, n = counts[stat.name]
-            rates[stat.name] = smooth(acc, n, rates[stat.prior], self._m(stat.name))
-            out[f"{stat.name}_accept_rate"] = rates[stat.name]
+            m = self._m(stat.smoothing or stat.name)
+            rates[stat.name] = smooth(acc, n, rates[stat.prior], m)
+            for k in stat.key:
+                if k not in unknown:
+                    unknown[k] = np.asarray(keys[k], dtype=object) == UNKNOWN
+            missing = np.logical_or.reduce([unknown[k] for k in stat.key])
+            out[f"{stat.name}_accept_rate"] = np.where(missing, np.nan, rates[stat.name])
             if stat.with_count:
-                out[f"{stat.name}_offers"] = np.log1p(n)
+                out[f"{stat.name}_offers"] = np.where(missing, np.nan, np.log1p(n))
         return out
 
     def point_in_time(
@@ -126,7 +159,7 @@ class AcceptanceHistory:
             stat.name: counts_before(keys[list(stat.key)], ts, y) for stat in self.statistics_
         }
         g_acc, g_n = counts_before(keys[[]], ts, y)
-        return self._features(counts, (g_acc + 1.0) / (g_n + 2.0))
+        return self._features(keys, counts, (g_acc + 1.0) / (g_n + 2.0))
 
     def current(self, keys: Mapping[str, Sequence[str] | np.ndarray]) -> dict[str, np.ndarray]:
         """Features from the fitted totals (every offer seen so far); plain dict lookups."""
@@ -139,4 +172,4 @@ class AcceptanceHistory:
             counts[stat.name] = (pairs[:, 0], pairs[:, 1])
         n_rows = len(keys[self.statistics_[0].key[0]]) if self.statistics_ else 0
         g_acc, g_n = self.global_
-        return self._features(counts, np.full(n_rows, (g_acc + 1.0) / (g_n + 2.0)))
+        return self._features(keys, counts, np.full(n_rows, (g_acc + 1.0) / (g_n + 2.0)))

@@ -13,6 +13,9 @@ import numpy as np
 
 from models.substitution import Reason
 
+# Customer × relation statistics of features.substitution_taste.
+TASTE_SUFFIXES = ("_same_accept_rate", "_value_accept_rate", "_direction_accept_rate")
+
 
 def _pct(v: float) -> str:
     return f"{v:.0%}"
@@ -54,6 +57,16 @@ def describe(name: str, value: float, labels: Mapping[str, Sequence[str]]) -> st
         return f"this customer accepts {_pct(value)} of offers with this brand change"
     if name == "customer_price_accept_rate":
         return f"this customer accepts {_pct(value)} of offers with this price direction"
+    if name.startswith("customer_") and name.endswith(TASTE_SUFFIXES):
+        relation = name.removeprefix("customer_").removesuffix("_accept_rate")
+        attr, kind = relation.rsplit("_", 1)
+        attr = attr.removeprefix("attr_").replace("_", " ")
+        offers = {
+            "same": f"offers with this {attr} change",
+            "value": f"offers of this {attr}",
+            "direction": f"offers with the {attr} moving this way",
+        }[kind]
+        return f"this customer accepts {_pct(value)} of {offers}"
     if name.endswith("_offers"):
         who = name.removesuffix("_offers").replace("_", " ")
         return f"{np.expm1(value):.0f} earlier offers ({who})"

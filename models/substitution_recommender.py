@@ -251,6 +251,7 @@ class SubstitutionRecommender:
             np.full(m, str(item_id), dtype=object),
             ids,
             pair,
+            fs.taste_.keys(np.full(m, o), cand),
         )
         history = fs.history_.current(keys)
         urgency = np.full(m, np.nan if due is None else (due - now) / DAY)

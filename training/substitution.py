@@ -29,7 +29,7 @@ from features.substitution import (
     order_context,
     stock_context,
 )
-from models.substitution import AcceptanceModel
+from models.substitution import MAX_TREES, AcceptanceModel
 from models.substitution_recommender import CandidateIndex, SubstitutionRecommender
 from stockpilot.errors import InvalidInput
 from stockpilot.progress import step
@@ -101,7 +101,7 @@ def fit(
     *,
     num_threads: int = 1,
     model_params: dict[str, Any] | None = None,
-    n_estimators: int = 1000,
+    n_estimators: int = MAX_TREES,
     n_neighbours: int = 30,
     random_state: int = 0,
 ) -> tuple[SubstitutionRecommender, Prepared]:
@@ -238,7 +238,7 @@ def train(
     *,
     settings: Settings | None = None,
     model_params: dict[str, Any] | None = None,
-    n_estimators: int = 1000,
+    n_estimators: int = MAX_TREES,
 ) -> dict[str, Any]:
     """Train, evaluate, log to MLflow and register ``substitution``; returns the evaluation."""
     from models.substitution_pyfunc import SubstitutionModel, save_recommender, signature

@@ -28,7 +28,7 @@ def test_contract_minimum_trains_and_recommends(small_dataset):
     recommender, prepared = fit(bare, num_threads=1, n_estimators=60)
     names = set(recommender.features.feature_names_in_)
     assert not names & {"same_brand", "log_pack_ratio", "x_display", "customer_segment"}
-    assert not any(n.startswith("attr_") for n in names)
+    assert not any(n.startswith(("attr_", "customer_attr_", "customer_pack_")) for n in names)
     # Without order_id there is no line context: urgency and stock cover are unknown.
     assert prepared.X["urgency_days"].isna().all() and prepared.X["stock_cover"].isna().all()
     evaluation, _ = evaluate(recommender, prepared, truth={})
@@ -56,6 +56,8 @@ def test_messy_attributes_and_text_context():
     fs = SubstitutionFeatures().fit(items, offers)
     X = fs.transform(offers, point_in_time=True)
     assert "attr_finish_same" in X.columns and "same_brand" not in X.columns
+    assert "customer_attr_finish_value_accept_rate" in X.columns
+    assert "customer_brand_accept_rate" not in X.columns
     assert np.isfinite(X["attribute_distance"]).all()  # always some attribute to compare
     assert X["x_channel"].isna().sum() == offers["x_channel"].isna().sum()
 

@@ -13,6 +13,7 @@ from features.substitution import (
     order_context,
     stock_context,
 )
+from models.substitution_reasons import TASTE_SUFFIXES
 from tests.substitution.conftest import tiny_items, tiny_offers
 
 
@@ -94,6 +95,13 @@ def test_feature_set_names_follow_the_available_columns():
         full.feature_names_in_
     )
     assert "x_display" in full.feature_names_in_ and "x_channel" in full.categorical_features_
+    assert full.version == "substitution-v2"
+    assert {
+        "customer_attr_colour_same_accept_rate",
+        "customer_attr_colour_value_accept_rate",
+        "customer_attr_size_direction_accept_rate",
+        "customer_pack_size_direction_accept_rate",
+    } <= set(full.feature_names_in_)
     bare = SubstitutionFeatures().fit(
         items[["item_id", "category", "unit_cost", "list_price"]],
         offers[
@@ -103,6 +111,7 @@ def test_feature_set_names_follow_the_available_columns():
     assert not {"same_brand", "log_pack_ratio", "attr_size_diff", "x_display"} & set(
         bare.feature_names_in_
     )
+    assert not [n for n in bare.feature_names_in_ if n.endswith(TASTE_SUFFIXES)]
     X = bare.transform(offers, point_in_time=True)
     assert list(X.columns) == bare.feature_names_in_ and len(X) == len(offers)
 

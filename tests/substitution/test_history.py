@@ -54,6 +54,13 @@ def test_history_features_do_not_leak_the_future():
     early = (offers["ts"] < cut).to_numpy()
     pd.testing.assert_frame_equal(before[early], after[early])
     history_cols = [c for c in before.columns if c.endswith(("_accept_rate", "_offers"))]
+    # The customer-taste statistics are covered too (customer × relation per attribute).
+    assert {
+        "customer_attr_colour_same_accept_rate",
+        "customer_attr_colour_value_accept_rate",
+        "customer_attr_size_direction_accept_rate",
+        "customer_pack_size_direction_accept_rate",
+    } <= set(history_cols)
     # ...and the later ones did see the change (the test can fail).
     assert not before.loc[~early, history_cols].equals(after.loc[~early, history_cols])
 

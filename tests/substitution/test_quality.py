@@ -1,9 +1,7 @@
 """Model behaviour on the medium simulated dataset of the acceptance checks (seed 7).
 
-NDCG@5 ≥ 1.15 × the better baseline is not asserted: on these offer sets the better
-baseline already scores ≈ 0.88, so 1.15× would exceed NDCG's maximum of 1. What is
-asserted is what the data allows: within 0.05 of the oracle, clearly above both
-baselines, calibrated.
+The issue's Done-when, asserted as stated: NDCG@5 ≥ 1.15 × the better baseline and
+within 0.05 of the oracle, ECE ≤ 0.05.
 """
 
 from __future__ import annotations
@@ -26,12 +24,18 @@ def medium_evaluation(medium_simulation):
     return evaluation
 
 
-def test_ranking_is_near_the_oracle_and_beats_the_baselines(medium_evaluation):
+def test_ranking_beats_the_better_baseline_by_15_percent_and_is_near_the_oracle(
+    medium_evaluation,
+):
     test, oracle = medium_evaluation["test"], medium_evaluation["oracle"]
     best = max(b["ndcg@5"] for b in medium_evaluation["baselines"].values())
+    relative = medium_evaluation["relative"]
     assert test["n_events"] > 2000
-    assert test["ndcg@5"] >= oracle["ndcg@5"] - 0.05
-    assert test["ndcg@5"] >= best + 0.02
+    assert relative["ndcg@5_over_best_baseline"] >= 1.15
+    assert relative["ndcg@5_gap_to_oracle"] <= 0.05
+    # ...and the reported figures are what they claim to be.
+    assert relative["ndcg@5_over_best_baseline"] == pytest.approx(test["ndcg@5"] / best)
+    assert relative["ndcg@5_gap_to_oracle"] == pytest.approx(oracle["ndcg@5"] - test["ndcg@5"])
     for baseline in medium_evaluation["baselines"].values():
         assert baseline["n_events"] == test["n_events"]  # the same events for every method
         assert test["hit@1"] > baseline["hit@1"]
