@@ -141,3 +141,68 @@ def record(
         at=now,
     )
     return Recorded(rec_id, decision, item, event.seq, now)
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationView:
+    """A recorded recommendation with the state of its queue item, if it has one."""
+
+    id: str
+    kind: str
+    subject: str
+    model_name: str
+    model_version: str
+    score: float | None
+    action: str
+    queue: str | None
+    policy_version: int
+    created_at: datetime
+    created_by: str
+    queue_item_id: str | None
+    status: str | None  # the queue item's status; None when nothing was queued
+    quantity: float | None
+
+
+def list_recommendations(
+    session: Session,
+    *,
+    kind: str | None = None,
+    subject_prefix: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[RecommendationView]:
+    """Newest first, optionally one kind and subjects starting with ``subject_prefix``."""
+    from sqlalchemy import select
+
+    from governance.tables import QueueItemRow
+
+    query = (
+        select(RecommendationRow, QueueItemRow)
+        .outerjoin(QueueItemRow, QueueItemRow.recommendation_id == RecommendationRow.id)
+        .order_by(RecommendationRow.created_at.desc(), RecommendationRow.id)
+    )
+    if kind is not None:
+        query = query.where(RecommendationRow.kind == kind)
+    if subject_prefix is not None:
+        escaped = subject_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(RecommendationRow.subject.like(escaped + "%", escape="\\"))
+    rows = session.execute(query.limit(min(limit, 1000)).offset(offset))
+    return [
+        RecommendationView(
+            rec.id,
+            rec.kind,
+            rec.subject,
+            rec.model_name,
+            rec.model_version,
+            rec.score,
+            rec.action,
+            rec.queue,
+            rec.policy_version,
+            rec.created_at,
+            rec.created_by,
+            item.id if item else None,
+            item.status if item else None,
+            item.quantity if item else None,
+        )
+        for rec, item in rows
+    ]

@@ -48,3 +48,18 @@ def test_outcomes_export_as_contract_fulfillments(db):
     typed, violations = validate_table("fulfillments", frame)
     assert violations == []
     assert str(typed.loc[0, "delivered_date"].date()) == "2026-03-04"
+
+
+def test_recommendations_are_listed_newest_first_with_their_queue_state(db, open_item):
+    from governance.recommendations import list_recommendations
+    from governance.routing import OrderRisk
+
+    low = open_item(OrderRisk(probability=0.05), subject="order:low")
+    high = open_item(OrderRisk(probability=0.95), subject="order:high")
+    with db.read() as session:
+        views = list_recommendations(session, kind="order_risk")
+        prefixed = list_recommendations(session, subject_prefix="order:hi")
+    assert [v.id for v in views] == [high.recommendation_id, low.recommendation_id]
+    assert views[0].status == "pending" and views[0].queue_item_id == high.item.id
+    assert views[1].status is None and views[1].action == "release"
+    assert [v.subject for v in prefixed] == ["order:high"]

@@ -109,8 +109,9 @@ def keys(services: Services) -> dict[str, str]:
     with services.db.write() as session:
         for role in Role:
             _, tokens[role.value] = create_key(session, role=role, name=f"t-{role}", actor=ADMIN)
-        _, tokens["supervisor2"] = create_key(session, role=Role.supervisor, name="t-sup2",
-                                              actor=ADMIN)
+        _, tokens["supervisor2"] = create_key(
+            session, role=Role.supervisor, name="t-sup2", actor=ADMIN
+        )
     return tokens
 
 
