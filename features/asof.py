@@ -11,7 +11,10 @@ epoch, or a rank of orders), so "at or before" is exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,3 +125,38 @@ class LatestRow:
         ok &= self._keys[np.maximum(pos, 0)] == keys
         out[ok] = self._rows[pos[ok]]
         return out
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def epoch_seconds(value: Any, name: str = "value") -> float:
+    """Seconds since the epoch (UTC, naive) of a datetime, date, ISO string or datetime64.
+
+    Pure Python on purpose: numpy/pandas conversions cost microseconds each, and a
+    request converts a handful of them per line.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError(f"{name} must be an ISO date or date-time, got {value!r}") from err
+    if isinstance(value, datetime):  # pandas Timestamps too
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return (
+            (value.toordinal() - _EPOCH_ORDINAL) * 86400.0
+            + value.hour * 3600.0
+            + value.minute * 60.0
+            + value.second
+            + value.microsecond / 1e6
+        )
+    if isinstance(value, date):
+        return (value.toordinal() - _EPOCH_ORDINAL) * 86400.0
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        return float(value.astype("datetime64[us]").astype(np.int64)) / 1e6
+    raise ValueError(f"{name} must be a date or date-time, got {value!r}")
+
+
+def epoch_day(value: Any, name: str = "value") -> int:
+    return math.floor(epoch_seconds(value, name) / 86400.0)

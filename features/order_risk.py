@@ -17,15 +17,16 @@ changes. Nothing here knows how the data was generated.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features.asof import epoch_day, epoch_seconds
 from features.risk_state import DEMAND_DAYS, LOAD_DAYS, log_price_index
 
 FEATURE_SET = "order-risk"
@@ -163,80 +164,76 @@ def line_fields(orders: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _datetime64(value: Any) -> np.datetime64:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        value = pd.Timestamp(value).tz_convert("UTC").tz_localize(None)
-    return np.datetime64(value, "s")
-
-
 def record_fields(lines: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Line fields of one order's lines given as dictionaries (serving), no pandas."""
-    ts = [_datetime64(line["order_ts"]) for line in lines]
-    days = [t.astype("datetime64[D]") for t in ts]
     n = len(lines)
+    seconds = [epoch_seconds(line["order_ts"], "order_ts") for line in lines]
+    days = [math.floor(s / 86400.0) for s in seconds]
     out: dict[str, np.ndarray] = {
-        "order_day": np.array([d.astype(np.int64) for d in days], dtype=np.int64),
+        "order_day": np.array(days, dtype=np.int64),
         "order_hour": np.array(
-            [
-                (t - d).astype("timedelta64[s]").astype(float) / 3600.0
-                for t, d in zip(ts, days, strict=True)
-            ]
+            [(s - 86400.0 * d) / 3600.0 for s, d in zip(seconds, days, strict=True)]
         ),
+        "order_weekday": np.array([float((d + 3) % 7) for d in days]),
         "promised_day": np.array(
-            [
-                float(_datetime64(line["promised_date"]).astype("datetime64[D]").astype(np.int64))
-                for line in lines
-            ]
+            [float(epoch_day(line["promised_date"], "promised_date")) for line in lines]
         ),
         "qty": np.array([float(line["qty"]) for line in lines]),
         "unit_price": np.array([float(line["unit_price"]) for line in lines]),
         "order_lines": np.full(n, float(n)),
     }
-    out["order_weekday"] = ((out["order_day"] + 3) % 7).astype(float)
     keys = set().union(*(line.keys() for line in lines)) if lines else set()
     if "requested_date" in keys:
         out["requested_day"] = np.array(
             [
-                float(_datetime64(v).astype("datetime64[D]").astype(np.int64))
-                if (v := line.get("requested_date")) is not None
-                else np.nan
+                np.nan if _missing(v := line.get("requested_date")) else epoch_day(v, "requested")
                 for line in lines
-            ]
+            ],
+            dtype=float,
         )
     if "discount_pct" in keys:
         out["discount_pct"] = np.array([_float(line.get("discount_pct")) for line in lines])
-    for name in (*CATEGORICAL_FIELDS, *ID_FIELDS, *_free_columns(sorted(keys))):
-        if name in keys:
+    for name in keys:
+        if name in _TEXT_FIELDS or name.startswith("x_"):
             values = [line.get(name) for line in lines]
             if name.startswith("x_") and all(
                 v is None or isinstance(v, int | float | bool) for v in values
             ):
                 out[name] = np.array([_float(v) for v in values])
             else:
-                out[name] = np.array([None if v is None else str(v) for v in values], dtype=object)
+                out[name] = np.array(
+                    [None if _missing(v) else str(v) for v in values], dtype=object
+                )
     if "line_no" in keys:
         out["line_no"] = np.array([_float(line.get("line_no")) for line in lines])
     for name in ID_FIELDS:
-        out.setdefault(name, np.full(n, None, dtype=object))
+        if name not in out:
+            out[name] = np.full(n, None, dtype=object)
     return out
 
 
+_TEXT_FIELDS = frozenset((*CATEGORICAL_FIELDS, *ID_FIELDS))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
 def _float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    return float(value)
+    return math.nan if _missing(value) else float(value)
 
 
 # --- derivation -----------------------------------------------------------------------
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den, NaN where the denominator is zero (no history is not zero)."""
-    den = np.asarray(den, dtype=float)
-    safe = np.where(den > 0, den, 1.0)
-    return np.where(den > 0, num / safe, np.nan)
+    """num / den, NaN where the denominator is zero (no history is not zero).
+
+    Called inside ``np.errstate(divide="ignore", invalid="ignore")`` by :func:`derive`.
+    """
+    out = num / den
+    out[den <= 0] = np.nan
+    return out
 
 
 def _rate(events: np.ndarray, n: np.ndarray, prior: float, strength: float) -> np.ndarray:
@@ -453,8 +450,15 @@ class OrderRiskFeatures:
         self, fields: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]
     ) -> np.ndarray:
         """The feature matrix ``(n_lines, n_features)`` in ``feature_names_`` order."""
-        derived = self.derive(fields, state)
-        return np.column_stack([derived[n] for n in self.feature_names_]).astype(float, copy=False)
+        return self.matrix(self.derive(fields, state))
+
+    def matrix(self, derived: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Stack derived features into ``(n_lines, n_features)`` float64, C order."""
+        names = self.feature_names_
+        X = np.empty((len(derived[names[0]]), len(names)))
+        for j, name in enumerate(names):
+            X[:, j] = derived[name]
+        return X
 
     def derive(
         self, fields: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]
@@ -462,9 +466,11 @@ class OrderRiskFeatures:
         """Features by name (categoricals encoded), for the matrix and for reason text."""
         inputs = {**fields, **state}
         n = len(inputs["qty"])
-        derived = derive(
-            _with_missing(inputs, self.feature_names_, n), self.feature_names_, self.priors_
-        )
+        for key in _needed_inputs(tuple(self.feature_names_)):
+            if key not in inputs:  # serving may omit an optional field the model knows
+                text = key in CATEGORICAL_FIELDS
+                inputs[key] = np.full(n, None if text else np.nan, dtype=object if text else float)
+        derived = derive(inputs, self.feature_names_, self.priors_)
         for name, codes in self.categories_.items():
             derived[name] = np.array(
                 [codes.get(str(v), np.nan) if v is not None else np.nan for v in derived[name]],
@@ -479,18 +485,11 @@ def _pooled(state: Mapping[str, np.ndarray], events: str, n: str, default: float
     return float(np.sum(state[events]) / np.sum(state[n]))
 
 
-def _with_missing(
-    inputs: dict[str, np.ndarray], names: Sequence[str], n: int
-) -> dict[str, np.ndarray]:
-    """Serving may omit an optional field the model was trained with: it is then missing."""
+@functools.cache
+def _needed_inputs(names: tuple[str, ...]) -> tuple[str, ...]:
+    needed: dict[str, None] = {}
     for name in names:
         spec = SPEC_BY_NAME.get(name)
-        needed = spec.requires if spec is not None else (name,)
-        for key in needed:
-            if key not in inputs:
-                inputs[key] = np.full(
-                    n,
-                    None if key in CATEGORICAL_FIELDS else np.nan,
-                    dtype=object if key in CATEGORICAL_FIELDS else float,
-                )
-    return inputs
+        for key in spec.requires if spec is not None else (name,):
+            needed[key] = None
+    return tuple(needed)

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.asof import to_days
+from features.asof import epoch_day, to_days
 from features.dataset import Dataset
 from features.inventory import InventoryPositions, latest_positions
-from features.master import MasterData
+from features.master import TEXT_VALUES, MasterData
 from features.order_outcomes import export_day, final_events, line_outcomes
 
 DEMAND_DAYS = 28  # demand rate window; units claimed count at most this far back
@@ -70,6 +70,83 @@ def _add(table: dict, key: tuple | None, values: Sequence[float]) -> None:
             acc[k] += v
 
 
+def _sums(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> dict[tuple, list[float]]:
+    """Σ of ``columns`` per key tuple (``"zero"`` yields a 0 slot), as state lists."""
+    frame = frame.assign(zero=0.0)
+    if frame.empty:
+        return {}
+    grouped = frame.groupby(keys, sort=False)[list(dict.fromkeys(columns))].sum()
+    values = grouped[columns].to_numpy(dtype=float).tolist()
+    index = grouped.index.tolist()
+    if len(keys) == 1:
+        index = [(k,) for k in index]
+    return {tuple(str(p) for p in k): v for k, v in zip(index, values, strict=True)}
+
+
+def _merge(table: dict[tuple, list[float]], other: dict[tuple, list[float]]) -> None:
+    for key, values in other.items():
+        _add(table, key, values)
+
+
+def _day_buckets(
+    frame: pd.DataFrame, keys: list[str], column: str, day: str = "day"
+) -> dict[tuple, _Days]:
+    out: dict[tuple, _Days] = {}
+    if frame.empty:
+        return out
+    grouped = frame.groupby([*keys, day], sort=False)[column].sum()
+    for key, value in grouped.items():
+        *parts, d = key
+        days = out.get(k := tuple(str(p) for p in parts))
+        if days is None:
+            days = out[k] = _Days()
+        days.add(int(d), float(value))
+    return out
+
+
+class _Days:
+    """Values per day of one key, with memoised sums over past windows.
+
+    A request sums 3 to 91 days per line; days before today rarely change, so their
+    window sums are kept until a past day is written or the clock moves on.
+    """
+
+    __slots__ = ("memo", "memo_end", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[int, float] = {}
+        self.memo: dict[tuple[int, int], float] = {}
+        self.memo_end = -(10**9)
+
+    def add(self, day: int, value: float) -> None:
+        self.values[day] = self.values.get(day, 0.0) + value
+        if day < self.memo_end:
+            self.memo.clear()
+            self.memo_end = -(10**9)
+
+    def get(self, day: int) -> float:
+        return self.values.get(day, 0.0)
+
+    def total(self, start: int, end: int) -> float:
+        """Σ over ``start <= day < end``."""
+        hit = self.memo.get((start, end))
+        if hit is None:
+            values = self.values
+            hit = sum(values.get(d, 0.0) for d in range(start, end)) if values else 0.0
+            self.memo[(start, end)] = hit
+            self.memo_end = max(self.memo_end, end)
+        return hit
+
+    def prune(self, oldest: int) -> None:
+        for d in [d for d in self.values if d < oldest]:
+            del self.values[d]
+        self.memo.clear()
+        self.memo_end = -(10**9)
+
+
+_NO_DAYS = _Days()
+
+
 class RiskState:
     """Live state behind order-risk features; see the module docstring.
 
@@ -90,12 +167,12 @@ class RiskState:
         self.horizon = horizon
         self._snapshot_day = snapshot_day
         self._day = -(10**9)
-        self._il_days: dict[tuple, dict[int, float]] = {}
+        self._il_days: dict[tuple, _Days] = {}
         self._il: dict[tuple, list[float]] = {}  # lines, logqty_sum, outcomes, shorts
         self._lane: dict[tuple, list[float]] = {}
         self._carrier: dict[tuple, list[float]] = {}  # late_n, late
-        self._carrier_days: dict[tuple, dict[int, list[float]]] = {}
-        self._loc_days: dict[tuple, dict[int, float]] = {}
+        self._carrier_days: dict[tuple, tuple[_Days, _Days]] = {}  # late_n, late
+        self._loc_days: dict[tuple, _Days] = {}
         self._loc_first: dict[tuple, int] = {}
         self._cust: dict[tuple, list[float]] = {}  # outcomes, misses, lines, logqty, disc_n, disc
         self._ci: dict[tuple, list[float]] = {}  # lines, logqty_sum, pi_n, logpi_sum
@@ -113,8 +190,8 @@ class RiskState:
         """The state at ``as_of``: orders placed before it, outcomes known by its day.
 
         Default: the midnight after the export's last day (everything the data knows).
-        Outcomes in the data that become known after ``as_of`` are queued and count
-        from their day, as if serving had recorded them then.
+        A state built earlier knows nothing later: lines whose outcome is known only
+        after ``as_of`` are open, and serving closes them with :meth:`record_outcome`.
         """
         horizon = export_day(ds)
         as_of = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(horizon + 1, unit="D")
@@ -149,69 +226,105 @@ class RiskState:
         state._load_outcomes(orders[past], outcomes[past], day)
         return state
 
-    def _line_keys(self, lines: pd.DataFrame) -> dict[str, list]:
+    def _line_frame(self, lines: pd.DataFrame) -> pd.DataFrame:
+        """Keys and values of many lines, as the recording methods see them one by one."""
         master = self.master.lookup(lines)
         n = len(lines)
-        return {
-            "item": lines["item_id"].astype(str).tolist(),
-            "loc": lines["location_id"].astype(str).tolist(),
-            "cust": lines["customer_id"].astype(str).tolist(),
-            "carrier": (
-                lines["carrier_id"].astype(object).where(lines["carrier_id"].notna(), None).tolist()
-                if self.flags["carrier"]
-                else [None] * n
-            ),
-            "region": list(master.get("cust_region", [None] * n)),
-            "category": list(master.get("item_category", [None] * n)),
-            "list_price": list(master.get("item_list_price", np.full(n, np.nan))),
-        }
+        carrier = (
+            lines["carrier_id"].astype(object).where(lines["carrier_id"].notna(), None)
+            if self.flags["carrier"]
+            else pd.Series([None] * n, index=lines.index, dtype=object)
+        )
+        qty = lines["qty"].to_numpy(float)
+        logpi = log_price_index(
+            lines["unit_price"].to_numpy(float), master.get("item_list_price", np.full(n, np.nan))
+        )
+        frame = pd.DataFrame(
+            {
+                "item": lines["item_id"].astype(str).to_numpy(),
+                "loc": lines["location_id"].astype(str).to_numpy(),
+                "cust": lines["customer_id"].astype(str).to_numpy(),
+                "carrier": carrier.to_numpy(dtype=object),
+                "region": master.get("cust_region", np.full(n, None, dtype=object)),
+                "category": master.get("item_category", np.full(n, None, dtype=object)),
+                "day": to_days(lines["order_ts"]),
+                "qty": qty,
+                "log_qty": np.log(qty),
+                "pi_n": ~np.isnan(logpi),
+                "logpi": np.nan_to_num(logpi),
+                "one": 1.0,
+            }
+        )
+        if self.flags["discount"]:
+            disc = lines["discount_pct"].to_numpy(float)
+            frame["disc_n"], frame["disc"] = ~np.isnan(disc), np.nan_to_num(disc)
+        else:
+            frame["disc_n"], frame["disc"] = 0.0, 0.0
+        return frame
 
     def _load_orders(self, orders: pd.DataFrame, day: int) -> None:
-        """Order-time statistics from every order placed before ``as_of``."""
-        keys = self._line_keys(orders)
-        order_day = (
-            orders["order_ts"].to_numpy("datetime64[ns]").astype("datetime64[D]").astype(int)
-        )
-        qty = orders["qty"].to_numpy(float)
-        price = orders["unit_price"].to_numpy(float)
-        disc = orders["discount_pct"].to_numpy(float) if self.flags["discount"] else None
-        logpi = log_price_index(price, np.asarray(keys["list_price"], dtype=float))
-        for k in range(len(orders)):
-            self._record_line(
-                keys["item"][k],
-                keys["loc"][k],
-                keys["cust"][k],
-                keys["category"][k],
-                int(order_day[k]),
-                float(qty[k]),
-                float(logpi[k]),
-                None if disc is None else float(disc[k]),
-                horizon_day=day,
-            )
+        """Order-time statistics from every order placed before ``as_of`` (vectorised
+        equivalent of :meth:`record_order` on each; the replay test checks they agree)."""
+        f = self._line_frame(orders)
+        self._il = _sums(f, ["item", "loc"], ["one", "log_qty", "zero", "zero"])
+        self._cust = _sums(f, ["cust"], ["zero", "zero", "one", "log_qty", "disc_n", "disc"])
+        self._ci = _sums(f, ["cust", "item"], ["one", "log_qty", "pi_n", "logpi"])
+        self._cc = _sums(f[f["category"].notna()], ["cust", "category"], ["pi_n", "logpi"])
+        recent = f[f["day"] >= day - LOAD_BASE_DAYS]
+        self._il_days = _day_buckets(recent, ["item", "loc"], "qty")
+        self._loc_days = _day_buckets(recent, ["loc"], "one")
+        firsts = f.groupby("loc")["day"].min()
+        self._loc_first = {(str(k),): int(v) for k, v in firsts.items()}
 
     def _load_outcomes(self, orders: pd.DataFrame, outcomes: pd.DataFrame, day: int) -> None:
-        keys = self._line_keys(orders)
-        order_day = to_days(orders["order_ts"])
-        promised = to_days(orders["promised_date"])
+        """Outcomes known by ``day`` (vectorised :meth:`_apply_pending`); later ones are open."""
+        f = self._line_frame(orders)
         final_day = outcomes["final_day"].to_numpy(float)
-        columns = ("short", "late", "late_known", "miss_event", "transit_days", "o2d_days")
-        arrays = {c: outcomes[c].to_numpy() for c in columns}
-        ids = list(zip(orders["order_id"].astype(str), orders["line_no"].astype(int), strict=True))
-        qty = orders["qty"].to_numpy(float)
-        for k in range(len(orders)):
-            line = (
-                keys["item"][k],
-                keys["loc"][k],
-                keys["cust"][k],
-                keys["carrier"][k],
-                keys["region"][k],
-            )
-            if np.isnan(final_day[k]):
-                self._open[ids[k]] = (*line, float(order_day[k]), float(promised[k]), float(qty[k]))
-                continue
-            event = {c: float(arrays[c][k]) for c in columns}
-            self._push(float(final_day[k]), line, event)
-        self._apply_pending(day)
+        known = final_day <= day
+        late_known = outcomes["late_known"].to_numpy(bool)
+        transit = outcomes["transit_days"].to_numpy(float)
+        o2d = outcomes["o2d_days"].to_numpy(float)
+        f = f.assign(
+            final_day=np.nan_to_num(final_day),
+            short=outcomes["short"].to_numpy(float),
+            miss=outcomes["miss_event"].to_numpy(float),
+            late_known=late_known.astype(float),
+            late=np.where(late_known, outcomes["late"].to_numpy(float), 0.0),
+            transit_n=~np.isnan(transit),
+            transit=np.nan_to_num(transit),
+            o2d_n=~np.isnan(o2d),
+            o2d=np.nan_to_num(o2d),
+        )
+        done = f[known]
+        _merge(self._il, _sums(done, ["item", "loc"], ["zero", "zero", "one", "short"]))
+        _merge(self._cust, _sums(done, ["cust"], ["one", "miss", "zero", "zero", "zero", "zero"]))
+        if self.flags["carrier"]:
+            carried = done[done["carrier"].notna()]
+            lane_keys = ["carrier", "loc", "region"] if self._regional_lanes else ["carrier", "loc"]
+            lanes = carried.dropna(subset=lane_keys)
+            stats = ["late_known", "late", "transit_n", "transit", "o2d_n", "o2d"]
+            self._lane = _sums(lanes, lane_keys, stats)
+            self._carrier = _sums(carried, ["carrier"], ["late_known", "late"])
+            recent = carried[carried["final_day"] >= day - LOAD_BASE_DAYS]
+            n_days = _day_buckets(recent, ["carrier"], "late_known", "final_day")
+            late_days = _day_buckets(recent, ["carrier"], "late", "final_day")
+            self._carrier_days = {k: (n_days[k], late_days[k]) for k in n_days}
+        still_open = ~known
+        ids = zip(
+            orders["order_id"].astype(str).to_numpy()[still_open],
+            orders["line_no"].astype(int).to_numpy()[still_open],
+            strict=True,
+        )
+        rows = f.loc[still_open, ["item", "loc", "cust", "carrier", "region", "day"]]
+        promised = to_days(orders["promised_date"])[still_open]
+        for key, row, prom, qty in zip(
+            ids,
+            rows.itertuples(index=False),
+            promised,
+            f["qty"].to_numpy()[still_open],
+            strict=True,
+        ):
+            self._open[key] = (*row[:5], float(row[5]), float(prom), float(qty))
 
     # --- recording ----------------------------------------------------------------------
 
@@ -225,15 +338,17 @@ class RiskState:
         qty: float,
         logpi: float,
         disc: float | None,
-        horizon_day: int | None = None,
     ) -> None:
         il = (item, loc)
-        horizon_day = self._day if horizon_day is None else horizon_day
-        if day >= horizon_day - LOAD_BASE_DAYS:
-            buckets = self._il_days.setdefault(il, {})
-            buckets[day] = buckets.get(day, 0.0) + qty
-            loc_buckets = self._loc_days.setdefault((loc,), {})
-            loc_buckets[day] = loc_buckets.get(day, 0.0) + 1.0
+        if day >= self._day - LOAD_BASE_DAYS:
+            days = self._il_days.get(il)
+            if days is None:
+                days = self._il_days[il] = _Days()
+            days.add(day, qty)
+            loc_days = self._loc_days.get((loc,))
+            if loc_days is None:
+                loc_days = self._loc_days[(loc,)] = _Days()
+            loc_days.add(day, 1.0)
         first = self._loc_first.get((loc,))
         if first is None or day < first:
             self._loc_first[(loc,)] = day
@@ -368,10 +483,11 @@ class RiskState:
                 ),
             )
             _add(self._carrier, (str(carrier),), (float(late_known), late))
-            buckets = self._carrier_days.setdefault((str(carrier),), {})
-            acc = buckets.setdefault(int(final_day), [0.0, 0.0])
-            acc[0] += float(late_known)
-            acc[1] += late
+            days = self._carrier_days.get((str(carrier),))
+            if days is None:
+                days = self._carrier_days[(str(carrier),)] = (_Days(), _Days())
+            days[0].add(int(final_day), float(late_known))
+            days[1].add(int(final_day), late)
 
     def _advance(self, day: int) -> None:
         """Move the state's clock: apply outcomes now known, forget buckets out of every window."""
@@ -380,10 +496,12 @@ class RiskState:
         self._day = day
         self._apply_pending(day)
         oldest = day - LOAD_BASE_DAYS - 1
-        for table in (self._il_days, self._loc_days, self._carrier_days):
-            for buckets in table.values():
-                for d in [d for d in buckets if d < oldest]:
-                    del buckets[d]
+        for table in (self._il_days, self._loc_days):
+            for days in table.values():
+                days.prune(oldest)
+        for pair in self._carrier_days.values():
+            for days in pair:
+                days.prune(oldest)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -391,128 +509,128 @@ class RiskState:
         """State values of one order's lines (``fields`` from ``features.order_risk``)."""
         days = fields["order_day"]
         self._advance(int(max(days)))
-        out: dict[str, list] = {}
-
-        def put(name: str, value: Any) -> None:
-            out.setdefault(name, []).append(value)
-
+        rows = []
         same_order: dict[tuple, float] = {}
         has_carrier = self.flags["carrier"] and "carrier_id" in fields
+        discount = self.flags["discount"]
+        zeros4, zeros6 = (0.0,) * 4, (0.0,) * 6
         for k in range(len(days)):
             item, loc = str(fields["item_id"][k]), str(fields["location_id"][k])
             cust = str(fields["customer_id"][k])
             carrier = fields["carrier_id"][k] if has_carrier else None
-            day, qty = int(days[k]), float(fields["qty"][k])
-            m = self.master.row(item, cust, carrier)
+            day = int(days[k])
+            row = self.master.row(item, cust, carrier)
             if not self.flags["carrier"]:
-                m.pop("carrier_mode", None)
-            for name, value in m.items():
-                put(name, value)
-            self._inventory(put, item, loc, day, float(fields["promised_day"][k]), qty, same_order)
-            il_days = self._il_days.get((item, loc), {})
-            put("il_units_28d", sum(il_days.get(d, 0.0) for d in range(day - DEMAND_DAYS, day)))
-            il = self._il.get((item, loc), (0.0, 0.0, 0.0, 0.0))
-            put("il_lines", il[0])
-            put("il_logqty_sum", il[1])
-            put("il_outcomes", il[2])
-            put("il_shorts", il[3])
+                row.pop("carrier_mode", None)
+            il_key = (item, loc)
+            il_days = self._il_days.get(il_key, _NO_DAYS)
+            self._inventory(
+                row,
+                il_key,
+                il_days,
+                day,
+                float(fields["promised_day"][k]),
+                float(fields["qty"][k]),
+                same_order,
+            )
+            row["il_units_28d"] = il_days.total(day - DEMAND_DAYS, day)
+            il = self._il.get(il_key, zeros4)
+            row["il_lines"], row["il_logqty_sum"], row["il_outcomes"], row["il_shorts"] = il
             if self.flags["carrier"]:
-                region = m.get("cust_region")
-                lane = _key(carrier, loc, region) if self._regional_lanes else _key(carrier, loc)
-                stats = self._lane.get(lane, (0.0,) * 6) if lane else (0.0,) * 6
+                lane = (
+                    _key(carrier, loc, row.get("cust_region"))
+                    if self._regional_lanes
+                    else _key(carrier, loc)
+                )
+                stats = self._lane.get(lane, zeros6) if lane else zeros6
                 for name, value in zip(LANE_STATS, stats, strict=True):
-                    put(name, value)
+                    row[name] = value
                 ckey = _key(carrier)
                 total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
-                buckets = self._carrier_days.get(ckey, {}) if ckey else {}
-                recent = [0.0, 0.0]
-                for d in range(day - CARRIER_RECENT_DAYS + 1, day + 1):
-                    b = buckets.get(d)
-                    if b is not None:
-                        recent[0] += b[0]
-                        recent[1] += b[1]
-                put("carrier_late_n", total[0])
-                put("carrier_late", total[1])
-                put("carrier_recent_n", recent[0])
-                put("carrier_recent_late", recent[1])
-            loc_days = self._loc_days.get((loc,), {})
-            put("loc_lines_3d", sum(loc_days.get(d, 0.0) for d in range(day - LOAD_DAYS, day)))
-            put(
-                "loc_lines_91d", sum(loc_days.get(d, 0.0) for d in range(day - LOAD_BASE_DAYS, day))
-            )
+                row["carrier_late_n"], row["carrier_late"] = total
+                pair = self._carrier_days.get(ckey) if ckey else None
+                if pair is None:
+                    row["carrier_recent_n"] = row["carrier_recent_late"] = 0.0
+                else:
+                    start = day - CARRIER_RECENT_DAYS + 1
+                    row["carrier_recent_n"] = pair[0].total(start, day) + pair[0].get(day)
+                    row["carrier_recent_late"] = pair[1].total(start, day) + pair[1].get(day)
+            loc_days = self._loc_days.get((loc,), _NO_DAYS)
+            row["loc_lines_3d"] = loc_days.total(day - LOAD_DAYS, day)
+            row["loc_lines_91d"] = loc_days.total(day - LOAD_BASE_DAYS, day)
             first = self._loc_first.get((loc,), day)
-            put("loc_days_91", float(min(max(day - first, 0), LOAD_BASE_DAYS)))
-            put("loc_lines_today", loc_days.get(day, 0.0))
-            c = self._cust.get((cust,), (0.0,) * 6)
-            put("cust_outcomes", c[0])
-            put("cust_misses", c[1])
-            put("cust_lines", c[2])
-            put("cust_logqty_sum", c[3])
-            if self.flags["discount"]:
-                put("cust_disc_n", c[4])
-                put("cust_disc_sum", c[5])
-            ci = self._ci.get((cust, item), (0.0,) * 4)
-            put("ci_lines", ci[0])
-            put("ci_logqty_sum", ci[1])
-            put("ci_pi_n", ci[2])
-            put("ci_logpi_sum", ci[3])
-            cc_key = _key(cust, m.get("item_category"))
-            cc = self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
-            put("cc_pi_n", cc[0])
-            put("cc_logpi_sum", cc[1])
-        return {
-            name: np.array(v, dtype=object if isinstance(v[0], str | None) else float)
-            for name, v in out.items()
-        }
+            row["loc_days_91"] = float(min(max(day - first, 0), LOAD_BASE_DAYS))
+            row["loc_lines_today"] = loc_days.get(day)
+            c = self._cust.get((cust,), zeros6)
+            row["cust_outcomes"], row["cust_misses"] = c[0], c[1]
+            row["cust_lines"], row["cust_logqty_sum"] = c[2], c[3]
+            if discount:
+                row["cust_disc_n"], row["cust_disc_sum"] = c[4], c[5]
+            ci = self._ci.get((cust, item), zeros4)
+            row["ci_lines"], row["ci_logqty_sum"], row["ci_pi_n"], row["ci_logpi_sum"] = ci
+            cc_key = _key(cust, row.get("item_category"))
+            row["cc_pi_n"], row["cc_logpi_sum"] = (
+                self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
+            )
+            rows.append(row)
+        # One 2-D array for every numeric value (a column each), far cheaper than one
+        # small array per value; text values (categories, regions) stay objects.
+        names = [name for name in rows[0] if name not in _TEXT_VALUES]
+        matrix = np.array([[r[name] for name in names] for r in rows], dtype=float)
+        out: dict[str, np.ndarray] = dict(zip(names, matrix.T, strict=True))
+        for name in rows[0]:
+            if name in _TEXT_VALUES:
+                out[name] = np.array([r[name] for r in rows], dtype=object)
+        return out
 
     def _inventory(
         self,
-        put: Any,
-        item: str,
-        loc: str,
+        row: dict[str, Any],
+        key: tuple[str, str],
+        il_days: _Days,
         day: int,
         promised_day: float,
         qty: float,
         same_order: dict[tuple, float],
     ) -> None:
         positions = self.positions
-        key = (item, loc)
+        item, loc = key
         earlier = same_order.get(key, 0.0)
         same_order[key] = earlier + qty
         pos = positions.position(item, loc)
         snap = self._snapshot_day.get(key)
         if pos is None or snap is None:
-            put("inv_known", 0.0)
-            put("inv_on_hand", 0.0)
-            put("inv_available", 0.0)
+            row["inv_known"] = row["inv_on_hand"] = row["inv_available"] = 0.0
             if self.flags["quarantined"]:
-                put("inv_quarantined", 0.0)
+                row["inv_quarantined"] = 0.0
             if self.flags["in_transit"]:
-                put("inv_in_transit_due", 0.0)
-                put("inv_receipt_day", np.nan)
-            put("inv_claimed", 0.0)
+                row["inv_in_transit_due"] = 0.0
+                row["inv_receipt_day"] = np.nan
+            row["inv_claimed"] = 0.0
+            own = 0.0
         else:
-            put("inv_known", 1.0)
-            put("inv_on_hand", pos["on_hand"])
-            put("inv_available", pos["available"])
+            row["inv_known"] = 1.0
+            row["inv_on_hand"] = pos["on_hand"]
+            row["inv_available"] = own = pos["available"]
             if self.flags["quarantined"]:
-                put("inv_quarantined", pos["quarantined"])
+                row["inv_quarantined"] = pos["quarantined"]
             if self.flags["in_transit"]:
                 by = np.datetime64(int(promised_day), "D")
-                put("inv_in_transit_due", positions.in_transit_by(item, loc, by))
+                row["inv_in_transit_due"] = positions.in_transit_by(item, loc, by)
                 eta = pos["in_transit_eta"]
                 incoming = pos["in_transit"] > 0 and eta is not None
-                put("inv_receipt_day", float(_day_of(eta)) if incoming else np.nan)
-            buckets = self._il_days.get(key, {})
+                row["inv_receipt_day"] = float(epoch_day(eta)) if incoming else np.nan
             start = max(snap, day - DEMAND_DAYS)
-            put("inv_claimed", sum(buckets.get(d, 0.0) for d in range(start, day + 1)) + earlier)
-        own = pos["available"] if pos is not None else 0.0
-        put("inv_elsewhere", sum(positions.available_by_location(item).values()) - own)
+            row["inv_claimed"] = il_days.total(start, day) + il_days.get(day) + earlier
+        row["inv_elsewhere"] = sum(positions.available_by_location(item).values()) - own
+
+
+_TEXT_VALUES = frozenset(TEXT_VALUES)
 
 
 def _day_of(value: Any) -> int:
     """Whole day since the epoch of a date, datetime, Timestamp or ISO string."""
-    return int(pd.Timestamp(value).to_datetime64().astype("datetime64[D]").astype(np.int64))
+    return epoch_day(value)
 
 
 def _day_or_nan(value: Any) -> float:

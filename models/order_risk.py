@@ -48,7 +48,7 @@ class OrderRiskClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         n_estimators: int = 100,
-        num_leaves: int = 15,
+        num_leaves: int = 7,
         max_depth: int = 6,
         learning_rate: float = 0.1,
         min_child_samples: int = 100,

@@ -82,6 +82,7 @@ class OrderRiskModel(mlflow.pyfunc.PythonModel):
             self.scorer = pickle.load(fh)
         with open(context.artifacts[STATE_ARTIFACT], "rb") as fh:
             self.state = pickle.load(fh)
+        self.scorer.warm_up()
 
     # No type hints on predict: MLflow would read them as a competing signature.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -14,8 +14,9 @@ depends on the row only through the bit mask of ``one``; for every mask it is
     φ_i = v · (one_i − z_i) · Σ_{S ⊆ ones∖{i}} |S|!(m−|S|−1)!/m! · Π_{j∈F∖S∖{i}} z_j
 
 which :func:`compile_booster` tabulates once per leaf (``2^m × m`` numbers). Explaining
-a row is then: evaluate every split once, build each leaf's mask, add its table row —
-``O(trees × leaves × depth)`` additions in a numba kernel, no recursion. The sum over
+a row is then one depth-first pass per tree that evaluates every split once and
+carries the mask down to each leaf, which adds its table row — ``O(nodes + leaves ×
+m)`` work in a numba kernel. The sum over
 features plus the expected value is exactly the raw margin (the reached leaf is the
 one whose mask is full), which is also how the kernel predicts.
 
@@ -40,18 +41,24 @@ MAX_PATH_FEATURES = 12  # a table of 2^12 × 12 per leaf is the most we accept
 
 @dataclass
 class TreeTables:
-    """A LightGBM ensemble compiled for prediction and exact SHAP (arrays only: picklable)."""
+    """A LightGBM ensemble compiled for prediction and exact SHAP (arrays only: picklable).
+
+    Internal nodes are numbered globally; a child code ``c >= 0`` is an internal node,
+    ``c < 0`` is the leaf ``~c``. ``node_slot`` is the position of the node's feature
+    among the distinct features on the path from the root, which is also its bit in
+    the masks of every leaf below it.
+    """
 
     n_features: int
     expected_value: float
+    tree_root: np.ndarray
     node_feature: np.ndarray
     node_threshold: np.ndarray
     node_default_left: np.ndarray
     node_missing: np.ndarray
-    edge_start: np.ndarray  # per leaf, into edge_node/edge_left/edge_slot
-    edge_node: np.ndarray
-    edge_left: np.ndarray
-    edge_slot: np.ndarray
+    node_slot: np.ndarray
+    node_left: np.ndarray
+    node_right: np.ndarray
     slot_start: np.ndarray  # per leaf, into slot_feature
     slot_feature: np.ndarray
     table_start: np.ndarray  # per leaf, into table
@@ -68,14 +75,14 @@ class TreeTables:
 
     def _arrays(self) -> tuple:
         return (
+            self.tree_root,
             self.node_feature,
             self.node_threshold,
             self.node_default_left,
             self.node_missing,
-            self.edge_start,
-            self.edge_node,
-            self.edge_left,
-            self.edge_slot,
+            self.node_slot,
+            self.node_left,
+            self.node_right,
             self.slot_start,
             self.slot_feature,
             self.table_start,
@@ -99,7 +106,7 @@ class TreeTables:
         X = _check(X, self.n_features)
         phi = np.zeros((len(X), self.n_features))
         margin = np.empty(len(X))
-        kernel = _explain_parallel if parallel and len(X) > 64 else _explain
+        kernel = _explain_parallel if parallel and len(X) > 256 else _explain
         kernel(X, phi, margin, *self._arrays())
         return phi, margin
 
@@ -142,73 +149,73 @@ def _leaf_table(value: float, z: np.ndarray) -> np.ndarray:
 def compile_booster(booster: Any) -> TreeTables:
     """Compile a trained ``lightgbm.Booster`` (binary or regression, numerical splits)."""
     dump = booster.dump_model()
-    n_features = int(dump["max_feature_idx"]) + 1
-    nodes: dict[str, list] = {"feature": [], "threshold": [], "default_left": [], "missing": []}
-    edges: dict[str, list] = {"start": [0], "node": [], "left": [], "slot": []}
+    nodes: dict[str, list] = {
+        k: [] for k in ("feature", "threshold", "default_left", "missing", "slot", "left", "right")
+    }
     slots: dict[str, list] = {"start": [0], "feature": []}
     tables: dict[str, list] = {"start": [0], "values": []}
     leaf_values: list[float] = []
-    expected = 0.0
 
-    def visit(node: dict, path: list[tuple[int, bool, int, float]]) -> None:
+    def visit(node: dict, features: list[int], z: list[float]) -> int:
+        """Compile the subtree; ``features``/``z``: distinct path features and their shares."""
         if "leaf_value" in node:
-            value = float(node["leaf_value"])
-            leaf_values.append(value)
-            features: list[int] = []
-            z: list[float] = []
-            for node_id, go_left, feature, ratio in path:
-                if feature not in features:
-                    features.append(feature)
-                    z.append(1.0)
-                slot = features.index(feature)
-                z[slot] *= ratio
-                edges["node"].append(node_id)
-                edges["left"].append(go_left)
-                edges["slot"].append(slot)
             if len(features) > MAX_PATH_FEATURES:
                 raise ValueError(
                     f"a leaf path tests {len(features)} features; at most {MAX_PATH_FEATURES} "
                     "are supported (limit max_depth)"
                 )
-            edges["start"].append(len(edges["node"]))
+            value = float(node["leaf_value"])
+            leaf_values.append(value)
             slots["feature"].extend(features)
             slots["start"].append(len(slots["feature"]))
             table = _leaf_table(value, np.array(z))
             tables["values"].append(table)
             tables["start"].append(tables["start"][-1] + len(table))
-            return
+            return ~(len(leaf_values) - 1)
         if node.get("decision_type", "<=") != "<=":
             raise ValueError(
                 f"only numerical splits are supported, got decision_type {node['decision_type']!r}"
             )
         node_id = len(nodes["feature"])
         feature = int(node["split_feature"])
+        known = feature in features
+        slot = features.index(feature) if known else len(features)
         nodes["feature"].append(feature)
         nodes["threshold"].append(float(node["threshold"]))
         nodes["default_left"].append(bool(node["default_left"]))
         nodes["missing"].append(MISSING_CODES[node.get("missing_type", "None")])
+        nodes["slot"].append(slot)
+        nodes["left"].append(0)
+        nodes["right"].append(0)
         count = float(node["internal_count"])
-        for child, go_left in ((node["left_child"], True), (node["right_child"], False)):
+        for side, child in (("left", node["left_child"]), ("right", node["right_child"])):
             child_count = float(child.get("internal_count", child.get("leaf_count", 0.0)))
             ratio = child_count / count if count > 0 else 0.5
-            visit(child, [*path, (node_id, go_left, feature, ratio)])
+            if known:
+                child_z = [*z]
+                child_z[slot] *= ratio
+                nodes[side][node_id] = visit(child, features, child_z)
+            else:
+                nodes[side][node_id] = visit(child, [*features, feature], [*z, ratio])
+        return node_id
 
+    roots = []
+    expected = 0.0
     for tree in dump["tree_info"]:
-        root = tree["tree_structure"]
-        visit(root, [])
-        expected += _tree_expectation(root)
+        roots.append(visit(tree["tree_structure"], [], []))
+        expected += _tree_expectation(tree["tree_structure"])
 
     return TreeTables(
-        n_features=n_features,
+        n_features=int(dump["max_feature_idx"]) + 1,
         expected_value=expected,
+        tree_root=np.array(roots, dtype=np.int64),
         node_feature=np.array(nodes["feature"], dtype=np.int64),
         node_threshold=np.array(nodes["threshold"], dtype=np.float64),
         node_default_left=np.array(nodes["default_left"], dtype=np.bool_),
         node_missing=np.array(nodes["missing"], dtype=np.int64),
-        edge_start=np.array(edges["start"], dtype=np.int64),
-        edge_node=np.array(edges["node"], dtype=np.int64),
-        edge_left=np.array(edges["left"], dtype=np.bool_),
-        edge_slot=np.array(edges["slot"], dtype=np.int64),
+        node_slot=np.array(nodes["slot"], dtype=np.int64),
+        node_left=np.array(nodes["left"], dtype=np.int64),
+        node_right=np.array(nodes["right"], dtype=np.int64),
         slot_start=np.array(slots["start"], dtype=np.int64),
         slot_feature=np.array(slots["feature"], dtype=np.int64),
         table_start=np.array(tables["start"], dtype=np.int64),
@@ -243,47 +250,84 @@ def _goes_left(value: float, threshold: float, default_left: bool, missing: int)
     return value <= threshold
 
 
+STACK = 64  # deeper than any tree we accept (2 × MAX_PATH_FEATURES is enough)
+
+
 @numba.njit(cache=True)
 def _row(
-    x, phi, go_left, node_feature, node_threshold, node_default_left, node_missing, edge_start,
-    edge_node, edge_left, edge_slot, slot_start, slot_feature, table_start, table, leaf_value,
-    with_phi,
+    x, phi, stack_node, stack_mask, tree_root, node_feature, node_threshold,
+    node_default_left, node_missing, node_slot, node_left, node_right, slot_start,
+    slot_feature, table_start, table, leaf_value, with_phi,
 ):  # fmt: skip
-    for node in range(len(node_feature)):
-        go_left[node] = _goes_left(
-            x[node_feature[node]], node_threshold[node], node_default_left[node], node_missing[node]
-        )
+    """Margin of one row; with ``with_phi`` also add its SHAP values to ``phi``.
+
+    Depth-first over each tree, carrying the leaf mask: a node clears its slot's bit
+    on the side the row does not take, so every leaf gets its mask in O(1).
+    """
     margin = 0.0
-    for leaf in range(len(leaf_value)):
-        m = slot_start[leaf + 1] - slot_start[leaf]
-        full = (1 << m) - 1
-        mask = full
-        for e in range(edge_start[leaf], edge_start[leaf + 1]):
-            if go_left[edge_node[e]] != edge_left[e]:
-                mask &= ~(1 << edge_slot[e])
-        if mask == full:
-            margin += leaf_value[leaf]
-        if with_phi:
-            base = table_start[leaf] + mask * m
-            s0 = slot_start[leaf]
-            for s in range(m):
-                phi[slot_feature[s0 + s]] += table[base + s]
+    for t in range(len(tree_root)):
+        stack_node[0] = tree_root[t]
+        stack_mask[0] = -1
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack_node[top]
+            mask = stack_mask[top]
+            if node < 0:
+                leaf = ~node
+                s0 = slot_start[leaf]
+                m = slot_start[leaf + 1] - s0
+                full = (1 << m) - 1
+                mask &= full
+                if mask == full:
+                    margin += leaf_value[leaf]
+                if with_phi:
+                    base = table_start[leaf] + mask * m
+                    for s in range(m):
+                        phi[slot_feature[s0 + s]] += table[base + s]
+                continue
+            bit = 1 << node_slot[node]
+            left = _goes_left(
+                x[node_feature[node]], node_threshold[node], node_default_left[node],
+                node_missing[node],
+            )  # fmt: skip
+            stack_node[top] = node_right[node]
+            stack_mask[top] = (mask & ~bit) if left else mask
+            stack_node[top + 1] = node_left[node]
+            stack_mask[top + 1] = mask if left else (mask & ~bit)
+            top += 2
     return margin
 
 
 @numba.njit(cache=True)
-def _margin(X, out, *arrays):  # type: ignore[no-untyped-def]
-    go_left = np.empty(len(arrays[0]), dtype=np.bool_)
-    dummy = np.zeros(1)
+def _margin(
+    X, out, tree_root, node_feature, node_threshold, node_default_left, node_missing,
+    node_slot, node_left, node_right, slot_start, slot_feature, table_start, table,
+    leaf_value,
+):  # fmt: skip
     for i in range(X.shape[0]):
-        out[i] = _row(X[i], dummy, go_left, *arrays, False)
+        x = X[i]
+        total = 0.0
+        for t in range(len(tree_root)):
+            node = tree_root[t]
+            while node >= 0:
+                if _goes_left(
+                    x[node_feature[node]], node_threshold[node], node_default_left[node],
+                    node_missing[node],
+                ):  # fmt: skip
+                    node = node_left[node]
+                else:
+                    node = node_right[node]
+            total += leaf_value[~node]
+        out[i] = total
 
 
 @numba.njit(cache=True)
 def _explain(X, phi, margin, *arrays):  # type: ignore[no-untyped-def]
-    go_left = np.empty(len(arrays[0]), dtype=np.bool_)
+    stack_node = np.empty(STACK, dtype=np.int64)
+    stack_mask = np.empty(STACK, dtype=np.int64)
     for i in range(X.shape[0]):
-        margin[i] = _row(X[i], phi[i], go_left, *arrays, True)
+        margin[i] = _row(X[i], phi[i], stack_node, stack_mask, *arrays, True)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -291,6 +335,7 @@ def _explain_parallel(X, phi, margin, *arrays):  # type: ignore[no-untyped-def]
     n = X.shape[0]
     chunk = 256
     for c in numba.prange((n + chunk - 1) // chunk):
-        go_left = np.empty(len(arrays[0]), dtype=np.bool_)
+        stack_node = np.empty(STACK, dtype=np.int64)
+        stack_mask = np.empty(STACK, dtype=np.int64)
         for i in range(c * chunk, min(n, (c + 1) * chunk)):
-            margin[i] = _row(X[i], phi[i], go_left, *arrays, True)
+            margin[i] = _row(X[i], phi[i], stack_node, stack_mask, *arrays, True)
