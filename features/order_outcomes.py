@@ -46,14 +46,18 @@ def final_events(
     delivered_day: np.ndarray,
     horizon: float,
     has_delivery: bool = True,
+    has_ship: bool = True,
 ) -> dict[str, np.ndarray]:
     """The final outcome event of fulfilled lines, as history statistics record it.
 
     ``final_day``: delivered → the day after delivery; nothing shipped (cancelled) →
     the day after shipping or the promise, never after the export (``horizon``) that
     reports it; shipped but not delivered → NaN (still open), unless the data has no
-    delivery dates at all, in which case shipping is the final event. Training
-    (:func:`line_outcomes`) and serving (``RiskState.record_outcome``) both call this.
+    delivery dates at all, in which case shipping is the final event. With neither
+    delivery nor ship dates lateness cannot be observed: a fulfilled line is final
+    after its promised date and counts as on time (the label is then shortfall only).
+    Training (:func:`line_outcomes`) and serving (``RiskState.record_outcome``) both
+    call this.
     """
     final = np.full(len(qty), np.nan)
     delivered = ~np.isnan(delivered_day)
@@ -62,10 +66,14 @@ def final_events(
     fallback = np.where(np.isnan(ship_day), promised_day, ship_day) + 1
     final[nothing] = np.minimum(fallback[nothing], horizon)
     late = np.where(delivered, (delivered_day > promised_day).astype(float), np.nan)
-    if not has_delivery:
+    if not has_delivery and has_ship:
         by_ship = ~delivered & (shipped_qty > 0) & ~np.isnan(ship_day)
         final[by_ship] = ship_day[by_ship] + 1
         late[by_ship] = (ship_day[by_ship] > promised_day[by_ship]).astype(float)
+    elif not has_delivery:
+        dateless = shipped_qty > 0
+        final[dateless] = np.minimum(promised_day[dateless] + 1, horizon)
+        late[dateless] = 0.0
     late[shipped_qty <= 0] = 0.0  # nothing travelled: short, not late
     is_final = ~np.isnan(final)
     short = shipped_qty < qty
@@ -109,6 +117,7 @@ def line_outcomes(ds: Dataset, horizon: float | None = None) -> pd.DataFrame:
         days("delivered_date"),
         horizon,
         has_delivery,
+        has_ship="ship_date" in ful.columns,
     )
     late = events["late"].copy()
     if has_delivery:

@@ -26,6 +26,7 @@ from features.risk_state import (
     LANE_STATS,
     LOAD_BASE_DAYS,
     LOAD_DAYS,
+    lane_stat_names,
     log_price_index,
 )
 
@@ -173,8 +174,15 @@ def state_values(ds: Dataset, outcomes: pd.DataFrame | None = None) -> dict[str,
                 ]
             ),
         ).at(lane, day)
+        supported = lane_stat_names(
+            {
+                "ship": "ship_date" in ds.fulfillments.columns,
+                "delivery": "delivered_date" in ds.fulfillments.columns,
+            }
+        )
         for k, name in enumerate(LANE_STATS):
-            out[name] = lane_sums[:, k]
+            if name in supported:
+                out[name] = lane_sums[:, k]
         carrier_sums = known_outcomes(carrier, np.column_stack([late_known, late]))
         total = carrier_sums.at(carrier, day)
         recent = carrier_sums.window(carrier, day, CARRIER_RECENT_DAYS)

@@ -42,6 +42,16 @@ LANE_STATS = ("lane_late_n", "lane_late", "lane_transit_n", "lane_transit_sum", 
 LANE_STATS += ("lane_o2d_sum",)
 
 
+def lane_stat_names(flags: Mapping[str, bool]) -> tuple[str, ...]:
+    """The lane statistics a dataset supports: transit times need ship and delivery dates."""
+    drop = set()
+    if not (flags.get("ship") and flags.get("delivery")):
+        drop |= {"lane_transit_n", "lane_transit_sum"}
+    if not flags.get("delivery"):
+        drop |= {"lane_o2d_n", "lane_o2d_sum"}
+    return tuple(n for n in LANE_STATS if n not in drop)
+
+
 def log_price_index(unit_price: np.ndarray, list_price: np.ndarray) -> np.ndarray:
     """log(unit price / list price): the price level a customer pays, comparable across items."""
     unit_price = np.asarray(unit_price, dtype=float)
@@ -215,6 +225,7 @@ class RiskState:
             "quarantined": "quarantined" in ds.inventory.columns,
             "in_transit": {"in_transit", "in_transit_eta"} <= set(ds.inventory.columns),
             "delivery": "delivered_date" in ds.fulfillments.columns,
+            "ship": "ship_date" in ds.fulfillments.columns,
         }
         state = cls(
             MasterData.from_dataset(ds), InventoryPositions(positions), snapshot_day, flags, horizon
@@ -433,6 +444,7 @@ class RiskState:
             np.array([_day_or_nan(delivered_date)]),
             horizon=float("inf"),
             has_delivery=self.flags["delivery"],
+            has_ship=self.flags["ship"],
         )
         final_day = float(events["final_day"][0])
         if math.isnan(final_day):  # shipped, not delivered: not final yet
@@ -512,6 +524,7 @@ class RiskState:
         rows = []
         same_order: dict[tuple, float] = {}
         has_carrier = self.flags["carrier"] and "carrier_id" in fields
+        lane_names = lane_stat_names(self.flags)
         discount = self.flags["discount"]
         zeros4, zeros6 = (0.0,) * 4, (0.0,) * 6
         for k in range(len(days)):
@@ -544,7 +557,8 @@ class RiskState:
                 )
                 stats = self._lane.get(lane, zeros6) if lane else zeros6
                 for name, value in zip(LANE_STATS, stats, strict=True):
-                    row[name] = value
+                    if name in lane_names:
+                        row[name] = value
                 ckey = _key(carrier)
                 total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
                 row["carrier_late_n"], row["carrier_late"] = total

@@ -51,7 +51,7 @@ def _inventory(k: int, inputs: Values, derived: Values) -> str:
     elif usable < qty:
         text = f"only {_num(usable)} of {_num(qty)} available at {loc}"
         if claimed > 0:
-            text += f" ({_num(claimed)} of {_num(avail)} already taken by earlier orders)"
+            text += f" ({_num(avail)} at the last stock count, {_num(claimed)} ordered since)"
     else:
         text = f"{_num(usable)} available at {loc} for {_num(qty)} ordered, a thin margin"
     receipt = _get(inputs, "inv_receipt_day", k)
@@ -131,12 +131,12 @@ def _margin(k: int, inputs: Values, derived: Values, erosion: Any = None) -> str
             f"discount {_num(disc)}% is {_num(erosion.discount_jump[k])} points above "
             f"this customer's usual for {item}"
         )
-    if usual:
+    if usual and erosion.drop[k] >= 0.05:
         return f"priced {usual}"
     margin = _get(derived, "margin_pct", k)
     if _ok(margin):
-        return f"margin {_pct(margin)} on {item}"
-    return f"unusual price or discount for {item}"
+        return f"pricing pattern of this line (margin {_pct(margin)} on {item})"
+    return f"pricing pattern of this line ({item})"
 
 
 def _anomaly(k: int, inputs: Values, derived: Values) -> str:

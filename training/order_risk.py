@@ -94,6 +94,12 @@ def fit(
     :data:`THREADED_ROWS` rows, thread start-up costs more than it saves.
     """
     y = prepared.outcomes["miss"].to_numpy(dtype=float)
+    for name in ("train", "calibration"):
+        if len(np.unique(y[masks[name]])) < 2:
+            raise ValueError(
+                f"the {name} slice needs both missed and fulfilled lines; "
+                f"got only miss={np.unique(y[masks[name]]).tolist()}"
+            )
     fields, state = prepared.take(masks["train"])
     n_jobs = n_jobs if masks["train"].sum() >= THREADED_ROWS else 1
     features = OrderRiskFeatures().fit(fields, state, y[masks["train"]])
