@@ -26,7 +26,7 @@ from features.risk_state import RiskState
 from models.order_risk import MarginErosionDetector, OrderRiskClassifier
 from models.order_risk_scorer import OrderRiskScorer, aggregate
 from models.reasons import reason
-from stockpilot.progress import step
+from stockpilot.progress import console, step
 from stockpilot.settings import Settings, get_settings
 from training import order_risk_eval as ev
 from training.data import load_dataset, load_truth
@@ -213,10 +213,10 @@ def train(
         "feature_set_version": FEATURE_SET_VERSION,
         "code_version": tracking.code_version(),
     }
-    with (
-        step("logging to MLflow and registering"),
-        tracking.run(MODEL_NAME, settings, **tags) as active,
-    ):
+    # No live progress display here: MLflow draws its own progress bars, and two live
+    # displays fight over the terminal (and recurse inside Jupyter).
+    console.print("logging to MLflow and registering …", highlight=False)
+    with tracking.run(MODEL_NAME, settings, **tags) as active:
         clf = scorer.classifier
         tracking.log_params(
             {
