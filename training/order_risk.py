@@ -9,6 +9,7 @@ embargo between slices so that a slice's labels were known before the next begin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ class Prepared:
             {k: v[mask] for k, v in self.fields.items()},
             {k: v[mask] for k, v in self.state.items()},
         )
+
+
+def used_tables(ds: Dataset) -> Dataset:
+    """The tables order risk learns from; the others are dropped to save memory (and are
+    not part of the dataset fingerprint of the model)."""
+    return dataclasses.replace(ds, demand=None, substitutions=None, purchase_orders=None)
 
 
 def prepare(ds: Dataset) -> Prepared:
@@ -185,7 +192,8 @@ def train(
 
     settings = settings or get_settings()
     with step("loading and validating the dataset"):
-        ds = load_dataset(data)
+        ds = used_tables(load_dataset(data))
+        fingerprint = tracking.dataset_fingerprint(ds.tables())
     with step("point-in-time features over history"):
         prepared = prepare(ds)
     masks = time_split(
@@ -208,7 +216,7 @@ def train(
         len(y_test), size=min(2000, len(y_test)), replace=False
     )
     tags = {
-        "dataset_fingerprint": tracking.dataset_fingerprint(ds.tables()),
+        "dataset_fingerprint": fingerprint,
         "feature_set": FEATURE_SET,
         "feature_set_version": FEATURE_SET_VERSION,
         "code_version": tracking.code_version(),
@@ -316,7 +324,7 @@ def score(data: Path | str, out: Path, alias: str = "champion") -> int:
 
     settings = get_settings()
     with step("loading the dataset and the model"):
-        ds = load_dataset(data)
+        ds = used_tables(load_dataset(data))
         model = tracking.load_pyfunc(f"models:/{MODEL_NAME}@{alias}")
         scorer: OrderRiskScorer = model.unwrap_python_model().scorer
     with step("point-in-time features over history"):
