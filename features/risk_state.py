@@ -32,6 +32,15 @@ from features.dataset import Dataset
 from features.inventory import InventoryPositions, latest_positions
 from features.master import TEXT_VALUES, MasterData
 from features.order_outcomes import export_day, final_events, line_outcomes
+from features.state_tables import (
+    NO_DAYS,
+    DayTotals,
+    add_to,
+    day_totals,
+    merge_tables,
+    table_key,
+    table_sums,
+)
 
 DEMAND_DAYS = 28  # demand rate window; units claimed count at most this far back
 CARRIER_RECENT_DAYS = 14  # "recent" carrier lateness
@@ -62,101 +71,6 @@ def log_price_index(unit_price: np.ndarray, list_price: np.ndarray) -> np.ndarra
     )
 
 
-def _key(*parts: Any) -> tuple | None:
-    """A dictionary key, or None when a part is missing (missing keys match nothing)."""
-    if any(p is None or (isinstance(p, float) and math.isnan(p)) for p in parts):
-        return None
-    return tuple(str(p) for p in parts)
-
-
-def _add(table: dict, key: tuple | None, values: Sequence[float]) -> None:
-    if key is None:
-        return
-    acc = table.get(key)
-    if acc is None:
-        table[key] = list(values)
-    else:
-        for k, v in enumerate(values):
-            acc[k] += v
-
-
-def _sums(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> dict[tuple, list[float]]:
-    """Σ of ``columns`` per key tuple (``"zero"`` yields a 0 slot), as state lists."""
-    frame = frame.assign(zero=0.0)
-    if frame.empty:
-        return {}
-    grouped = frame.groupby(keys, sort=False)[list(dict.fromkeys(columns))].sum()
-    values = grouped[columns].to_numpy(dtype=float).tolist()
-    index = grouped.index.tolist()
-    if len(keys) == 1:
-        index = [(k,) for k in index]
-    return {tuple(str(p) for p in k): v for k, v in zip(index, values, strict=True)}
-
-
-def _merge(table: dict[tuple, list[float]], other: dict[tuple, list[float]]) -> None:
-    for key, values in other.items():
-        _add(table, key, values)
-
-
-def _day_buckets(
-    frame: pd.DataFrame, keys: list[str], column: str, day: str = "day"
-) -> dict[tuple, _Days]:
-    out: dict[tuple, _Days] = {}
-    if frame.empty:
-        return out
-    grouped = frame.groupby([*keys, day], sort=False)[column].sum()
-    for key, value in grouped.items():
-        *parts, d = key
-        days = out.get(k := tuple(str(p) for p in parts))
-        if days is None:
-            days = out[k] = _Days()
-        days.add(int(d), float(value))
-    return out
-
-
-class _Days:
-    """Values per day of one key, with memoised sums over past windows.
-
-    A request sums 3 to 91 days per line; days before today rarely change, so their
-    window sums are kept until a past day is written or the clock moves on.
-    """
-
-    __slots__ = ("memo", "memo_end", "values")
-
-    def __init__(self) -> None:
-        self.values: dict[int, float] = {}
-        self.memo: dict[tuple[int, int], float] = {}
-        self.memo_end = -(10**9)
-
-    def add(self, day: int, value: float) -> None:
-        self.values[day] = self.values.get(day, 0.0) + value
-        if day < self.memo_end:
-            self.memo.clear()
-            self.memo_end = -(10**9)
-
-    def get(self, day: int) -> float:
-        return self.values.get(day, 0.0)
-
-    def total(self, start: int, end: int) -> float:
-        """Σ over ``start <= day < end``."""
-        hit = self.memo.get((start, end))
-        if hit is None:
-            values = self.values
-            hit = sum(values.get(d, 0.0) for d in range(start, end)) if values else 0.0
-            self.memo[(start, end)] = hit
-            self.memo_end = max(self.memo_end, end)
-        return hit
-
-    def prune(self, oldest: int) -> None:
-        for d in [d for d in self.values if d < oldest]:
-            del self.values[d]
-        self.memo.clear()
-        self.memo_end = -(10**9)
-
-
-_NO_DAYS = _Days()
-
-
 class RiskState:
     """Live state behind order-risk features; see the module docstring.
 
@@ -177,12 +91,12 @@ class RiskState:
         self.horizon = horizon
         self._snapshot_day = snapshot_day
         self._day = -(10**9)
-        self._il_days: dict[tuple, _Days] = {}
+        self._il_days: dict[tuple, DayTotals] = {}
         self._il: dict[tuple, list[float]] = {}  # lines, logqty_sum, outcomes, shorts
         self._lane: dict[tuple, list[float]] = {}
         self._carrier: dict[tuple, list[float]] = {}  # late_n, late
-        self._carrier_days: dict[tuple, tuple[_Days, _Days]] = {}  # late_n, late
-        self._loc_days: dict[tuple, _Days] = {}
+        self._carrier_days: dict[tuple, tuple[DayTotals, DayTotals]] = {}  # late_n, late
+        self._loc_days: dict[tuple, DayTotals] = {}
         self._loc_first: dict[tuple, int] = {}
         self._cust: dict[tuple, list[float]] = {}  # outcomes, misses, lines, logqty, disc_n, disc
         self._ci: dict[tuple, list[float]] = {}  # lines, logqty_sum, pi_n, logpi_sum
@@ -277,13 +191,13 @@ class RiskState:
         """Order-time statistics from every order placed before ``as_of`` (vectorised
         equivalent of :meth:`record_order` on each; the replay test checks they agree)."""
         f = self._line_frame(orders)
-        self._il = _sums(f, ["item", "loc"], ["one", "log_qty", "zero", "zero"])
-        self._cust = _sums(f, ["cust"], ["zero", "zero", "one", "log_qty", "disc_n", "disc"])
-        self._ci = _sums(f, ["cust", "item"], ["one", "log_qty", "pi_n", "logpi"])
-        self._cc = _sums(f[f["category"].notna()], ["cust", "category"], ["pi_n", "logpi"])
+        self._il = table_sums(f, ["item", "loc"], ["one", "log_qty", "zero", "zero"])
+        self._cust = table_sums(f, ["cust"], ["zero", "zero", "one", "log_qty", "disc_n", "disc"])
+        self._ci = table_sums(f, ["cust", "item"], ["one", "log_qty", "pi_n", "logpi"])
+        self._cc = table_sums(f[f["category"].notna()], ["cust", "category"], ["pi_n", "logpi"])
         recent = f[f["day"] >= day - LOAD_BASE_DAYS]
-        self._il_days = _day_buckets(recent, ["item", "loc"], "qty")
-        self._loc_days = _day_buckets(recent, ["loc"], "one")
+        self._il_days = day_totals(recent, ["item", "loc"], "qty")
+        self._loc_days = day_totals(recent, ["loc"], "one")
         firsts = f.groupby("loc")["day"].min()
         self._loc_first = {(str(k),): int(v) for k, v in firsts.items()}
 
@@ -307,18 +221,20 @@ class RiskState:
             o2d=np.nan_to_num(o2d),
         )
         done = f[known]
-        _merge(self._il, _sums(done, ["item", "loc"], ["zero", "zero", "one", "short"]))
-        _merge(self._cust, _sums(done, ["cust"], ["one", "miss", "zero", "zero", "zero", "zero"]))
+        merge_tables(self._il, table_sums(done, ["item", "loc"], ["zero", "zero", "one", "short"]))
+        merge_tables(
+            self._cust, table_sums(done, ["cust"], ["one", "miss", "zero", "zero", "zero", "zero"])
+        )
         if self.flags["carrier"]:
             carried = done[done["carrier"].notna()]
             lane_keys = ["carrier", "loc", "region"] if self._regional_lanes else ["carrier", "loc"]
             lanes = carried.dropna(subset=lane_keys)
             stats = ["late_known", "late", "transit_n", "transit", "o2d_n", "o2d"]
-            self._lane = _sums(lanes, lane_keys, stats)
-            self._carrier = _sums(carried, ["carrier"], ["late_known", "late"])
+            self._lane = table_sums(lanes, lane_keys, stats)
+            self._carrier = table_sums(carried, ["carrier"], ["late_known", "late"])
             recent = carried[carried["final_day"] >= day - LOAD_BASE_DAYS]
-            n_days = _day_buckets(recent, ["carrier"], "late_known", "final_day")
-            late_days = _day_buckets(recent, ["carrier"], "late", "final_day")
+            n_days = day_totals(recent, ["carrier"], "late_known", "final_day")
+            late_days = day_totals(recent, ["carrier"], "late", "final_day")
             self._carrier_days = {k: (n_days[k], late_days[k]) for k in n_days}
         still_open = ~known
         ids = zip(
@@ -354,27 +270,27 @@ class RiskState:
         if day >= self._day - LOAD_BASE_DAYS:
             days = self._il_days.get(il)
             if days is None:
-                days = self._il_days[il] = _Days()
+                days = self._il_days[il] = DayTotals()
             days.add(day, qty)
             loc_days = self._loc_days.get((loc,))
             if loc_days is None:
-                loc_days = self._loc_days[(loc,)] = _Days()
+                loc_days = self._loc_days[(loc,)] = DayTotals()
             loc_days.add(day, 1.0)
         first = self._loc_first.get((loc,))
         if first is None or day < first:
             self._loc_first[(loc,)] = day
         log_qty = math.log(qty)
-        _add(self._il, il, (1.0, log_qty, 0.0, 0.0))
+        add_to(self._il, il, (1.0, log_qty, 0.0, 0.0))
         has_disc = disc is not None and not math.isnan(disc)
-        _add(
+        add_to(
             self._cust,
             (cust,),
             (0.0, 0.0, 1.0, log_qty, float(has_disc), disc if has_disc else 0.0),
         )
         known_pi = not math.isnan(logpi)
         pi = logpi if known_pi else 0.0
-        _add(self._ci, (cust, item), (1.0, log_qty, float(known_pi), pi))
-        _add(self._cc, _key(cust, category), (float(known_pi), pi))
+        add_to(self._ci, (cust, item), (1.0, log_qty, float(known_pi), pi))
+        add_to(self._cc, table_key(cust, category), (float(known_pi), pi))
 
     def record_order(self, lines: Sequence[Mapping[str, Any]]) -> None:
         """Count an accepted order: demand, claimed units, load, customer history.
@@ -474,15 +390,17 @@ class RiskState:
         while self._pending and self._pending[0][0] <= day:
             final_day, _, line, event = heapq.heappop(self._pending)
             item, loc, cust, carrier, region = line
-            _add(self._il, (item, loc), (0.0, 0.0, 1.0, event["short"]))
-            _add(self._cust, (cust,), (1.0, event["miss_event"], 0.0, 0.0, 0.0, 0.0))
+            add_to(self._il, (item, loc), (0.0, 0.0, 1.0, event["short"]))
+            add_to(self._cust, (cust,), (1.0, event["miss_event"], 0.0, 0.0, 0.0, 0.0))
             if carrier is None or not self.flags["carrier"]:
                 continue
             late_known = event["late_known"] == 1.0
             late = event["late"] if late_known else 0.0
             transit, o2d = event["transit_days"], event["o2d_days"]
-            lane = _key(carrier, loc, region) if self._regional_lanes else _key(carrier, loc)
-            _add(
+            lane = (
+                table_key(carrier, loc, region) if self._regional_lanes else table_key(carrier, loc)
+            )
+            add_to(
                 self._lane,
                 lane,
                 (
@@ -494,10 +412,10 @@ class RiskState:
                     0.0 if math.isnan(o2d) else o2d,
                 ),
             )
-            _add(self._carrier, (str(carrier),), (float(late_known), late))
+            add_to(self._carrier, (str(carrier),), (float(late_known), late))
             days = self._carrier_days.get((str(carrier),))
             if days is None:
-                days = self._carrier_days[(str(carrier),)] = (_Days(), _Days())
+                days = self._carrier_days[(str(carrier),)] = (DayTotals(), DayTotals())
             days[0].add(int(final_day), float(late_known))
             days[1].add(int(final_day), late)
 
@@ -536,7 +454,7 @@ class RiskState:
             if not self.flags["carrier"]:
                 row.pop("carrier_mode", None)
             il_key = (item, loc)
-            il_days = self._il_days.get(il_key, _NO_DAYS)
+            il_days = self._il_days.get(il_key, NO_DAYS)
             self._inventory(
                 row,
                 il_key,
@@ -551,15 +469,15 @@ class RiskState:
             row["il_lines"], row["il_logqty_sum"], row["il_outcomes"], row["il_shorts"] = il
             if self.flags["carrier"]:
                 lane = (
-                    _key(carrier, loc, row.get("cust_region"))
+                    table_key(carrier, loc, row.get("cust_region"))
                     if self._regional_lanes
-                    else _key(carrier, loc)
+                    else table_key(carrier, loc)
                 )
                 stats = self._lane.get(lane, zeros6) if lane else zeros6
                 for name, value in zip(LANE_STATS, stats, strict=True):
                     if name in lane_names:
                         row[name] = value
-                ckey = _key(carrier)
+                ckey = table_key(carrier)
                 total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
                 row["carrier_late_n"], row["carrier_late"] = total
                 pair = self._carrier_days.get(ckey) if ckey else None
@@ -569,7 +487,7 @@ class RiskState:
                     start = day - CARRIER_RECENT_DAYS + 1
                     row["carrier_recent_n"] = pair[0].total(start, day) + pair[0].get(day)
                     row["carrier_recent_late"] = pair[1].total(start, day) + pair[1].get(day)
-            loc_days = self._loc_days.get((loc,), _NO_DAYS)
+            loc_days = self._loc_days.get((loc,), NO_DAYS)
             row["loc_lines_3d"] = loc_days.total(day - LOAD_DAYS, day)
             row["loc_lines_91d"] = loc_days.total(day - LOAD_BASE_DAYS, day)
             first = self._loc_first.get((loc,), day)
@@ -582,7 +500,7 @@ class RiskState:
                 row["cust_disc_n"], row["cust_disc_sum"] = c[4], c[5]
             ci = self._ci.get((cust, item), zeros4)
             row["ci_lines"], row["ci_logqty_sum"], row["ci_pi_n"], row["ci_logpi_sum"] = ci
-            cc_key = _key(cust, row.get("item_category"))
+            cc_key = table_key(cust, row.get("item_category"))
             row["cc_pi_n"], row["cc_logpi_sum"] = (
                 self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
             )
@@ -601,7 +519,7 @@ class RiskState:
         self,
         row: dict[str, Any],
         key: tuple[str, str],
-        il_days: _Days,
+        il_days: DayTotals,
         day: int,
         promised_day: float,
         qty: float,
