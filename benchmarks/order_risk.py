@@ -118,7 +118,7 @@ def quality(scale: str, evaluation: dict, seconds: float) -> None:
 def scoring(data: Path, threads: int) -> None:
     import numba
 
-    from features.order_risk import record_fields
+    from features.order_fields import record_fields
     from features.risk_state import RiskState
     from training import tracking
     from training.data import load_dataset

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.order_risk import FAMILIES, OrderRiskFeatures, line_fields, record_fields
+from features.order_fields import line_fields, record_fields
+from features.order_risk import FAMILIES, OrderRiskFeatures
 from features.risk_state import RiskState
 from models.order_risk import ErosionResult, MarginErosionDetector, OrderRiskClassifier
 from models.reasons import reason

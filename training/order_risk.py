@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from features.dataset import Dataset
+from features.order_fields import line_fields
 from features.order_outcomes import line_outcomes
-from features.order_risk import FEATURE_SET, FEATURE_SET_VERSION, OrderRiskFeatures, line_fields
+from features.order_risk import FEATURE_SET, FEATURE_SET_VERSION, OrderRiskFeatures
 from features.risk_history import state_values
 from features.risk_state import RiskState
 from models.order_risk import MarginErosionDetector, OrderRiskClassifier

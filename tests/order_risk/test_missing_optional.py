@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from features.dataset import Dataset
-from features.order_risk import record_fields
+from features.order_fields import record_fields
 from features.risk_history import state_values
 from features.risk_state import RiskState
 from models.order_risk_scorer import OrderRiskScorer

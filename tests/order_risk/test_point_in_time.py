@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features.dataset import Dataset
+from features.order_fields import record_fields
 from features.order_outcomes import line_outcomes
-from features.order_risk import record_fields
 from features.risk_history import state_values
 from features.risk_state import RiskState
 
