@@ -443,8 +443,8 @@ class RiskState:
         same_order: dict[tuple, float] = {}
         has_carrier = self.flags["carrier"] and "carrier_id" in fields
         lane_names = lane_stat_names(self.flags)
-        discount = self.flags["discount"]
-        zeros4, zeros6 = (0.0,) * 4, (0.0,) * 6
+        zeros4 = (0.0,) * 4
+        shared_values: dict[tuple, dict[str, float]] = {}
         for k in range(len(days)):
             item, loc = str(fields["item_id"][k]), str(fields["location_id"][k])
             cust = str(fields["customer_id"][k])
@@ -467,37 +467,14 @@ class RiskState:
             row["il_units_28d"] = il_days.total(day - DEMAND_DAYS, day)
             il = self._il.get(il_key, zeros4)
             row["il_lines"], row["il_logqty_sum"], row["il_outcomes"], row["il_shorts"] = il
-            if self.flags["carrier"]:
-                lane = (
-                    table_key(carrier, loc, row.get("cust_region"))
-                    if self._regional_lanes
-                    else table_key(carrier, loc)
+            # Lines of one order share customer, location and carrier: compute that once.
+            shared_key = (cust, loc, carrier, day)
+            shared = shared_values.get(shared_key)
+            if shared is None:
+                shared = shared_values[shared_key] = self._shared(
+                    cust, loc, carrier, day, row.get("cust_region"), lane_names
                 )
-                stats = self._lane.get(lane, zeros6) if lane else zeros6
-                for name, value in zip(LANE_STATS, stats, strict=True):
-                    if name in lane_names:
-                        row[name] = value
-                ckey = table_key(carrier)
-                total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
-                row["carrier_late_n"], row["carrier_late"] = total
-                pair = self._carrier_days.get(ckey) if ckey else None
-                if pair is None:
-                    row["carrier_recent_n"] = row["carrier_recent_late"] = 0.0
-                else:
-                    start = day - CARRIER_RECENT_DAYS + 1
-                    row["carrier_recent_n"] = pair[0].total(start, day) + pair[0].get(day)
-                    row["carrier_recent_late"] = pair[1].total(start, day) + pair[1].get(day)
-            loc_days = self._loc_days.get((loc,), NO_DAYS)
-            row["loc_lines_3d"] = loc_days.total(day - LOAD_DAYS, day)
-            row["loc_lines_91d"] = loc_days.total(day - LOAD_BASE_DAYS, day)
-            first = self._loc_first.get((loc,), day)
-            row["loc_days_91"] = float(min(max(day - first, 0), LOAD_BASE_DAYS))
-            row["loc_lines_today"] = loc_days.get(day)
-            c = self._cust.get((cust,), zeros6)
-            row["cust_outcomes"], row["cust_misses"] = c[0], c[1]
-            row["cust_lines"], row["cust_logqty_sum"] = c[2], c[3]
-            if discount:
-                row["cust_disc_n"], row["cust_disc_sum"] = c[4], c[5]
+            row.update(shared)
             ci = self._ci.get((cust, item), zeros4)
             row["ci_lines"], row["ci_logqty_sum"], row["ci_pi_n"], row["ci_logpi_sum"] = ci
             cc_key = table_key(cust, row.get("item_category"))
@@ -514,6 +491,49 @@ class RiskState:
             if name in _TEXT_VALUES:
                 out[name] = np.array([r[name] for r in rows], dtype=object)
         return out
+
+    def _shared(
+        self,
+        cust: str,
+        loc: str,
+        carrier: Any,
+        day: int,
+        region: str | None,
+        lane_names: tuple[str, ...],
+    ) -> dict[str, float]:
+        """Values that depend on the customer, location, carrier and day, not the item."""
+        zeros6 = (0.0,) * 6
+        row: dict[str, float] = {}
+        if self.flags["carrier"]:
+            lane = (
+                table_key(carrier, loc, region) if self._regional_lanes else table_key(carrier, loc)
+            )
+            stats = self._lane.get(lane, zeros6) if lane else zeros6
+            for name, value in zip(LANE_STATS, stats, strict=True):
+                if name in lane_names:
+                    row[name] = value
+            ckey = table_key(carrier)
+            total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
+            row["carrier_late_n"], row["carrier_late"] = total
+            pair = self._carrier_days.get(ckey) if ckey else None
+            if pair is None:
+                row["carrier_recent_n"] = row["carrier_recent_late"] = 0.0
+            else:
+                start = day - CARRIER_RECENT_DAYS + 1
+                row["carrier_recent_n"] = pair[0].total(start, day) + pair[0].get(day)
+                row["carrier_recent_late"] = pair[1].total(start, day) + pair[1].get(day)
+        loc_days = self._loc_days.get((loc,), NO_DAYS)
+        row["loc_lines_3d"] = loc_days.total(day - LOAD_DAYS, day)
+        row["loc_lines_91d"] = loc_days.total(day - LOAD_BASE_DAYS, day)
+        first = self._loc_first.get((loc,), day)
+        row["loc_days_91"] = float(min(max(day - first, 0), LOAD_BASE_DAYS))
+        row["loc_lines_today"] = loc_days.get(day)
+        c = self._cust.get((cust,), zeros6)
+        row["cust_outcomes"], row["cust_misses"] = c[0], c[1]
+        row["cust_lines"], row["cust_logqty_sum"] = c[2], c[3]
+        if self.flags["discount"]:
+            row["cust_disc_n"], row["cust_disc_sum"] = c[4], c[5]
+        return row
 
     def _inventory(
         self,
