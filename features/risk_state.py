@@ -436,7 +436,7 @@ class RiskState:
     # --- reading ------------------------------------------------------------------------
 
     def values(self, fields: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """State values of one order's lines (``fields`` from ``features.order_risk``)."""
+        """State values of one order's lines (``fields`` from ``features.order_fields``)."""
         days = fields["order_day"]
         self._advance(int(max(days)))
         rows = []
