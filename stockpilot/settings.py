@@ -33,10 +33,10 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(None, description="Local copies of served model versions.")
     policy_file: Path | None = Field(None, description="Policy YAML applied at first start-up.")
     lgbm_threads: int = Field(
-        1, ge=1, description="LightGBM threads per process (train and serve)."
+        1, ge=1, description="LightGBM threads per serving process (one per request worker)."
     )
     train_threads: int = Field(
-        2, ge=1, description="LightGBM threads for training runs (serving uses lgbm_threads)."
+        2, ge=1, description="Threads for training and batch scoring (LightGBM, explainers)."
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

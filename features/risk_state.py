@@ -1,0 +1,591 @@
+"""The live state order-risk features are computed from at serving time.
+
+:class:`RiskState` holds, at one moment, everything a line's features need beyond the
+line itself: the latest inventory positions (the shared
+:class:`~features.inventory.InventoryPositions`), units ordered since each snapshot,
+carrier/lane/customer/item statistics from outcomes already known, and master data.
+It is built from a dataset (``from_dataset``) and kept live by serving with
+:meth:`update_inventory`, :meth:`record_order` and :meth:`record_outcome`.
+:meth:`values` answers one order's lines with plain dictionaries and lists — no
+pandas on the request path — and returns exactly what
+:func:`features.risk_history.state_values` computes over history for the same
+moment (``tests/order_risk`` checks it).
+
+Time is in whole days since the epoch. An outcome counts from its
+:func:`~features.order_outcomes.final_events` day; outcomes recorded ahead of that
+day wait in a pending queue, so a live state never uses an outcome earlier than
+training did.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.asof import epoch_day, to_days
+from features.dataset import Dataset
+from features.inventory import InventoryPositions, latest_positions
+from features.master import TEXT_VALUES, MasterData
+from features.order_outcomes import export_day, final_events, line_outcomes
+from features.state_tables import (
+    NO_DAYS,
+    DayTotals,
+    add_to,
+    day_totals,
+    merge_tables,
+    table_key,
+    table_sums,
+)
+
+DEMAND_DAYS = 28  # demand rate window; units claimed count at most this far back
+CARRIER_RECENT_DAYS = 14  # "recent" carrier lateness
+LOAD_DAYS = 3  # recent warehouse load ...
+LOAD_BASE_DAYS = 91  # ... against the location's usual daily lines
+
+LANE_STATS = ("lane_late_n", "lane_late", "lane_transit_n", "lane_transit_sum", "lane_o2d_n")
+LANE_STATS += ("lane_o2d_sum",)
+
+
+def lane_stat_names(flags: Mapping[str, bool]) -> tuple[str, ...]:
+    """The lane statistics a dataset supports: transit times need ship and delivery dates."""
+    drop = set()
+    if not (flags.get("ship") and flags.get("delivery")):
+        drop |= {"lane_transit_n", "lane_transit_sum"}
+    if not flags.get("delivery"):
+        drop |= {"lane_o2d_n", "lane_o2d_sum"}
+    return tuple(n for n in LANE_STATS if n not in drop)
+
+
+def log_price_index(unit_price: np.ndarray, list_price: np.ndarray) -> np.ndarray:
+    """log(unit price / list price): the price level a customer pays, comparable across items."""
+    unit_price = np.asarray(unit_price, dtype=float)
+    list_price = np.asarray(list_price, dtype=float)
+    ok = (unit_price > 0) & (list_price > 0)
+    return np.where(
+        ok, np.log(np.where(ok, unit_price, 1.0) / np.where(ok, list_price, 1.0)), np.nan
+    )
+
+
+class RiskState:
+    """Live state behind order-risk features; see the module docstring.
+
+    Build it with :meth:`from_dataset`; the constructor only stores its parts.
+    """
+
+    def __init__(
+        self,
+        master: MasterData,
+        positions: InventoryPositions,
+        snapshot_day: dict[tuple, int],
+        flags: dict[str, bool],
+        horizon: float,
+    ) -> None:
+        self.master = master
+        self.positions = positions
+        self.flags = flags
+        self.horizon = horizon
+        self._snapshot_day = snapshot_day
+        self._day = -(10**9)
+        self._il_days: dict[tuple, DayTotals] = {}
+        self._il: dict[tuple, list[float]] = {}  # lines, logqty_sum, outcomes, shorts
+        self._lane: dict[tuple, list[float]] = {}
+        self._carrier: dict[tuple, list[float]] = {}  # late_n, late
+        self._carrier_days: dict[tuple, tuple[DayTotals, DayTotals]] = {}  # late_n, late
+        self._loc_days: dict[tuple, DayTotals] = {}
+        self._loc_first: dict[tuple, int] = {}
+        self._cust: dict[tuple, list[float]] = {}  # outcomes, misses, lines, logqty, disc_n, disc
+        self._ci: dict[tuple, list[float]] = {}  # lines, logqty_sum, pi_n, logpi_sum
+        self._cc: dict[tuple, list[float]] = {}  # pi_n, logpi_sum
+        self._open: dict[tuple, tuple] = {}
+        self._pending: list[tuple[float, int, tuple, dict[str, float]]] = []
+        self._seq = 0
+        # Lanes are carrier × origin × customer region when the customer master has regions.
+        self._regional_lanes = "cust_region" in master.customers
+
+    # --- building ---------------------------------------------------------------------
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, as_of: pd.Timestamp | None = None) -> RiskState:
+        """The state at ``as_of``: orders placed before it, outcomes known by its day.
+
+        Default: the midnight after the export's last day (everything the data knows).
+        A state built earlier knows nothing later: lines whose outcome is known only
+        after ``as_of`` are open, and serving closes them with :meth:`record_outcome`.
+        """
+        horizon = export_day(ds)
+        as_of = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(horizon + 1, unit="D")
+        day = int(to_days(np.array([as_of.to_datetime64()]))[0])
+        positions = latest_positions(ds.inventory, as_of)
+        snapshot_day = dict(
+            zip(
+                zip(
+                    positions["item_id"].astype(str),
+                    positions["location_id"].astype(str),
+                    strict=True,
+                ),
+                to_days(positions["snapshot_date"]).astype(int).tolist(),
+                strict=True,
+            )
+        )
+        orders = ds.orders
+        flags = {
+            "carrier": "carrier_id" in orders.columns,
+            "discount": "discount_pct" in orders.columns,
+            "quarantined": "quarantined" in ds.inventory.columns,
+            "in_transit": {"in_transit", "in_transit_eta"} <= set(ds.inventory.columns),
+            "delivery": "delivered_date" in ds.fulfillments.columns,
+            "ship": "ship_date" in ds.fulfillments.columns,
+        }
+        state = cls(
+            MasterData.from_dataset(ds), InventoryPositions(positions), snapshot_day, flags, horizon
+        )
+        state._day = day
+        past = (orders["order_ts"] < as_of).to_numpy()
+        outcomes = line_outcomes(ds, horizon)
+        state._load_orders(orders[past], day)
+        state._load_outcomes(orders[past], outcomes[past], day)
+        return state
+
+    def _line_frame(self, lines: pd.DataFrame) -> pd.DataFrame:
+        """Keys and values of many lines, as the recording methods see them one by one."""
+        master = self.master.lookup(lines)
+        n = len(lines)
+        carrier = (
+            lines["carrier_id"].astype(object).where(lines["carrier_id"].notna(), None)
+            if self.flags["carrier"]
+            else pd.Series([None] * n, index=lines.index, dtype=object)
+        )
+        qty = lines["qty"].to_numpy(float)
+        logpi = log_price_index(
+            lines["unit_price"].to_numpy(float), master.get("item_list_price", np.full(n, np.nan))
+        )
+        frame = pd.DataFrame(
+            {
+                "item": lines["item_id"].astype(str).to_numpy(),
+                "loc": lines["location_id"].astype(str).to_numpy(),
+                "cust": lines["customer_id"].astype(str).to_numpy(),
+                "carrier": carrier.to_numpy(dtype=object),
+                "region": master.get("cust_region", np.full(n, None, dtype=object)),
+                "category": master.get("item_category", np.full(n, None, dtype=object)),
+                "day": to_days(lines["order_ts"]),
+                "qty": qty,
+                "log_qty": np.log(qty),
+                "pi_n": ~np.isnan(logpi),
+                "logpi": np.nan_to_num(logpi),
+                "one": 1.0,
+            }
+        )
+        if self.flags["discount"]:
+            disc = lines["discount_pct"].to_numpy(float)
+            frame["disc_n"], frame["disc"] = ~np.isnan(disc), np.nan_to_num(disc)
+        else:
+            frame["disc_n"], frame["disc"] = 0.0, 0.0
+        return frame
+
+    def _load_orders(self, orders: pd.DataFrame, day: int) -> None:
+        """Order-time statistics from every order placed before ``as_of`` (vectorised
+        equivalent of :meth:`record_order` on each; the replay test checks they agree)."""
+        f = self._line_frame(orders)
+        self._il = table_sums(f, ["item", "loc"], ["one", "log_qty", "zero", "zero"])
+        self._cust = table_sums(f, ["cust"], ["zero", "zero", "one", "log_qty", "disc_n", "disc"])
+        self._ci = table_sums(f, ["cust", "item"], ["one", "log_qty", "pi_n", "logpi"])
+        self._cc = table_sums(f[f["category"].notna()], ["cust", "category"], ["pi_n", "logpi"])
+        recent = f[f["day"] >= day - LOAD_BASE_DAYS]
+        self._il_days = day_totals(recent, ["item", "loc"], "qty")
+        self._loc_days = day_totals(recent, ["loc"], "one")
+        firsts = f.groupby("loc")["day"].min()
+        self._loc_first = {(str(k),): int(v) for k, v in firsts.items()}
+
+    def _load_outcomes(self, orders: pd.DataFrame, outcomes: pd.DataFrame, day: int) -> None:
+        """Outcomes known by ``day`` (vectorised :meth:`_apply_pending`); later ones are open."""
+        f = self._line_frame(orders)
+        final_day = outcomes["final_day"].to_numpy(float)
+        known = final_day <= day
+        late_known = outcomes["late_known"].to_numpy(bool)
+        transit = outcomes["transit_days"].to_numpy(float)
+        o2d = outcomes["o2d_days"].to_numpy(float)
+        f = f.assign(
+            final_day=np.nan_to_num(final_day),
+            short=outcomes["short"].to_numpy(float),
+            miss=outcomes["miss_event"].to_numpy(float),
+            late_known=late_known.astype(float),
+            late=np.where(late_known, outcomes["late"].to_numpy(float), 0.0),
+            transit_n=~np.isnan(transit),
+            transit=np.nan_to_num(transit),
+            o2d_n=~np.isnan(o2d),
+            o2d=np.nan_to_num(o2d),
+        )
+        done = f[known]
+        merge_tables(self._il, table_sums(done, ["item", "loc"], ["zero", "zero", "one", "short"]))
+        merge_tables(
+            self._cust, table_sums(done, ["cust"], ["one", "miss", "zero", "zero", "zero", "zero"])
+        )
+        if self.flags["carrier"]:
+            carried = done[done["carrier"].notna()]
+            lane_keys = ["carrier", "loc", "region"] if self._regional_lanes else ["carrier", "loc"]
+            lanes = carried.dropna(subset=lane_keys)
+            stats = ["late_known", "late", "transit_n", "transit", "o2d_n", "o2d"]
+            self._lane = table_sums(lanes, lane_keys, stats)
+            self._carrier = table_sums(carried, ["carrier"], ["late_known", "late"])
+            recent = carried[carried["final_day"] >= day - LOAD_BASE_DAYS]
+            n_days = day_totals(recent, ["carrier"], "late_known", "final_day")
+            late_days = day_totals(recent, ["carrier"], "late", "final_day")
+            self._carrier_days = {k: (n_days[k], late_days[k]) for k in n_days}
+        still_open = ~known
+        ids = zip(
+            orders["order_id"].astype(str).to_numpy()[still_open],
+            orders["line_no"].astype(int).to_numpy()[still_open],
+            strict=True,
+        )
+        rows = f.loc[still_open, ["item", "loc", "cust", "carrier", "region", "day"]]
+        promised = to_days(orders["promised_date"])[still_open]
+        for key, row, prom, qty in zip(
+            ids,
+            rows.itertuples(index=False),
+            promised,
+            f["qty"].to_numpy()[still_open],
+            strict=True,
+        ):
+            self._open[key] = (*row[:5], float(row[5]), float(prom), float(qty))
+
+    # --- recording ----------------------------------------------------------------------
+
+    def _record_line(
+        self,
+        item: str,
+        loc: str,
+        cust: str,
+        category: str | None,
+        day: int,
+        qty: float,
+        logpi: float,
+        disc: float | None,
+    ) -> None:
+        il = (item, loc)
+        if day >= self._day - LOAD_BASE_DAYS:
+            days = self._il_days.get(il)
+            if days is None:
+                days = self._il_days[il] = DayTotals()
+            days.add(day, qty)
+            loc_days = self._loc_days.get((loc,))
+            if loc_days is None:
+                loc_days = self._loc_days[(loc,)] = DayTotals()
+            loc_days.add(day, 1.0)
+        first = self._loc_first.get((loc,))
+        if first is None or day < first:
+            self._loc_first[(loc,)] = day
+        log_qty = math.log(qty)
+        add_to(self._il, il, (1.0, log_qty, 0.0, 0.0))
+        has_disc = disc is not None and not math.isnan(disc)
+        add_to(
+            self._cust,
+            (cust,),
+            (0.0, 0.0, 1.0, log_qty, float(has_disc), disc if has_disc else 0.0),
+        )
+        known_pi = not math.isnan(logpi)
+        pi = logpi if known_pi else 0.0
+        add_to(self._ci, (cust, item), (1.0, log_qty, float(known_pi), pi))
+        add_to(self._cc, table_key(cust, category), (float(known_pi), pi))
+
+    def record_order(self, lines: Sequence[Mapping[str, Any]]) -> None:
+        """Count an accepted order: demand, claimed units, load, customer history.
+
+        Each line needs the contract's order fields (``order_id``, ``line_no``,
+        ``order_ts``, ``customer_id``, ``item_id``, ``location_id``, ``qty``,
+        ``unit_price``, ``promised_date``; optional ``discount_pct``, ``carrier_id``).
+        Scoring does not record: serving calls this once the order is taken.
+        """
+        for line in lines:
+            item, loc, cust = (
+                str(line["item_id"]),
+                str(line["location_id"]),
+                str(line["customer_id"]),
+            )
+            m = self.master.row(item, cust, line.get("carrier_id"))
+            day = _day_of(line["order_ts"])
+            self._advance(day)
+            disc = line.get("discount_pct") if self.flags["discount"] else None
+            logpi = float(log_price_index(float(line["unit_price"]), m["item_list_price"]))
+            self._record_line(
+                item,
+                loc,
+                cust,
+                m["item_category"],
+                day,
+                float(line["qty"]),
+                logpi,
+                None if disc is None else float(disc),
+            )
+            carrier = line.get("carrier_id") if self.flags["carrier"] else None
+            self._open[(str(line["order_id"]), int(line["line_no"]))] = (
+                item,
+                loc,
+                cust,
+                carrier,
+                m.get("cust_region"),
+                float(day),
+                float(_day_of(line["promised_date"])),
+                float(line["qty"]),
+            )
+
+    def record_outcome(
+        self,
+        order_id: str,
+        line_no: int,
+        shipped_qty: float,
+        ship_date: Any = None,
+        delivered_date: Any = None,
+    ) -> bool:
+        """Record the final outcome of a recorded line (delivered, or nothing shipped).
+
+        Call it when the line is delivered, or when it is closed with nothing to
+        deliver. Returns False for a line the state does not know (already final, or
+        never recorded). The outcome counts from :func:`final_events`' day.
+        """
+        line = self._open.pop((str(order_id), int(line_no)), None)
+        if line is None:
+            return False
+        item, loc, cust, carrier, region, order_day, promised, qty = line
+        events = final_events(
+            np.array([qty]),
+            np.array([float(shipped_qty)]),
+            np.array([order_day]),
+            np.array([promised]),
+            np.array([_day_or_nan(ship_date)]),
+            np.array([_day_or_nan(delivered_date)]),
+            horizon=float("inf"),
+            has_delivery=self.flags["delivery"],
+            has_ship=self.flags["ship"],
+        )
+        final_day = float(events["final_day"][0])
+        if math.isnan(final_day):  # shipped, not delivered: not final yet
+            self._open[(str(order_id), int(line_no))] = line
+            return False
+        event = {k: float(v[0]) for k, v in events.items() if k != "final_day"}
+        self._push(final_day, (item, loc, cust, carrier, region), event)
+        self._apply_pending(self._day)
+        return True
+
+    def update_inventory(
+        self, item_id: str, location_id: str, snapshot_date: Any, **fields: Any
+    ) -> None:
+        """Set a position from a start-of-day snapshot taken on ``snapshot_date``.
+
+        Units ordered on or after that day keep counting as claimed against it, as in
+        training, where snapshots are start-of-day.
+        """
+        self.positions.update(str(item_id), str(location_id), **fields)
+        self._snapshot_day[(str(item_id), str(location_id))] = _day_of(snapshot_date)
+
+    def _push(self, final_day: float, line: tuple, event: dict[str, float]) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (final_day, self._seq, line, event))
+
+    def _apply_pending(self, day: int) -> None:
+        while self._pending and self._pending[0][0] <= day:
+            final_day, _, line, event = heapq.heappop(self._pending)
+            item, loc, cust, carrier, region = line
+            add_to(self._il, (item, loc), (0.0, 0.0, 1.0, event["short"]))
+            add_to(self._cust, (cust,), (1.0, event["miss_event"], 0.0, 0.0, 0.0, 0.0))
+            if carrier is None or not self.flags["carrier"]:
+                continue
+            late_known = event["late_known"] == 1.0
+            late = event["late"] if late_known else 0.0
+            transit, o2d = event["transit_days"], event["o2d_days"]
+            lane = (
+                table_key(carrier, loc, region) if self._regional_lanes else table_key(carrier, loc)
+            )
+            add_to(
+                self._lane,
+                lane,
+                (
+                    float(late_known),
+                    late,
+                    float(not math.isnan(transit)),
+                    0.0 if math.isnan(transit) else transit,
+                    float(not math.isnan(o2d)),
+                    0.0 if math.isnan(o2d) else o2d,
+                ),
+            )
+            add_to(self._carrier, (str(carrier),), (float(late_known), late))
+            days = self._carrier_days.get((str(carrier),))
+            if days is None:
+                days = self._carrier_days[(str(carrier),)] = (DayTotals(), DayTotals())
+            days[0].add(int(final_day), float(late_known))
+            days[1].add(int(final_day), late)
+
+    def _advance(self, day: int) -> None:
+        """Move the state's clock: apply outcomes now known, forget buckets out of every window."""
+        if day <= self._day:
+            return
+        self._day = day
+        self._apply_pending(day)
+        oldest = day - LOAD_BASE_DAYS - 1
+        for table in (self._il_days, self._loc_days):
+            for days in table.values():
+                days.prune(oldest)
+        for pair in self._carrier_days.values():
+            for days in pair:
+                days.prune(oldest)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def values(self, fields: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """State values of one order's lines (``fields`` from ``features.order_fields``)."""
+        days = fields["order_day"]
+        self._advance(int(max(days)))
+        rows = []
+        same_order: dict[tuple, float] = {}
+        has_carrier = self.flags["carrier"] and "carrier_id" in fields
+        lane_names = lane_stat_names(self.flags)
+        zeros4 = (0.0,) * 4
+        shared_values: dict[tuple, dict[str, float]] = {}
+        for k in range(len(days)):
+            item, loc = str(fields["item_id"][k]), str(fields["location_id"][k])
+            cust = str(fields["customer_id"][k])
+            carrier = fields["carrier_id"][k] if has_carrier else None
+            day = int(days[k])
+            row = self.master.row(item, cust, carrier)
+            if not self.flags["carrier"]:
+                row.pop("carrier_mode", None)
+            il_key = (item, loc)
+            il_days = self._il_days.get(il_key, NO_DAYS)
+            self._inventory(
+                row,
+                il_key,
+                il_days,
+                day,
+                float(fields["promised_day"][k]),
+                float(fields["qty"][k]),
+                same_order,
+            )
+            row["il_units_28d"] = il_days.total(day - DEMAND_DAYS, day)
+            il = self._il.get(il_key, zeros4)
+            row["il_lines"], row["il_logqty_sum"], row["il_outcomes"], row["il_shorts"] = il
+            # Lines of one order share customer, location and carrier: compute that once.
+            shared_key = (cust, loc, carrier, day)
+            shared = shared_values.get(shared_key)
+            if shared is None:
+                shared = shared_values[shared_key] = self._shared(
+                    cust, loc, carrier, day, row.get("cust_region"), lane_names
+                )
+            row.update(shared)
+            ci = self._ci.get((cust, item), zeros4)
+            row["ci_lines"], row["ci_logqty_sum"], row["ci_pi_n"], row["ci_logpi_sum"] = ci
+            cc_key = table_key(cust, row.get("item_category"))
+            row["cc_pi_n"], row["cc_logpi_sum"] = (
+                self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
+            )
+            rows.append(row)
+        # One 2-D array for every numeric value (a column each), far cheaper than one
+        # small array per value; text values (categories, regions) stay objects.
+        names = [name for name in rows[0] if name not in _TEXT_VALUES]
+        matrix = np.array([[r[name] for name in names] for r in rows], dtype=float)
+        out: dict[str, np.ndarray] = dict(zip(names, matrix.T, strict=True))
+        for name in rows[0]:
+            if name in _TEXT_VALUES:
+                out[name] = np.array([r[name] for r in rows], dtype=object)
+        return out
+
+    def _shared(
+        self,
+        cust: str,
+        loc: str,
+        carrier: Any,
+        day: int,
+        region: str | None,
+        lane_names: tuple[str, ...],
+    ) -> dict[str, float]:
+        """Values that depend on the customer, location, carrier and day, not the item."""
+        zeros6 = (0.0,) * 6
+        row: dict[str, float] = {}
+        if self.flags["carrier"]:
+            lane = (
+                table_key(carrier, loc, region) if self._regional_lanes else table_key(carrier, loc)
+            )
+            stats = self._lane.get(lane, zeros6) if lane else zeros6
+            for name, value in zip(LANE_STATS, stats, strict=True):
+                if name in lane_names:
+                    row[name] = value
+            ckey = table_key(carrier)
+            total = self._carrier.get(ckey, (0.0, 0.0)) if ckey else (0.0, 0.0)
+            row["carrier_late_n"], row["carrier_late"] = total
+            pair = self._carrier_days.get(ckey) if ckey else None
+            if pair is None:
+                row["carrier_recent_n"] = row["carrier_recent_late"] = 0.0
+            else:
+                start = day - CARRIER_RECENT_DAYS + 1
+                row["carrier_recent_n"] = pair[0].total(start, day) + pair[0].get(day)
+                row["carrier_recent_late"] = pair[1].total(start, day) + pair[1].get(day)
+        loc_days = self._loc_days.get((loc,), NO_DAYS)
+        row["loc_lines_3d"] = loc_days.total(day - LOAD_DAYS, day)
+        row["loc_lines_91d"] = loc_days.total(day - LOAD_BASE_DAYS, day)
+        first = self._loc_first.get((loc,), day)
+        row["loc_days_91"] = float(min(max(day - first, 0), LOAD_BASE_DAYS))
+        row["loc_lines_today"] = loc_days.get(day)
+        c = self._cust.get((cust,), zeros6)
+        row["cust_outcomes"], row["cust_misses"] = c[0], c[1]
+        row["cust_lines"], row["cust_logqty_sum"] = c[2], c[3]
+        if self.flags["discount"]:
+            row["cust_disc_n"], row["cust_disc_sum"] = c[4], c[5]
+        return row
+
+    def _inventory(
+        self,
+        row: dict[str, Any],
+        key: tuple[str, str],
+        il_days: DayTotals,
+        day: int,
+        promised_day: float,
+        qty: float,
+        same_order: dict[tuple, float],
+    ) -> None:
+        positions = self.positions
+        item, loc = key
+        earlier = same_order.get(key, 0.0)
+        same_order[key] = earlier + qty
+        pos = positions.position(item, loc)
+        snap = self._snapshot_day.get(key)
+        if pos is None or snap is None:
+            row["inv_known"] = row["inv_on_hand"] = row["inv_available"] = 0.0
+            if self.flags["quarantined"]:
+                row["inv_quarantined"] = 0.0
+            if self.flags["in_transit"]:
+                row["inv_in_transit_due"] = 0.0
+                row["inv_receipt_day"] = np.nan
+            row["inv_claimed"] = 0.0
+            own = 0.0
+        else:
+            row["inv_known"] = 1.0
+            row["inv_on_hand"] = pos["on_hand"]
+            row["inv_available"] = own = pos["available"]
+            if self.flags["quarantined"]:
+                row["inv_quarantined"] = pos["quarantined"]
+            if self.flags["in_transit"]:
+                by = np.datetime64(int(promised_day), "D")
+                row["inv_in_transit_due"] = positions.in_transit_by(item, loc, by)
+                eta = pos["in_transit_eta"]
+                incoming = pos["in_transit"] > 0 and eta is not None
+                row["inv_receipt_day"] = float(epoch_day(eta)) if incoming else np.nan
+            start = max(snap, day - DEMAND_DAYS)
+            row["inv_claimed"] = il_days.total(start, day) + il_days.get(day) + earlier
+        row["inv_elsewhere"] = sum(positions.available_by_location(item).values()) - own
+
+
+_TEXT_VALUES = frozenset(TEXT_VALUES)
+
+
+def _day_of(value: Any) -> int:
+    """Whole day since the epoch of a date, datetime, Timestamp or ISO string."""
+    return epoch_day(value)
+
+
+def _day_or_nan(value: Any) -> float:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return float("nan")
+    return float(_day_of(value))

@@ -1,0 +1,248 @@
+"""Order-risk estimators: the calibrated LightGBM classifier and the margin-erosion detector.
+
+:class:`OrderRiskClassifier` learns P(line misses its commitment). LightGBM gives a raw
+margin (log-odds); a Platt map ``p = σ(a·margin + b)`` fitted on a *later* time slice
+corrects the drift between training and now without touching the ranking (it is
+strictly increasing, so monotone constraints still hold for the probability). SHAP
+values explain the raw margin: ``expected_value + Σ contributions = margin``, and the
+calibrated log-odds is ``a·margin + b`` — the contributions scaled by ``a`` are
+therefore exact contributions to the calibrated log-odds as well.
+
+:class:`MarginErosionDetector` is deliberately not learned from outcomes: margin
+erosion is rare, labels for it seldom exist, and a reviewer must be able to read the
+rule. It compares the line's price level (price / list price) with what this
+customer paid for the item (or, with too little history, the category) before, and
+flags prices below cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from models.treeshap import TreeTables, compile_booster
+
+
+@dataclass
+class Explanation:
+    """Exact SHAP values of the raw margin for a batch of lines."""
+
+    contributions: np.ndarray  # (n, n_features), log-odds
+    expected_value: float
+    margin: np.ndarray  # (n,) raw log-odds = expected_value + contributions.sum(1)
+    probability: np.ndarray  # (n,) calibrated
+
+
+class OrderRiskClassifier(ClassifierMixin, BaseEstimator):
+    """LightGBM binary classifier with monotone constraints, Platt calibration, exact SHAP.
+
+    Small trees by default: explained scoring costs grow with trees × leaves, and on
+    this problem accuracy saturates early (see ``benchmarks/order_risk.py``).
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        num_leaves: int = 7,
+        max_depth: int = 6,
+        learning_rate: float = 0.1,
+        min_child_samples: int = 100,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.9,
+        reg_lambda: float = 1.0,
+        monotone_constraints: Sequence[int] | None = None,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.monotone_constraints = monotone_constraints
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _params(self) -> dict:
+        if self.max_depth < 1 or self.max_depth > 10:
+            raise ValueError(
+                f"max_depth must be in 1..10 (explanation tables), got {self.max_depth}"
+            )
+        if self.n_estimators < 1:
+            raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
+        params = {
+            "objective": "binary",
+            "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": self.subsample,
+            "bagging_freq": 1 if self.subsample < 1 else 0,
+            "feature_fraction": self.colsample_bytree,
+            "lambda_l2": self.reg_lambda,
+            "num_threads": self.n_jobs,
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
+        }
+        if self.monotone_constraints is not None:
+            params["monotone_constraints"] = list(self.monotone_constraints)
+        return params
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_calib: np.ndarray,
+        y_calib: np.ndarray,
+        feature_names: Sequence[str] | None = None,
+    ) -> OrderRiskClassifier:
+        """Fit trees on ``(X, y)``, then the calibration map on the later ``(X_calib, y_calib)``."""
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if X.ndim != 2 or len(X) != len(y):
+            raise ValueError(f"X must be (n, p) with n == len(y); got {X.shape} and {len(y)}")
+        if set(np.unique(y)) - {0.0, 1.0}:
+            raise ValueError("y must be 0/1")
+        names = (
+            list(feature_names)
+            if feature_names is not None
+            else [f"f{k}" for k in range(X.shape[1])]
+        )
+        if len(names) != X.shape[1]:
+            raise ValueError(f"feature_names has {len(names)} names for {X.shape[1]} columns")
+        if self.monotone_constraints is not None and len(self.monotone_constraints) != X.shape[1]:
+            raise ValueError("monotone_constraints must have one entry per feature")
+        data = lgb.Dataset(X, y, feature_name=names, free_raw_data=True)
+        self.booster_ = lgb.train(self._params(), data, num_boost_round=self.n_estimators)
+        self.trees_: TreeTables = compile_booster(self.booster_)
+        self.feature_names_in_ = np.array(names, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
+        margin = self.trees_.margin(X_calib)
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None], np.asarray(y_calib))
+        self.calibration_slope_ = float(platt.coef_[0, 0])
+        self.calibration_intercept_ = float(platt.intercept_[0])
+        return self
+
+    def calibrate(self, margin: np.ndarray) -> np.ndarray:
+        """The calibrated probability of a raw margin (strictly increasing)."""
+        z = self.calibration_slope_ * np.asarray(margin) + self.calibration_intercept_
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.trees_.margin(X)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = self.calibrate(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def explain(self, X: np.ndarray, parallel: bool = False) -> Explanation:
+        phi, margin = self.trees_.shap_values(X, parallel=parallel)
+        return Explanation(phi, self.trees_.expected_value, margin, self.calibrate(margin))
+
+
+# --- margin erosion ----------------------------------------------------------------------
+
+BELOW_COST = "below_cost"
+PRICE_MISMATCH = "price_mismatch"
+PRICE_DROP = "price_drop"
+DISCOUNT_JUMP = "discount_jump"
+EROSION_KINDS = (BELOW_COST, PRICE_MISMATCH, PRICE_DROP, DISCOUNT_JUMP)
+
+
+@dataclass
+class ErosionResult:
+    flag: np.ndarray  # bool
+    kind: np.ndarray  # "" or one of EROSION_KINDS (the first that applies, in that order)
+    drop: np.ndarray  # share below the customer's usual price level (NaN: no history)
+    basis: np.ndarray  # what "usual" was taken from: "item", "category" or ""
+    mismatch: np.ndarray  # share below list price less the recorded discount (NaN: unknown)
+    discount_jump: np.ndarray  # discount points above the customer's usual (NaN: unknown)
+    margin: np.ndarray  # (price − cost) / price (NaN: no cost)
+
+
+class MarginErosionDetector(BaseEstimator):
+    """Flags lines whose price erodes margin in a way this customer's history does not explain.
+
+    A line is flagged when its price level (price / list price) is at least
+    ``min_drop`` below what this customer usually pays for the item — or, with fewer
+    than ``min_history`` earlier priced lines, for the category (``price_drop``); when
+    the price is ``min_drop`` below list price less the recorded discount, i.e. the
+    recorded terms do not explain it (``price_mismatch``); when the discount is
+    ``100 × min_drop`` points above the customer's usual (``discount_jump``); or when it
+    is below cost *and* at least ``min_drop / 2`` below what the recorded discount
+    implies (``below_cost``). A below-cost price that the recorded terms explain (a
+    loss-leading promotion, a contract price) is a pricing decision, not erosion: the
+    model still sees the margin as a feature, but it is not flagged.
+    """
+
+    def __init__(self, min_drop: float = 0.2, min_history: int = 2) -> None:
+        self.min_drop = min_drop
+        self.min_history = min_history
+
+    def fit(self, features: Mapping[str, np.ndarray] | None = None) -> MarginErosionDetector:
+        """Validates the parameters; nothing is learned from outcomes (see the module doc)."""
+        if not 0 < self.min_drop < 1:
+            raise ValueError(f"min_drop must be in (0, 1), got {self.min_drop}")
+        if self.min_history < 1:
+            raise ValueError(f"min_history must be >= 1, got {self.min_history}")
+        self.fitted_ = True
+        return self
+
+    def detect(
+        self, features: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray]
+    ) -> ErosionResult:
+        """``features``: derived order-risk features; ``state``: the state values (counts)."""
+        n = len(next(iter(features.values())))
+        nan = np.full(n, np.nan)
+        zeros = np.zeros(n)
+
+        def history(name: str) -> np.ndarray:
+            return np.asarray(state.get(name, zeros)) >= self.min_history
+
+        item_ok, cat_ok = history("ci_pi_n"), history("cc_pi_n")
+        deviation = np.where(
+            item_ok,
+            features.get("price_vs_item_usual", nan),
+            np.where(cat_ok, features.get("price_vs_category_usual", nan), np.nan),
+        )
+        drop = -np.expm1(deviation)
+        mismatch = -np.expm1(np.asarray(features.get("price_vs_recorded_discount", nan)))
+        jump = np.where(history("cust_disc_n"), features.get("discount_vs_usual", nan), np.nan)
+        margin = np.asarray(features.get("margin_pct", nan), dtype=float)
+        with np.errstate(invalid="ignore"):
+            half = self.min_drop / 2
+            below = (margin < 0) & (mismatch >= half)
+            kind = np.select(
+                [
+                    below,
+                    mismatch >= self.min_drop,
+                    drop >= self.min_drop,
+                    jump >= 100 * self.min_drop,
+                ],
+                list(EROSION_KINDS),
+                default="",
+            )
+        return ErosionResult(
+            flag=kind != "",
+            kind=kind,
+            drop=drop,
+            basis=np.where(item_ok, "item", np.where(cat_ok, "category", "")),
+            mismatch=mismatch,
+            discount_jump=jump,
+            margin=margin,
+        )

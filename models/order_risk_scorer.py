@@ -1,0 +1,236 @@
+"""Scoring and explaining orders: features → probability → exact SHAP → families → reasons.
+
+:class:`OrderRiskScorer` bundles the fitted feature set, the calibrated classifier and
+the margin-erosion detector. Two entry points share every step:
+
+- :meth:`OrderRiskScorer.score_order` — one order's lines (dictionaries) against a
+  live :class:`~features.risk_state.RiskState`; numpy arrays and dictionaries only,
+  well under a millisecond for a 5-line order (``benchmarks/order_risk.py``);
+- :meth:`OrderRiskScorer.explain_arrays` — many lines whose line fields and state
+  values were computed over history (batch scoring, evaluation).
+
+The order score is the largest line probability (``max``). The alternative, P(at least
+one line misses) under independence ("noisy OR"), overstates the risk: the lines of an
+order travel together, so lateness is shared rather than independent. Evaluation
+reports both at order level (``evaluation.json`` → ``orders``); ``docs/order-risk.md``
+has the figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.order_fields import line_fields, record_fields
+from features.order_risk import FAMILIES, OrderRiskFeatures
+from features.risk_state import RiskState
+from models.order_risk import ErosionResult, MarginErosionDetector, OrderRiskClassifier
+from models.reasons import reason
+
+AGGREGATIONS = ("noisy_or", "max")
+
+
+def aggregate(p: np.ndarray, how: str = "noisy_or") -> float:
+    """Order score from its lines' P(miss): 1 − Π(1 − p) ("noisy_or") or max(p)."""
+    if how == "noisy_or":
+        return float(1.0 - np.prod(1.0 - np.asarray(p)))
+    if how == "max":
+        return float(np.max(p))
+    raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {how!r}")
+
+
+@dataclass
+class Reason:
+    family: str
+    contribution: float  # log-odds this family adds to the line's margin
+    text: str
+
+
+@dataclass
+class LineRisk:
+    order_id: str | None
+    line_no: int | None
+    item_id: str | None
+    probability: float  # calibrated P(miss)
+    margin: float  # raw log-odds = expected_value + Σ contributions
+    contributions: dict[str, float]  # per feature, log-odds (exact SHAP)
+    families: dict[str, float]  # per driver family: sums of its features' contributions
+    feature_values: dict[str, float]
+    reasons: list[Reason]  # families that raise the risk, largest first
+    margin_erosion: bool
+    margin_erosion_reason: str | None
+
+
+@dataclass
+class OrderRisk:
+    order_id: str | None
+    score: float  # order-level P(miss), see ``aggregation``
+    aggregation: str
+    expected_value: float  # SHAP base value (log-odds) shared by every line
+    lines: list[LineRisk]
+    top_family: str | None  # strongest risk-raising family on the riskiest line
+    margin_erosion: bool = False
+    reasons: list[Reason] = field(default_factory=list)  # the riskiest line's reasons
+
+
+@dataclass
+class BatchScores:
+    """Arrays for many lines: what batch scoring writes and evaluation reads."""
+
+    probability: np.ndarray
+    margin: np.ndarray
+    contributions: np.ndarray  # (n, n_features)
+    families: np.ndarray  # (n, n_families)
+    features: np.ndarray  # (n, n_features) feature values
+    erosion: ErosionResult
+    derived: dict[str, np.ndarray]
+    inputs: dict[str, np.ndarray]
+
+
+class OrderRiskScorer:
+    """The fitted parts of the order-risk model, ready to score and explain."""
+
+    def __init__(
+        self,
+        features: OrderRiskFeatures,
+        classifier: OrderRiskClassifier,
+        detector: MarginErosionDetector,
+        aggregation: str = "max",
+        reason_threshold: float = 0.1,
+        max_reasons: int = 3,
+    ) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        self.features = features
+        self.classifier = classifier
+        self.detector = detector
+        self.aggregation = aggregation
+        self.reason_threshold = reason_threshold
+        self.max_reasons = max_reasons
+        self.feature_names = list(features.feature_names_)
+        self.families = [f for f in FAMILIES if f in set(features.families_)]
+        self.family_matrix = np.zeros((len(self.feature_names), len(self.families)))
+        for k, family in enumerate(features.families_):
+            self.family_matrix[k, self.families.index(family)] = 1.0
+
+    def warm_up(self) -> None:
+        """Load the compiled explainer kernels now, not on the first request (~0.3 s)."""
+        X = np.zeros((1, len(self.feature_names)))
+        self.classifier.explain(X)
+        self.classifier.decision_function(X)
+
+    @property
+    def expected_value(self) -> float:
+        return self.classifier.trees_.expected_value
+
+    # --- batch ----------------------------------------------------------------------------
+
+    def explain_arrays(
+        self,
+        fields: Mapping[str, np.ndarray],
+        state_values: Mapping[str, np.ndarray],
+        parallel: bool = False,
+    ) -> BatchScores:
+        derived = self.features.derive(fields, state_values)
+        X = self.features.matrix(derived)
+        explanation = self.classifier.explain(X, parallel=parallel)
+        return BatchScores(
+            probability=explanation.probability,
+            margin=explanation.margin,
+            contributions=explanation.contributions,
+            families=explanation.contributions @ self.family_matrix,
+            features=X,
+            erosion=self.detector.detect(derived, state_values),
+            derived=derived,
+            inputs={**fields, **state_values},
+        )
+
+    def reasons(self, scores: BatchScores, k: int) -> list[Reason]:
+        """Reasons for line ``k`` of a batch: risk-raising families, largest first."""
+        row = scores.families[k]
+        order = np.argsort(-row)[: self.max_reasons]
+        out = [
+            Reason(
+                self.families[j],
+                float(row[j]),
+                reason(self.families[j], k, scores.inputs, scores.derived, scores.erosion),
+            )
+            for j in order
+            if row[j] >= self.reason_threshold
+        ]
+        return out
+
+    def predict_frame(self, orders: pd.DataFrame, state: RiskState) -> np.ndarray:
+        """P(miss) per row of a frame in the ``orders`` shape, each order against ``state``.
+
+        Orders are scored one by one against the same snapshot (an order does not see
+        the others in the frame); the state is not modified beyond its clock.
+        """
+        if orders.empty:
+            return np.zeros(0)
+        fields = line_fields(orders.reset_index(drop=True))
+        by_order = pd.Series(np.arange(len(orders))).groupby(
+            orders["order_id"].astype(str).to_numpy(), sort=False
+        )
+        parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+        for rows in by_order.indices.values():
+            sub = {k: v[rows] for k, v in fields.items()}
+            parts.append((rows, state.values(sub)))
+        rows = np.concatenate([r for r, _ in parts])
+        state_values = {k: np.concatenate([v[k] for _, v in parts]) for k in parts[0][1]}
+        fields = {k: v[rows] for k, v in fields.items()}
+        X = self.features.transform(fields, state_values)
+        p = np.empty(len(rows))
+        p[rows] = self.classifier.predict_proba(X)[:, 1]
+        return p
+
+    # --- one order (serving) --------------------------------------------------------------
+
+    def score_order(self, lines: Sequence[Mapping[str, Any]], state: RiskState) -> OrderRisk:
+        """Score and explain one order (its lines as contract-shaped dictionaries)."""
+        if not lines:
+            raise ValueError("lines must hold at least one order line")
+        fields = record_fields(lines)
+        scores = self.explain_arrays(fields, state.values(fields))
+        names = self.feature_names
+        out: list[LineRisk] = []
+        for k, line in enumerate(lines):
+            flagged = bool(scores.erosion.flag[k])
+            out.append(
+                LineRisk(
+                    order_id=_str(line.get("order_id")),
+                    line_no=None if line.get("line_no") is None else int(line["line_no"]),
+                    item_id=_str(line.get("item_id")),
+                    probability=float(scores.probability[k]),
+                    margin=float(scores.margin[k]),
+                    contributions=dict(zip(names, scores.contributions[k].tolist(), strict=True)),
+                    families=dict(zip(self.families, scores.families[k].tolist(), strict=True)),
+                    feature_values=dict(zip(names, scores.features[k].tolist(), strict=True)),
+                    reasons=self.reasons(scores, k),
+                    margin_erosion=flagged,
+                    margin_erosion_reason=(
+                        reason("margin_erosion", k, scores.inputs, scores.derived, scores.erosion)
+                        if flagged
+                        else None
+                    ),
+                )
+            )
+        riskiest = max(out, key=lambda line: line.probability)
+        return OrderRisk(
+            order_id=_str(lines[0].get("order_id")),
+            score=aggregate(scores.probability, self.aggregation),
+            aggregation=self.aggregation,
+            expected_value=self.expected_value,
+            lines=out,
+            top_family=riskiest.reasons[0].family if riskiest.reasons else None,
+            margin_erosion=any(line.margin_erosion for line in out),
+            reasons=riskiest.reasons,
+        )
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

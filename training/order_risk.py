@@ -1,0 +1,378 @@
+"""Order-risk pipeline: load → point-in-time features → fit → evaluate → MLflow → registry.
+
+``stockpilot train order-risk --data DIR`` calls :func:`train`; ``stockpilot score
+order-risk`` calls :func:`score`. The split is by time only: the earliest labelled
+lines train, the next slice calibrates, the latest slice tests, with a week's
+embargo between slices so that a slice's labels were known before the next begins.
+``truth/`` (simulated data) is read by the evaluation alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.order_fields import line_fields
+from features.order_outcomes import line_outcomes
+from features.order_risk import FEATURE_SET, FEATURE_SET_VERSION, OrderRiskFeatures
+from features.risk_history import state_values
+from features.risk_state import RiskState
+from models.order_risk import MarginErosionDetector, OrderRiskClassifier
+from models.order_risk_scorer import OrderRiskScorer, aggregate
+from models.reasons import reason
+from stockpilot.progress import console, step
+from stockpilot.settings import Settings, get_settings
+from training import order_risk_eval as ev
+from training.data import load_dataset, load_truth
+
+MODEL_NAME = "order-risk"
+SPLIT = (0.70, 0.85)  # train | calibration | test by order time of labelled lines
+EMBARGO_DAYS = 7
+THREADED_ROWS = 200_000
+DEFAULT_PARAMS: dict[str, Any] = {
+    "n_estimators": 100,
+    "num_leaves": 7,
+    "max_depth": 6,
+    "learning_rate": 0.1,
+    "min_child_samples": 100,
+}
+
+
+@dataclass
+class Prepared:
+    """Everything computed once per dataset: labels, line fields, point-in-time state."""
+
+    orders: pd.DataFrame
+    outcomes: pd.DataFrame
+    fields: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+
+    def take(self, mask: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return (
+            {k: v[mask] for k, v in self.fields.items()},
+            {k: v[mask] for k, v in self.state.items()},
+        )
+
+
+def used_tables(ds: Dataset) -> Dataset:
+    """The tables order risk learns from; the others are dropped to save memory (and are
+    not part of the dataset fingerprint of the model)."""
+    return dataclasses.replace(ds, demand=None, substitutions=None, purchase_orders=None)
+
+
+def prepare(ds: Dataset) -> Prepared:
+    orders = ds.orders.reset_index(drop=True)
+    outcomes = line_outcomes(ds).reset_index(drop=True)
+    return Prepared(orders, outcomes, line_fields(orders), state_values(ds, outcomes))
+
+
+def time_split(
+    order_ts: pd.Series, labelled: np.ndarray, cuts: tuple[float, float] = SPLIT
+) -> dict[str, np.ndarray]:
+    """Masks of the train / calibration / test slices (by order time, with an embargo)."""
+    ts = order_ts.to_numpy(dtype="datetime64[ns]")
+    if labelled.sum() < 100:
+        raise ValueError(f"need at least 100 lines with a known outcome, got {int(labelled.sum())}")
+    t1, t2 = np.quantile(ts[labelled].astype(np.int64), cuts).astype("datetime64[ns]")
+    gap = np.timedelta64(EMBARGO_DAYS, "D")
+    return {
+        "train": labelled & (ts < t1 - gap),
+        "calibration": labelled & (ts >= t1) & (ts < t2 - gap),
+        "test": labelled & (ts >= t2),
+    }
+
+
+def fit(
+    prepared: Prepared,
+    masks: dict[str, np.ndarray],
+    params: dict[str, Any] | None = None,
+    n_jobs: int = 1,
+) -> OrderRiskScorer:
+    """Fit feature set, classifier (calibrated on the calibration slice) and detector.
+
+    LightGBM gets ``n_jobs`` threads only for large training sets: below
+    :data:`THREADED_ROWS` rows, thread start-up costs more than it saves.
+    """
+    y = prepared.outcomes["miss"].to_numpy(dtype=float)
+    for name in ("train", "calibration"):
+        if len(np.unique(y[masks[name]])) < 2:
+            raise ValueError(
+                f"the {name} slice needs both missed and fulfilled lines; "
+                f"got only miss={np.unique(y[masks[name]]).tolist()}"
+            )
+    fields, state = prepared.take(masks["train"])
+    n_jobs = n_jobs if masks["train"].sum() >= THREADED_ROWS else 1
+    features = OrderRiskFeatures().fit(fields, state, y[masks["train"]])
+    X_train = features.transform(fields, state)
+    X_cal = features.transform(*prepared.take(masks["calibration"]))
+    classifier = OrderRiskClassifier(
+        **{**DEFAULT_PARAMS, **(params or {})},
+        monotone_constraints=features.monotone_,
+        n_jobs=n_jobs,
+    ).fit(
+        X_train,
+        y[masks["train"]],
+        X_calib=X_cal,
+        y_calib=y[masks["calibration"]],
+        feature_names=features.feature_names_,
+    )
+    return OrderRiskScorer(features, classifier, MarginErosionDetector().fit())
+
+
+def evaluate(
+    scorer: OrderRiskScorer,
+    prepared: Prepared,
+    masks: dict[str, np.ndarray],
+    truth: dict[str, pd.DataFrame],
+) -> tuple[dict[str, Any], Any]:
+    """``evaluation.json`` content, and the test slice's scores (for plots)."""
+    y = prepared.outcomes["miss"].to_numpy(dtype=float)
+    test, train = masks["test"], masks["train"]
+    scores = scorer.explain_arrays(*prepared.take(test), parallel=True)
+    y_test = y[test]
+    raw = scorer.classifier.booster_.predict(scores.features, raw_score=True)
+    additivity = np.abs(scores.contributions.sum(axis=1) + scorer.expected_value - raw)
+    X_train = scorer.features.transform(*prepared.take(train))
+    evaluation: dict[str, Any] = {
+        "model": MODEL_NAME,
+        "test": ev.classification_metrics(y_test, scores.probability),
+        "baselines": {
+            "rule": {"auc": _auc(y_test, ev.rule_baseline(scores.derived, len(y_test)))},
+            "logistic": {
+                "auc": _auc(y_test, ev.logistic_baseline(X_train, y[train], scores.features))
+            },
+        },
+        "explain": {
+            "additivity_max_err": float(additivity.max()),
+            "expected_value": scorer.expected_value,
+            "calibration": {
+                "slope": scorer.classifier.calibration_slope_,
+                "intercept": scorer.classifier.calibration_intercept_,
+            },
+        },
+        "orders": ev.order_level(
+            prepared.orders["order_id"].astype(str).to_numpy()[test], y_test, scores.probability
+        ),
+        "split": {name: int(mask.sum()) for name, mask in masks.items()},
+        "n_features": len(scorer.feature_names),
+    }
+    lines = truth.get("order_lines")
+    if lines is not None:
+        keyed = (
+            prepared.orders[["order_id", "line_no"]]
+            .astype({"order_id": str})
+            .merge(lines.astype({"order_id": str}), how="left", on=["order_id", "line_no"])
+        )
+        oracle = keyed["p_miss"].to_numpy(dtype=float)[test]
+        if not np.isnan(oracle).any():
+            oracle_metrics = ev.classification_metrics(y_test, oracle)
+            evaluation["oracle"] = {k: oracle_metrics[k] for k in ("auc", "brier", "ece")}
+        anomaly = keyed["margin_anomaly"].fillna(False).to_numpy(dtype=bool)[test]
+        evaluation["margin_erosion"] = ev.erosion_metrics(scores.erosion.flag, anomaly)
+        evaluation["_oracle_p"] = oracle
+    return evaluation, scores
+
+
+def train(
+    data: Path | str,
+    report: Path | None = None,
+    alias: str | None = "champion",
+    params: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate, log and register the order-risk model; returns the evaluation."""
+    from training import tracking
+
+    settings = settings or get_settings()
+    with step("loading and validating the dataset"):
+        ds = used_tables(load_dataset(data))
+        fingerprint = tracking.dataset_fingerprint(ds.tables())
+    with step("point-in-time features over history"):
+        prepared = prepare(ds)
+    masks = time_split(
+        prepared.orders["order_ts"], ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
+    )
+    _threads(settings.train_threads)
+    with step("fitting LightGBM and the calibration map"):
+        scorer = fit(prepared, masks, params, n_jobs=settings.train_threads)
+    with step("evaluating on the latest slice (exact SHAP)"):
+        evaluation, scores = evaluate(scorer, prepared, masks, load_truth(data))
+    oracle_p = evaluation.pop("_oracle_p", None)
+    with step("snapshotting the live state for serving"):
+        live = RiskState.from_dataset(ds)
+
+    y_test = prepared.outcomes["miss"].to_numpy(float)[masks["test"]]
+    curves = {"model": scores.probability}
+    if oracle_p is not None:
+        curves["oracle"] = oracle_p
+    sample = np.random.default_rng(0).choice(
+        len(y_test), size=min(2000, len(y_test)), replace=False
+    )
+    tags = {
+        "dataset_fingerprint": fingerprint,
+        "feature_set": FEATURE_SET,
+        "feature_set_version": FEATURE_SET_VERSION,
+        "code_version": tracking.code_version(),
+    }
+    # No live progress display here: MLflow draws its own progress bars, and two live
+    # displays fight over the terminal (and recurse inside Jupyter).
+    console.print("logging to MLflow and registering …", highlight=False)
+    with tracking.run(MODEL_NAME, settings, **tags) as active:
+        clf = scorer.classifier
+        tracking.log_params(
+            {
+                **clf.get_params(),
+                "monotone_constraints": None,
+                "n_features": len(scorer.feature_names),
+                "split": "/".join(map(str, SPLIT)),
+                "embargo_days": EMBARGO_DAYS,
+                "aggregation": scorer.aggregation,
+                "calibration": "platt",
+                "erosion_min_drop": scorer.detector.min_drop,
+            }
+        )
+        tracking.log_metrics(evaluation)
+        tracking.log_json(evaluation, "evaluation.json")
+        tracking.log_json(feature_set_card(scorer), "feature_set.json")
+        tracking.log_figure(ev.calibration_figure(y_test, curves), "plots/calibration.png")
+        tracking.log_figure(
+            ev.shap_summary_figure(
+                scores.contributions[sample], scores.features[sample], scorer.feature_names
+            ),
+            "plots/shap_summary.png",
+        )
+        tracking.log_figure(
+            ev.family_figure(scores.families[sample], scorer.families), "plots/families.png"
+        )
+        example = _input_example(prepared.orders, masks["test"])
+        free = {
+            name: ("double" if pd.api.types.is_numeric_dtype(ds.orders[name]) else "string")
+            for name in scorer.feature_names
+            if name.startswith("x_")
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            from models.order_risk_pyfunc import OrderRiskModel, model_signature, save_artifacts
+
+            artifacts = save_artifacts(scorer, live, Path(tmp))
+            info = tracking.log_model(
+                OrderRiskModel(),
+                model_name=MODEL_NAME,
+                artifacts=artifacts,
+                input_example=example,
+                signature=model_signature(free),
+                tags=tags,
+                extra_requirements=("numba",),
+            )
+        version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
+        evaluation["registry"] = {
+            "name": MODEL_NAME,
+            "version": version,
+            "alias": alias,
+            "run_id": active.info.run_id,
+        }
+    if report is not None:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(json.dumps(evaluation, indent=2, default=float))
+    return evaluation
+
+
+def feature_set_card(scorer: OrderRiskScorer) -> dict[str, Any]:
+    """The feature set as logged: name, version, and per feature its family and constraint."""
+    features = scorer.features
+    return {
+        "name": FEATURE_SET,
+        "version": FEATURE_SET_VERSION,
+        "features": [
+            {"name": n, "family": f, "monotone": m}
+            for n, f, m in zip(
+                features.feature_names_, features.families_, features.monotone_, strict=True
+            )
+        ],
+        "categories": features.categories_,
+        "priors": vars(features.priors_),
+    }
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, score))
+
+
+def _input_example(orders: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """A few test lines in the contract's ``orders`` shape (one whole order)."""
+    first = orders.loc[mask, "order_id"].iloc[0]
+    example = orders[orders["order_id"] == first].head(5).copy()
+    for column in ("order_id", "customer_id", "item_id", "location_id", "carrier_id"):
+        if column in example.columns:
+            example[column] = example[column].astype(str)
+    if "line_no" in example.columns:
+        example["line_no"] = example["line_no"].astype("int64")
+    return example.reset_index(drop=True)
+
+
+def score(data: Path | str, out: Path, alias: str = "champion") -> int:
+    """Score and explain every open line (no fulfillment yet); returns the number written."""
+    from training import tracking
+
+    settings = get_settings()
+    with step("loading the dataset and the model"):
+        ds = used_tables(load_dataset(data))
+        model = tracking.load_pyfunc(f"models:/{MODEL_NAME}@{alias}")
+        scorer: OrderRiskScorer = model.unwrap_python_model().scorer
+    with step("point-in-time features over history"):
+        prepared = prepare(ds)
+    open_lines = ~prepared.outcomes["fulfilled"].to_numpy(bool)
+    _threads(settings.train_threads)
+    with step(f"scoring and explaining {int(open_lines.sum()):,} open lines"):
+        frame = explained_frame(scorer, prepared, open_lines)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    return len(frame)
+
+
+def explained_frame(scorer: OrderRiskScorer, prepared: Prepared, mask: np.ndarray) -> pd.DataFrame:
+    """One row per selected line: probability, order score, family contributions, reasons."""
+    orders = prepared.orders.loc[mask].reset_index(drop=True)
+    if orders.empty:
+        return pd.DataFrame(columns=["order_id", "line_no", "p_miss", "order_score", "reasons"])
+    scores = scorer.explain_arrays(*prepared.take(mask), parallel=True)
+    frame = orders[
+        ["order_id", "line_no", "order_ts", "customer_id", "item_id", "location_id"]
+    ].copy()
+    frame["p_miss"] = scores.probability
+    frame["margin"] = scores.margin
+    by_order = pd.Series(scores.probability).groupby(frame["order_id"].astype(str).to_numpy())
+    frame["order_score"] = by_order.transform(
+        lambda s: aggregate(s.to_numpy(), scorer.aggregation)
+    ).to_numpy()
+    for j, family in enumerate(scorer.families):
+        frame[f"contrib_{family}"] = scores.families[:, j]
+    reasons = [scorer.reasons(scores, k) for k in range(len(frame))]
+    frame["top_family"] = [r[0].family if r else None for r in reasons]
+    frame["reasons"] = [" | ".join(x.text for x in r) for r in reasons]
+    frame["margin_erosion"] = scores.erosion.flag
+    frame["margin_erosion_kind"] = scores.erosion.kind
+    frame["margin_erosion_reason"] = [
+        reason("margin_erosion", k, scores.inputs, scores.derived, scores.erosion) if flag else None
+        for k, flag in enumerate(scores.erosion.flag)
+    ]
+    return frame
+
+
+def _threads(n: int) -> None:
+    import numba
+
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))

@@ -1,0 +1,158 @@
+"""Evaluation of the order-risk model: metrics, baselines, oracle, reliability, plots.
+
+Everything here is computed on the test slice (the latest lines of the time-ordered
+split). ``truth/`` of simulated data is read by the caller and only used here: the
+oracle is the simulator's true P(miss) of the same test lines, scored like a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from models.order_risk_scorer import AGGREGATIONS, aggregate
+
+ECE_BINS = 10
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
+    """Observed miss rate against mean predicted probability in equal-width bins."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "p": p, "y": y})
+    table = frame.groupby("bin").agg(mean_p=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+    return table.reset_index()
+
+
+def ece(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: Σ_bins (n_b / n) · |mean p − observed rate| (10 equal bins)."""
+    table = reliability(y, p, bins)
+    return float((table["n"] * (table["mean_p"] - table["observed"]).abs()).sum() / len(y))
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=float)
+    return {
+        "auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": ece(y, p),
+        "base_rate": float(y.mean()),
+        "n": len(y),
+    }
+
+
+def rule_baseline(derived: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """A planner's rule: stock does not cover the line, or the lane is often late."""
+    zeros = np.zeros(n)
+    shortfall = np.nan_to_num(derived.get("inv_shortfall_share", zeros))
+    late = np.nan_to_num(derived.get("lane_late_rate", zeros))
+    return shortfall + late
+
+
+def logistic_baseline(
+    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, random_state: int = 0
+) -> np.ndarray:
+    """Logistic regression on the same features (median-imputed, standardised)."""
+    model = make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=1000, random_state=random_state),
+    )
+    model.fit(np.clip(X_train, -1e6, 1e6), y_train)
+    return model.predict_proba(np.clip(X_test, -1e6, 1e6))[:, 1]
+
+
+def order_level(order_ids: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, dict[str, float]]:
+    """Order score vs "any line missed" for every aggregation (orders fully in the slice)."""
+    frame = pd.DataFrame({"order": order_ids, "y": y, "p": p})
+    grouped = frame.groupby("order", sort=False)
+    observed = grouped["y"].max().to_numpy()
+    out: dict[str, dict[str, float]] = {}
+    for how in AGGREGATIONS:
+        score = grouped["p"].apply(lambda s, how=how: aggregate(s.to_numpy(), how)).to_numpy()
+        out[how] = {
+            "auc": float(roc_auc_score(observed, score)),
+            "brier": float(brier_score_loss(observed, score)),
+            "ece": ece(observed, score),
+            "mean_score": float(score.mean()),
+            "observed_rate": float(observed.mean()),
+        }
+    out["n_orders"] = {"n": len(observed)}
+    return out
+
+
+def erosion_metrics(flag: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    flag = np.asarray(flag, dtype=bool)
+    truth = np.asarray(truth, dtype=bool)
+    tp = float((flag & truth).sum())
+    return {
+        "precision": tp / max(flag.sum(), 1),
+        "recall": tp / max(truth.sum(), 1),
+        "n_flagged": int(flag.sum()),
+        "n_true": int(truth.sum()),
+    }
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+
+def calibration_figure(y: np.ndarray, curves: Mapping[str, np.ndarray]) -> Any:
+    """Reliability diagram of each probability in ``curves`` (e.g. model, oracle)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+    for name, p in curves.items():
+        table = reliability(y, p)
+        ax.plot(
+            table["mean_p"], table["observed"], marker="o", label=f"{name} (ECE {ece(y, p):.3f})"
+        )
+    ax.set_xlabel("predicted P(miss)")
+    ax.set_ylabel("observed miss rate")
+    ax.set_title("Order-risk reliability (test slice)")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def shap_summary_figure(
+    contributions: np.ndarray, features: np.ndarray, names: Sequence[str], max_display: int = 20
+) -> Any:
+    """SHAP beeswarm of the raw-margin contributions (shap's own plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import shap
+
+    plt.figure()
+    shap.summary_plot(
+        contributions, features, feature_names=list(names), max_display=max_display, show=False
+    )
+    fig = plt.gcf()
+    fig.suptitle("SHAP contributions to the raw log-odds (test sample)")
+    return fig
+
+
+def family_figure(families: np.ndarray, names: Sequence[str]) -> Any:
+    """Mean |contribution| per driver family."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    importance = np.abs(families).mean(axis=0)
+    order = np.argsort(importance)
+    ax.barh(np.array(names)[order], importance[order])
+    ax.set_xlabel("mean |SHAP| (log-odds)")
+    ax.set_title("Driver families")
+    fig.tight_layout()
+    return fig
