@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.encoders import jsonable_encoder
 
 from governance import audit
 from governance.access import Permission, Principal
@@ -66,7 +67,7 @@ async def substitutes(
     # The request is decided by its best substitute; none in stock → sales must look.
     top = decisions[0] if decisions else route(Substitution(0.0, 1.0), policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
-    payload = result.to_dict()
+    payload = jsonable_encoder(result.to_dict())  # naive datetimes as ISO text
 
     def effect(session):
         recorded = record(
