@@ -1,0 +1,161 @@
+"""Integration through real HTTP (uvicorn on a loopback port, httpx clients):
+an order that must be held → a supervisor approves → the audit chain verifies; the
+requester cannot approve its own item; two supervisors at once → one 200, one 409."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+
+from governance.policies import apply_policy
+from governance.policy import default_policy_text
+from serving.app import create_app
+from tests.serving.conftest import ADMIN, auth, dataset_orders
+
+
+@pytest.fixture
+def base_url(serving_settings, services) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(serving_settings, services=services), log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def held_order(settings) -> dict:
+    """An order no warehouse can keep: far more units than exist, promised today."""
+    order = dataset_orders(settings, 1)[0]
+    order["order_id"] = "HOLD-1"
+    order["promised_date"] = order["order_ts"][:10]
+    order["lines"] = [{**order["lines"][0], "qty": 250_000.0}]
+    return order
+
+
+def test_hold_approve_four_eyes_and_race(base_url, keys, serving_settings):
+    order = held_order(serving_settings)
+    line = order["lines"][0]
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        empty = {
+            "events": [
+                {
+                    "item_id": line["item_id"],
+                    "location_id": line["location_id"],
+                    "on_hand": 0,
+                    "in_transit": 0,
+                }
+            ]
+        }
+        assert (
+            http.post(
+                "/v1/events/inventory", json=empty, headers=auth(keys["order_system"])
+            ).status_code
+            == 202
+        )
+        scored = http.post(
+            "/v1/orders/risk", json={"orders": [order]}, headers=auth(keys["order_system"])
+        )
+        assert scored.status_code == 201, scored.text
+        decision = scored.json()["results"][0]["decision"]
+        assert decision["action"] == "hold", scored.text
+        item_id = decision["queue_item_id"]
+
+        # The order system that asked cannot decide; neither can a role the queue refuses.
+        own = http.post(
+            f"/v1/queue-items/{item_id}/decision",
+            json={"action": "approve"},
+            headers=auth(keys["order_system"]),
+        )
+        assert own.status_code == 403
+        sales = http.post(
+            f"/v1/queue-items/{item_id}/decision",
+            json={"action": "approve"},
+            headers=auth(keys["sales"]),
+        )
+        assert sales.status_code == 403
+
+        detail = http.get(f"/v1/queue-items/{item_id}", headers=auth(keys["supervisor"]))
+        assert detail.status_code == 200
+        body = detail.json()
+        assert body["status"] == "pending" and body["queue"] == "order-hold"
+        assert body["explanation"]["contributions"]
+
+    # Two supervisors decide at the same moment: exactly one wins.
+    def decide(token: str) -> httpx.Response:
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            return http.post(
+                f"/v1/queue-items/{item_id}/decision",
+                json={"action": "approve", "expected_version": body["version"]},
+                headers=auth(token),
+            )
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(decide, [keys["supervisor"], keys["supervisor2"]]))
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert winner["status"] == "approved"
+
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        verify = http.get("/v1/audit/verify", headers=auth(keys["admin"]))
+        assert verify.status_code == 200 and verify.json()["ok"] is True
+        history = http.get(f"/v1/queue-items/{item_id}", headers=auth(keys["supervisor"]))
+        decisions = [e for e in history.json()["history"] if e["kind"].startswith("queue_item.")]
+        assert len([e for e in decisions if "approve" in e["kind"]]) == 1
+
+
+def test_requester_cannot_approve_its_own_item(base_url, keys, serving_settings, services):
+    """Four-eyes where the role itself is allowed: sales asks, the same sales key decides."""
+    strict = (
+        default_policy_text()
+        .replace("version: 1", "version: 2")
+        .replace("auto_offer_at: 0.6", "auto_offer_at: 0.999")
+    )
+    with services.db.write() as session:
+        apply_policy(session, strict, actor=ADMIN)
+    services.policy.refresh(services.db)
+    order = dataset_orders(serving_settings, 1)[0]
+    line = order["lines"][0]
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        request = {
+            "customer_id": order["customer_id"],
+            "item_id": line["item_id"],
+            "qty": 1,
+            "location_id": line["location_id"],
+            "unit_price": line["unit_price"],
+        }
+        created = http.post("/v1/substitutes", json=request, headers=auth(keys["sales"]))
+        assert created.status_code == 201, created.text
+        decision = created.json()["decision"]
+        assert decision["action"] == "review" and decision["policy_version"] == 2
+        item_id = decision["queue_item_id"]
+        own = http.post(
+            f"/v1/queue-items/{item_id}/decision",
+            json={"action": "approve"},
+            headers=auth(keys["sales"]),
+        )
+        assert own.status_code == 403, own.text
+        other = http.post(
+            f"/v1/queue-items/{item_id}/decision",
+            json={"action": "approve"},
+            headers=auth(keys["supervisor"]),
+        )
+        assert other.status_code == 200, other.text
