@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     lgbm_threads: int = Field(
         1, ge=1, description="LightGBM threads per process (train and serve)."
     )
+    train_threads: int = Field(
+        2, ge=1, description="Threads for training jobs (LightGBM, feature building, baselines)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
