@@ -23,7 +23,7 @@ import pandas as pd
 
 KEYS = ("item_id", "location_id")
 SEP = "|"
-STATIC_FEATURES = ("category", "location_id", "segment")
+STATIC_COLUMNS = ("category", "location_id", "segment")  # what static_table provides
 UNKNOWN = "(unknown)"
 
 
@@ -233,21 +233,24 @@ class DemandFeatureSet:
     """The named, versioned feature set of the demand model (training and serving share it).
 
     Lags 1–7 carry the weekly pattern and the most recent signal (demand sensing),
-    14/21/28 the same weekday in past weeks; rolling means over 7/14/28 days, a rolling
-    standard deviation and fast exponentially weighted means describe the current
-    level and its volatility. Nothing looks further back than 28 days: with a 91-day
-    mean available the model leaned on it and took twice as long to follow a level
-    shift, for 0.7 % better one-day WAPE. No target transform: the Tweedie objective
-    has a log link, so it is already multiplicative in the series' scale, and
-    differencing would produce negative targets it cannot fit.
+    14/21/28 the same weekday in past weeks; rolling means over 7/28 days, fast
+    exponentially weighted means and a rolling standard deviation describe the current
+    level and its volatility; a 91-day mean anchors it. That anchor is a trade-off we
+    measured: without it (windows of at most 28 days) the model followed injected
+    level shifts faster, but its 14-day demand sums — what reorder points add up —
+    were 12 % worse (WAPE 0.49 vs 0.44) and the replenishment replay carried 12 % more
+    stock. No target transform: the Tweedie objective has a log link, so it is
+    already multiplicative in the series' scale, and differencing would produce
+    negative targets it cannot fit.
     """
 
     name: str = "demand-daily"
-    version: str = "2"
+    version: str = "1"
     lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)
     date_features: tuple[str, ...] = ("dayofweek", "day", "month", "dayofyear")
-    # Enough history for the longest window (lag 7 + 4 weeks) and the slowest EWM.
-    keep_last_n: int = 120
+    static: tuple[str, ...] = ("category", "location_id", "segment")
+    # Enough history for the longest window (lag 7 + 91 days) and the slowest EWM.
+    keep_last_n: int = 182
 
     @property
     def tag(self) -> str:
@@ -264,13 +267,15 @@ class DemandFeatureSet:
         return {
             1: [
                 RollingMean(window_size=7),
-                RollingMean(window_size=14),
                 RollingMean(window_size=28),
                 RollingStd(window_size=28),
                 ExponentiallyWeightedMean(alpha=0.1),
                 ExponentiallyWeightedMean(alpha=0.3),
             ],
-            7: [SeasonalRollingMean(season_length=7, window_size=4)],
+            7: [
+                SeasonalRollingMean(season_length=7, window_size=4),
+                RollingMean(window_size=91),
+            ],
         }
 
 
@@ -297,6 +302,7 @@ def model_frame(
     spec: ExogSpec,
     statics: pd.DataFrame,
     categories: dict[str, list[str]],
+    static: tuple[str, ...] = FEATURES.static,
 ) -> pd.DataFrame:
     """The long frame mlforecast trains on: unique_id, ds, y, static and dynamic features."""
     frame = pd.DataFrame(
@@ -307,7 +313,7 @@ def model_frame(
         }
     )
     lookup = statics.set_index("unique_id")
-    for col in STATIC_FEATURES:
+    for col in static:
         values = frame["unique_id"].map(lookup[col])
         frame[col] = pd.Categorical(values, categories=categories[col])
     dynamic = exog_features(daily.reset_index(drop=True), spec)

@@ -20,7 +20,6 @@ and learns (state ends in ``_``) and returns ``self``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ import pandas as pd
 
 from features.demand import (
     FEATURES,
-    STATIC_FEATURES,
+    STATIC_COLUMNS,
     DemandFeatureSet,
     exog_features,
     fit_exog,
@@ -146,12 +145,12 @@ class DemandForecaster:
         self.segments_ = classify(history)
         self.series_ = static_table(daily, items, self.segments_)
         self.categories_ = {
-            col: sorted(self.series_[col].astype(str).unique()) for col in STATIC_FEATURES
+            col: sorted(self.series_[col].astype(str).unique()) for col in STATIC_COLUMNS
         }
         seg = self.segments_.set_index("unique_id")["segment"]
         self.dispersion_ = dispersion_index(history, seg)
         self.exog_ = fit_exog(daily)
-        frame = model_frame(daily, self.exog_, self.series_, self.categories_)
+        frame = self._frame(daily)
         fs = self.feature_set
         self.mlf_ = MLForecast(
             models={"lgbm": self._lgbm()},
@@ -163,7 +162,7 @@ class DemandForecaster:
         )
         self.mlf_.fit(
             frame,
-            static_features=list(STATIC_FEATURES),
+            static_features=list(self.feature_set.static),
             keep_last_n=fs.keep_last_n,
             validate_data=False,
         )
@@ -171,6 +170,11 @@ class DemandForecaster:
         self.recent_ = self._tail(frame)
         self.calibration_ = Calibration()
         return self
+
+    def _frame(self, daily: pd.DataFrame) -> pd.DataFrame:
+        return model_frame(
+            daily, self.exog_, self.series_, self.categories_, self.feature_set.static
+        )
 
     def _tail(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The last ``keep_last_n`` days per series: all the lag features ever look at."""
@@ -206,7 +210,7 @@ class DemandForecaster:
         if new.empty:
             return self
         new = new.sort_values(["unique_id", "date"]).reset_index(drop=True)
-        added = model_frame(new, self.exog_, self.series_, self.categories_)
+        added = self._frame(new)
         frame = pd.concat([self.recent_, added], ignore_index=True)
         self.recent_ = self._tail(frame.sort_values(["unique_id", "ds"]))
         self.last_date_ = pd.Timestamp(new["date"].max())
@@ -281,10 +285,10 @@ class DemandForecaster:
         self._check_fitted()
         known = daily[daily["unique_id"].isin(self.series_["unique_id"])]
         known = known.sort_values(["unique_id", "date"]).reset_index(drop=True)
-        frame = model_frame(known, self.exog_, self.series_, self.categories_)
+        frame = self._frame(known)
         mlf = copy.deepcopy(self.mlf_)  # preprocess refits the feature state; keep ours
         X = mlf.preprocess(
-            frame, static_features=list(STATIC_FEATURES), dropna=False, validate_data=False
+            frame, static_features=list(self.feature_set.static), dropna=False, validate_data=False
         )
         X = X[X["ds"] >= pd.Timestamp(start)]
         mean = self.mlf_.models_["lgbm"].predict(_snap_tiny_std(X[self.feature_names_in_].copy()))
@@ -389,9 +393,3 @@ class DemandForecaster:
         out["item_id"] = req["item_id"].to_numpy()
         out["location_id"] = req["location_id"].to_numpy()
         return out[list(OUTPUT_COLUMNS)]
-
-    def with_params(self, **params: Any) -> DemandForecaster:
-        """An unfitted copy with some parameters changed (backtests fit fresh copies)."""
-        merged = {**self.get_params(), "feature_set": self.feature_set, **params}
-        fs = merged.pop("feature_set")
-        return DemandForecaster(**merged, feature_set=replace(fs))

@@ -19,6 +19,7 @@ def test_demand_notebook_executes(
 ) -> None:
     monkeypatch.setenv("STOCKPILOT_DEMAND_DATA", str(small_data_dir))
     monkeypatch.setenv("STOCKPILOT_DEMAND_QUICK", "1")  # the kernel inherits the environment
+    monkeypatch.setenv("STOCKPILOT_TRAIN_THREADS", "1")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
         nb,

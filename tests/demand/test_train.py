@@ -27,7 +27,10 @@ def test_train_registers_a_model_that_plain_pyfunc_loads(
     import mlflow
 
     report = tmp_path / "evaluation.json"
-    evaluation = train(small_data_dir, report=report, alias="champion", config=QUICK)
+    one_thread = settings.model_copy(update={"train_threads": 1})  # tiny data: no thread overhead
+    evaluation = train(
+        small_data_dir, report=report, alias="champion", config=QUICK, settings=one_thread
+    )
 
     saved = json.loads(report.read_text())
     assert saved["model"] == "demand"

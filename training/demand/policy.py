@@ -90,7 +90,9 @@ def build_world(
     series = (
         info[["unique_id", "item_id", "location_id"]].set_index("unique_id").loc[ids].reset_index()
     )
-    lt = lead_times(ds.items, ds.purchase_orders, policy.default_lead_time_days)
+    po = ds.purchase_orders
+    known_po = po[po["order_date"] < start] if po is not None else None  # what planners knew
+    lt = lead_times(ds.items, known_po, policy.default_lead_time_days)
     series = series.merge(lt, on="item_id", how="left")
     series["lead_time_days"] = series["lead_time_days"].fillna(policy.default_lead_time_days)
     series["lead_time_std"] = series["lead_time_std"].fillna(0.0)
@@ -111,7 +113,6 @@ def build_world(
     start_stock = key.map(dict(zip(pos_key, pos["available"], strict=True))).fillna(0.0).to_numpy()
 
     open_orders = pd.DataFrame(columns=["s", "qty", "expected", "arrival"])
-    po = ds.purchase_orders
     if po is not None and not po.empty:
         received = (
             po["received_date"] if "received_date" in po else pd.Series(pd.NaT, index=po.index)
