@@ -1,0 +1,73 @@
+"""Train → register → plain pyfunc load, and the replenish CLI, on the small simulated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from stockpilot.cli import app
+from stockpilot.settings import Settings
+from training.demand import TrainConfig, train
+from training.demand.backtest import BacktestConfig
+
+QUICK = TrainConfig(
+    backtest=BacktestConfig(horizon=14, n_windows=3, refresh_days=14),
+    model={"n_estimators": 40, "learning_rate": 0.15, "min_child_samples": 20},
+)
+
+
+@pytest.mark.slow
+def test_train_registers_a_model_that_plain_pyfunc_loads(
+    settings: Settings, small_data_dir: Path, tmp_path: Path
+) -> None:
+    import mlflow
+
+    report = tmp_path / "evaluation.json"
+    one_thread = settings.model_copy(update={"train_threads": 1})  # tiny data: no thread overhead
+    evaluation = train(
+        small_data_dir, report=report, alias="champion", config=QUICK, settings=one_thread
+    )
+
+    saved = json.loads(report.read_text())
+    assert saved["model"] == "demand"
+    backtest = saved["backtest"]
+    for key in ("wape", "mase", "bias", "coverage80"):
+        assert isinstance(backtest[key], float)
+    assert backtest["n_windows"] == 3
+    assert set(backtest["by_segment"]) <= {"fast", "slow", "intermittent"}
+    assert {"seasonal_naive", "auto_ets", "intermittent"} <= set(saved["baselines"])
+    assert saved["oracle"]["wape"] > 0  # small data is simulated: truth is there
+    assert saved["level_shift"]["n_shifts"] >= 0
+    rep = saved["replenishment"]
+    assert 0 < rep["fill_rate"] <= 1 and rep["avg_inventory"] > 0
+    assert 0 < rep["baseline"]["fill_rate"] <= 1
+    assert evaluation["registered"]["version"] == "1"
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    version = mlflow.MlflowClient().get_model_version_by_alias("demand", "champion")
+    assert {"dataset_fingerprint", "feature_set", "code_version"} <= set(version.tags)
+
+    model = mlflow.pyfunc.load_model("models:/demand@champion")
+    assert model.metadata.signature is not None
+    pairs = pd.read_parquet(small_data_dir / "demand.parquet", columns=["item_id", "location_id"])
+    request = pairs.astype(str).drop_duplicates().head(2).assign(horizon=[1, 14])
+    out = model.predict(request)
+    assert len(out) == 2
+    assert {"forecast", "lo_80", "hi_80", "cum_forecast", "cum_variance"} <= set(out.columns)
+    assert (out["forecast"] >= 0).all() and (out["lo_80"] <= out["hi_80"]).all()
+    assert out["item_id"].tolist() == request["item_id"].tolist()
+
+    # The replenish command uses the registered champion and writes the suggestions.
+    target = tmp_path / "suggestions.csv"
+    result = CliRunner().invoke(
+        app, ["replenish", "--data", str(small_data_dir), "--out", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    suggestions = pd.read_csv(target)
+    assert len(suggestions) > 0
+    assert suggestions["reason"].str.contains("reorder point").all()
+    assert (suggestions["suggested_qty"] > 0).all()

@@ -1,0 +1,209 @@
+"""`stockpilot train demand`: load → daily demand → backtest → baselines → policy replay →
+final fit → MLflow run with evaluation.json and plots → registered model ``demand``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.demand import FEATURES, daily_demand
+from models.demand import DemandForecaster
+from models.replenishment import ReplenishmentPolicy
+from stockpilot.progress import progress
+from stockpilot.settings import Settings, get_settings
+from training import tracking
+from training.data import load_dataset, load_truth
+from training.demand import plots
+from training.demand.backtest import BacktestConfig, run_backtest
+from training.demand.baselines import run_baselines
+from training.demand.evaluate import evaluate, jsonable, level_shift_report
+from training.demand.policy import simulate_policies
+
+MODEL_NAME = "demand"
+EXTRA_REQUIREMENTS = ("mlforecast", "coreforecast", "utilsforecast", "scipy")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    # DemandForecaster parameters overriding its defaults (tests use tiny models).
+    model: dict[str, Any] = field(default_factory=dict)
+    policy: ReplenishmentPolicy = field(default_factory=ReplenishmentPolicy)
+    seed: int = 0
+
+
+def _model_factory(config: TrainConfig, threads: int) -> DemandForecaster:
+    params = {"num_threads": threads, "horizon": config.backtest.horizon, **config.model}
+    return DemandForecaster(**params)
+
+
+def _log_figures(scored: pd.DataFrame, curves: dict, outcomes: dict, world_dates: Any) -> None:
+    figures = {
+        "plots/backtest_wape_by_window.png": plots.wape_by_window(
+            scored,
+            {
+                "LightGBM": "mean",
+                "SeasonalNaive": "seasonal_naive",
+                "AutoETS": "auto_ets",
+                "ADIDA": "intermittent",
+            },
+        ),
+        "plots/backtest_examples.png": plots.example_series(scored),
+    }
+    if curves:
+        figures["plots/level_shift_adaptation.png"] = plots.adaptation(curves, 0.8)
+    if outcomes:
+        figures["plots/policy_inventory.png"] = plots.inventory(
+            world_dates, {k: v.daily_inventory for k, v in outcomes.items()}
+        )
+    for name, fig in figures.items():
+        tracking.log_figure(fig, name)
+        plots.close(fig)
+
+
+def train(
+    data: Path | str,
+    report: Path | None = None,
+    alias: str | None = "champion",
+    config: TrainConfig | None = None,
+    settings: Settings | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    """Backtest, evaluate, fit on all history and register ``demand``; returns evaluation.
+
+    ``show_progress=False`` keeps the terminal progress bar out of notebooks.
+    """
+    from models.demand_pyfunc import DemandPyfunc, input_example, save_forecaster, signature
+
+    config = config or TrainConfig()
+    settings = settings or get_settings()
+    threads = settings.train_threads
+    timings: dict[str, float] = {}
+    with progress() if show_progress else nullcontext() as bar:
+        task = bar.add_task("demand: loading data", total=7) if bar else None
+
+        def stage(text: str, done: int) -> None:
+            if bar is not None:
+                bar.update(task, description=f"demand: {text}", completed=done)
+
+        t0 = time.perf_counter()
+        ds = load_dataset(data)
+        daily = daily_demand(ds.demand, ds.orders)
+        source = "demand" if ds.demand is not None and not ds.demand.empty else "orders"
+        truth = load_truth(data)  # evaluation only: oracle and level shifts
+        timings["load_s"] = time.perf_counter() - t0
+
+        stage("backtest", 1)
+        t0 = time.perf_counter()
+        bt = run_backtest(
+            daily,
+            ds.items,
+            lambda: _model_factory(config, threads),
+            config.backtest,
+            on_step=lambda text: stage(f"backtest {text}", 1),
+        )
+        timings["backtest_s"] = time.perf_counter() - t0
+
+        stage("statsforecast baselines", 2)
+        t0 = time.perf_counter()
+        series = {
+            w: bt.series.loc[bt.series["window"] == w, "unique_id"].tolist()
+            for w in bt.eval_windows
+        }
+        baselines = run_baselines(
+            daily,
+            {w: bt.cutoffs[w] for w in bt.eval_windows},
+            config.backtest.horizon,
+            series,
+            n_jobs=threads,
+        )
+        timings["baselines_s"] = time.perf_counter() - t0
+
+        stage("evaluation", 3)
+        evaluation, scored = evaluate(bt, baselines, daily, truth)
+        shift, curves = level_shift_report(bt, daily, truth)
+        evaluation["level_shift"] = shift
+
+        stage("policy replay", 4)
+        t0 = time.perf_counter()
+        outcomes = simulate_policies(bt, daily, ds, config.policy, seed=config.seed)
+        ours, base = outcomes["ours"], outcomes["baseline"]
+        evaluation["replenishment"] = {
+            **ours.to_dict(),
+            "service_level": config.policy.service_level,
+            "baseline": {**base.to_dict(), "policy": "28-day moving average, normal reorder point"},
+        }
+        timings["policy_s"] = time.perf_counter() - t0
+
+        stage("final fit on all history", 5)
+        t0 = time.perf_counter()
+        final = _model_factory(config, threads).fit(daily, ds.items)
+        final.set_calibration(bt.final_calibration())
+        timings["final_fit_s"] = time.perf_counter() - t0
+
+        evaluation["data"] = {
+            "demand_source": source,
+            "series": int(daily["unique_id"].nunique()),
+            "days": int(daily["date"].nunique()),
+            "last_date": str(final.last_date_.date()),
+            "exogenous": final.exog_.features,
+        }
+        evaluation["timings"] = timings
+        evaluation = jsonable(evaluation)
+
+        stage("logging to MLflow", 6)
+        used = {"items": ds.items, source: ds.demand if source == "demand" else ds.orders}
+        tags = {
+            "dataset_fingerprint": tracking.dataset_fingerprint(used),
+            "feature_set": FEATURES.tag,
+            "code_version": tracking.code_version(),
+        }
+        with tracking.run(MODEL_NAME, settings, **tags) as active:
+            tracking.log_params(
+                {
+                    **{f"model.{k}": v for k, v in final.get_params().items()},
+                    **{f"backtest.{k}": v for k, v in asdict(config.backtest).items()},
+                    **{f"policy.{k}": v for k, v in asdict(config.policy).items()},
+                    "data.demand_source": source,
+                    "data.series": evaluation["data"]["series"],
+                }
+            )
+            tracking.log_metrics({k: v for k, v in evaluation.items() if k != "data"})
+            tracking.log_json(final.calibration_.to_dict(), "calibration.json")
+            world_dates = pd.date_range(
+                bt.cutoffs[bt.eval_windows[0]] + pd.Timedelta(days=1), daily["date"].max()
+            )
+            _log_figures(scored, curves, outcomes, world_dates)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = save_forecaster(final, Path(tmp) / "forecaster.pkl")
+                info = tracking.log_model(
+                    DemandPyfunc(),
+                    model_name=MODEL_NAME,
+                    artifacts={"forecaster": str(path)},
+                    input_example=input_example(final),
+                    signature=signature(final),
+                    tags=tags,
+                    extra_requirements=EXTRA_REQUIREMENTS,
+                )
+            version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
+            evaluation["registered"] = {
+                "name": MODEL_NAME,
+                "version": version,
+                "alias": alias,
+                "run_id": active.info.run_id,
+            }
+            tracking.log_json(evaluation, "evaluation.json")
+        stage("done", 7)
+    if report is not None:
+        report = Path(report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(evaluation, indent=2))
+    return evaluation
