@@ -38,9 +38,6 @@ class Settings(BaseSettings):
     train_threads: int = Field(
         2, ge=1, description="Threads for training and batch scoring (LightGBM, explainers)."
     )
-    train_threads: int = Field(
-        2, ge=1, description="Threads for training jobs (LightGBM, feature building, baselines)."
-    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
