@@ -17,7 +17,17 @@ from typing import Any
 from fastapi import FastAPI
 
 from serving import errors
-from serving.routers import audit, events, health, models, orders, policy, queues, substitutes
+from serving.routers import (
+    audit,
+    events,
+    health,
+    models,
+    orders,
+    policy,
+    queues,
+    replenishment,
+    substitutes,
+)
 from serving.services import Services
 from stockpilot import __version__
 from stockpilot.settings import Settings, get_settings
@@ -87,7 +97,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     app.state.services = services
     errors.install(app)
-    for module in (health, orders, substitutes, events, queues, audit, models, policy):
+    for module in (
+        health,
+        orders,
+        substitutes,
+        replenishment,
+        events,
+        queues,
+        audit,
+        models,
+        policy,
+    ):
         app.include_router(module.router)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Timing, services_of=lambda: getattr(app.state, "services", None))

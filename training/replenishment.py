@@ -51,8 +51,13 @@ def replenish(
     alias: str = "champion",
     policy: ReplenishmentPolicy | None = None,
     forecaster: DemandForecaster | None = None,
+    positions: InventoryPositions | None = None,
 ) -> pd.DataFrame:
-    """Suggestions per item × location needing an order on ``as_of`` (default: last day)."""
+    """Suggestions per item × location needing an order on ``as_of`` (default: last day).
+
+    ``positions`` replaces the dataset's inventory snapshot as of ``as_of`` (serving passes
+    its live positions); ``forecaster`` is updated in place with the actuals.
+    """
     policy = policy or ReplenishmentPolicy()
     ds = load_dataset(data)
     daily = daily_demand(ds.demand, ds.orders)
@@ -80,7 +85,8 @@ def replenish(
         .assign(item_id=ds.items["item_id"].astype(str))
         .merge(resolved, on="item_id", how="left")
     )
-    positions = InventoryPositions.from_inventory(ds.inventory, planning)
+    if positions is None:
+        positions = InventoryPositions.from_inventory(ds.inventory, planning)
     suggestions = suggest(
         forecast,
         positions,

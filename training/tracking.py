@@ -49,8 +49,11 @@ def configure(settings: Settings | None = None) -> str:
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    # MLflow also writes the URI into MLFLOW_TRACKING_URI (for subprocesses); put the
+    # environment back, or it would outrank the next settings' own store in this process.
+    with _environment():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     return uri
 
 
@@ -203,16 +206,12 @@ def set_alias(model_name: str, alias: str, version: str | int) -> None:
 
 
 @contextmanager
-def fail_fast(timeout_seconds: int = 5) -> Iterator[None]:
-    """Registry calls that give up quickly (no retry storm) — for start-up and health paths."""
+def _environment(**values: str) -> Iterator[None]:
+    """MLflow reads these settings from the environment at call time; set them for a block."""
     import os
 
-    saved = {
-        k: os.environ.get(k)
-        for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
-    }
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_seconds)
+    saved = {k: os.environ.get(k) for k in (*values, "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -221,6 +220,13 @@ def fail_fast(timeout_seconds: int = 5) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def fail_fast(timeout_seconds: int = 5) -> Any:
+    """Registry calls that give up quickly (no retry storm) — for start-up and health paths."""
+    return _environment(
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(timeout_seconds)
+    )
 
 
 def resolve(model_name: str, alias: str = "champion") -> RegisteredVersion:
@@ -248,9 +254,10 @@ def download(model_name: str, version: str, dest: Path) -> Path:
     import mlflow.artifacts
 
     dest.mkdir(parents=True, exist_ok=True)
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dest)
-    )
+    with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dest)
+        )
     return Path(local)
 
 

@@ -1,0 +1,221 @@
+"""Replenishment runs: forecast from the served demand model + live stock → suggestions,
+each routed by value (auto-approve, one or two planner approvals) and audited."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from features.inventory import InventoryPositions
+from governance.access import Permission, Principal
+from governance.recommendations import ModelOutput, list_recommendations, record
+from governance.routing import Replenishment, route
+from models.replenishment import ReplenishmentPolicy
+from serving import writes
+from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.schemas.replenishment import (
+    ReplenishmentRunIn,
+    ReplenishmentRunOut,
+    SuggestionListItem,
+    SuggestionListOut,
+)
+from stockpilot.errors import ContractViolation, InvalidInput, NotReady
+
+router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"])
+MODEL = "demand"
+AUDITED = (
+    "available",
+    "inbound",
+    "projected_available",
+    "lead_time_days",
+    "lead_time_source",
+    "protection_days",
+    "service_level",
+    "lead_time_demand",
+    "reorder_point",
+    "safety_stock",
+    "order_up_to",
+    "suggested_qty",
+    "moq",
+    "order_multiple",
+    "unit_cost",
+    "value",
+    "daily_forecast",
+    "days_of_cover",
+    "days_of_cover_after",
+)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@router.post(
+    "/run",
+    summary="Plan replenishment as of a day; route every suggestion into the planner queue",
+    response_model=ReplenishmentRunOut,
+    status_code=201,
+    **secured(Permission.replenishment_run),
+)
+async def run(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.replenishment_run))],
+    body: ReplenishmentRunIn,
+    idempotency_key: IdempotencyKey = None,
+):
+    from training.replenishment import replenish
+
+    model = services.models.get(MODEL)
+    policy = services.policy.get()
+    # A snapshot of the live stock taken on the loop; the run itself goes to a thread.
+    positions = InventoryPositions(services.live.inventory.frame())
+    forecaster = copy.deepcopy(model.impl.forecaster)  # the served one stays as trained
+    planning = ReplenishmentPolicy(
+        **({"service_level": body.service_level} if body.service_level else {})
+    )
+    if (
+        not (services.settings.data_dir / "items.parquet").exists()
+        and not (services.settings.data_dir / "items.csv").exists()
+    ):
+        raise NotReady(f"no dataset under {services.settings.data_dir} to plan from")
+    try:
+        suggestions = await asyncio.to_thread(
+            replenish,
+            services.settings.data_dir,
+            body.as_of,
+            None,
+            forecaster=forecaster,
+            positions=positions,
+            policy=planning,
+        )
+    except ContractViolation as err:
+        raise NotReady(f"the planning dataset breaks the contract: {err.message[:500]}") from None
+    except (ValueError, KeyError) as err:
+        raise InvalidInput(f"replenishment run: {err}") from None
+    as_of = (
+        suggestions["as_of"].iloc[0].date()
+        if len(suggestions)
+        else (body.as_of or forecaster.last_date_.date())
+    )
+    rows = suggestions.to_dict("records")
+    routed = []
+    for row in rows:
+        value = _number(row.get("value"))
+        routed.append(route(Replenishment(value if value is not None else math.inf), policy))
+
+    def effect(session):
+        out = []
+        for row, decision in zip(rows, routed, strict=True):
+            unit_cost = _number(row.get("unit_cost"))
+            recorded = record(
+                session,
+                ModelOutput(
+                    subject=f"replenishment:{row['item_id']}@{row['location_id']}:{as_of}",
+                    model_name=MODEL,
+                    model_version=model.version,
+                    score=None,
+                    features={k: row.get(k) for k in AUDITED},
+                    explanation={"reason": row.get("reason"), "as_of": str(as_of)},
+                    quantity=float(row["suggested_qty"]),
+                    unit_value=unit_cost,
+                ),
+                decision,
+                principal=principal,
+                summary={
+                    "item_id": row["item_id"],
+                    "location_id": row["location_id"],
+                    "suggested_qty": row["suggested_qty"],
+                    "value": _number(row["value"]),
+                    "reason": row.get("reason"),
+                },
+            )
+            out.append(
+                {
+                    "recommendation_id": recorded.recommendation_id,
+                    "item_id": row["item_id"],
+                    "location_id": row["location_id"],
+                    "suggested_qty": float(row["suggested_qty"]),
+                    "value": _number(row.get("value")),
+                    "available": float(row["available"]),
+                    "projected_available": float(row["projected_available"]),
+                    "reorder_point": float(row["reorder_point"]),
+                    "lead_time_days": float(row["lead_time_days"]),
+                    "days_of_cover": _number(row.get("days_of_cover")),
+                    "reason": str(row.get("reason", "")),
+                    "decision": {
+                        "action": decision.action.value,
+                        "queue": decision.queue,
+                        "queue_item_id": recorded.item.id if recorded.item else None,
+                        "threshold_name": decision.threshold_name,
+                        "threshold": decision.threshold,
+                        "policy_version": decision.policy_version,
+                        "required_approvals": decision.required_approvals,
+                        "reason": decision.reason,
+                    },
+                }
+            )
+        return 201, {
+            "as_of": as_of,
+            "model": {"name": MODEL, "version": model.version},
+            "suggestions": out,
+            "auto_approved": sum(d.action.value == "auto_approve" for d in routed),
+            "queued": sum(d.queue is not None for d in routed),
+            "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
+        }
+
+    response, replayed = await writes.create(
+        services,
+        principal,
+        path=request.url.path,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        for decision in routed:
+            services.metrics.decisions.labels("replenishment", decision.action.value).inc()
+    return response
+
+
+@router.get(
+    "/suggestions",
+    summary="Recent replenishment suggestions with their approval state",
+    **secured(Permission.replenishment_read),
+)
+def suggestions(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(allow(Permission.replenishment_read))],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    item_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> SuggestionListOut:
+    prefix = f"replenishment:{item_id}@" if item_id else None
+    with services.db.read() as session:
+        views = list_recommendations(
+            session, kind="replenishment", subject_prefix=prefix, limit=limit
+        )
+    return SuggestionListOut(
+        suggestions=[
+            SuggestionListItem(
+                recommendation_id=v.id,
+                subject=v.subject,
+                model_version=v.model_version,
+                action=v.action,
+                queue=v.queue,
+                queue_item_id=v.queue_item_id,
+                status=v.status,
+                quantity=v.quantity,
+                created_at=v.created_at,
+                created_by=v.created_by,
+            )
+            for v in views
+        ]
+    )
