@@ -259,11 +259,7 @@ def train(
             ev.family_figure(scores.families[sample], scorer.families), "plots/families.png"
         )
         example = _input_example(prepared.orders, masks["test"])
-        free = {
-            name: ("double" if pd.api.types.is_numeric_dtype(ds.orders[name]) else "string")
-            for name in scorer.feature_names
-            if name.startswith("x_")
-        }
+        free = [name for name in scorer.feature_names if name.startswith("x_")]
         with tempfile.TemporaryDirectory() as tmp:
             from models.order_risk_pyfunc import OrderRiskModel, model_signature, save_artifacts
 
