@@ -11,6 +11,7 @@ model. Serving uses the richer in-process API on the unwrapped model:
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +19,22 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature
-from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types.schema import AnyType
 
+from features.contract import TABLES, validate_table
 from features.risk_state import RiskState
 from models.order_risk_scorer import OrderRiskScorer
 
 SCORER_ARTIFACT = "scorer"
 STATE_ARTIFACT = "state"
 
-REQUIRED_COLUMNS: dict[str, DataType] = {
-    "order_id": DataType.string,
-    "line_no": DataType.long,
-    "order_ts": DataType.datetime,
-    "customer_id": DataType.string,
-    "item_id": DataType.string,
-    "location_id": DataType.string,
-    "qty": DataType.double,
-    "unit_price": DataType.double,
-    "promised_date": DataType.datetime,
-}
-OPTIONAL_COLUMNS: dict[str, DataType] = {
-    "discount_pct": DataType.double,
-    "requested_date": DataType.datetime,
-    "carrier_id": DataType.string,
-    "ship_method": DataType.string,
-    "priority": DataType.string,
-}
+# The contract's ``orders`` columns (features/contract.py). The signature declares them
+# with MLflow's AnyType: real exports bring integers for quantities, text for dates and
+# numbers for identifiers, and ``predict`` coerces them exactly as the data contract does
+# when a dataset is loaded — MLflow's own enforcement would refuse ``int64`` as ``double``.
+REQUIRED_COLUMNS = TABLES["orders"].required_columns
+OPTIONAL_COLUMNS = tuple(c.name for c in TABLES["orders"].columns if not c.required)
 
 
 def save_artifacts(scorer: OrderRiskScorer, state: RiskState, directory: Path) -> dict[str, str]:
@@ -56,18 +47,14 @@ def save_artifacts(scorer: OrderRiskScorer, state: RiskState, directory: Path) -
     return {name: str(path) for name, path in paths.items()}
 
 
-def model_signature(free_columns: dict[str, str]) -> ModelSignature:
-    """Contract ``orders`` columns in; one probability per line out.
+def model_signature(free_columns: Sequence[str]) -> ModelSignature:
+    """Contract ``orders`` columns in (optional ones may be absent); P(miss) per line out.
 
-    ``free_columns`` maps the ``x_*`` columns the model was trained with to
-    ``"double"`` or ``"string"``; like every optional column they may be absent.
+    ``free_columns``: the ``x_*`` columns the model was trained with.
     """
-    inputs = [ColSpec(t, name) for name, t in REQUIRED_COLUMNS.items()]
-    inputs += [ColSpec(t, name, required=False) for name, t in OPTIONAL_COLUMNS.items()]
-    inputs += [
-        ColSpec(DataType.double if kind == "double" else DataType.string, name, required=False)
-        for name, kind in free_columns.items()
-    ]
+    inputs = [ColSpec(AnyType(), name) for name in REQUIRED_COLUMNS]
+    inputs += [ColSpec(AnyType(), name, required=False) for name in OPTIONAL_COLUMNS]
+    inputs += [ColSpec(AnyType(), name, required=False) for name in free_columns]
     return ModelSignature(Schema(inputs), Schema([TensorSpec(np.dtype("float64"), (-1,))]))
 
 
@@ -88,14 +75,10 @@ class OrderRiskModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         """P(miss) per row of ``model_input`` (a frame of order lines, contract shape)."""
         frame = pd.DataFrame(model_input)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise ValueError(f"order lines lack required column(s): {missing}")
-        for column in ("order_ts", "promised_date", "requested_date"):
-            if column in frame.columns:
-                frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_localize(None)
-        for column in ("order_id", "customer_id", "item_id", "location_id", "carrier_id"):
-            if column in frame.columns:
-                frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-                frame[column] = frame[column].map(lambda v: None if v is None else str(v))
+        typed, violations = validate_table("orders", frame)
+        if typed is None:
+            raise ValueError(
+                "order lines break the data contract: " + "; ".join(str(v) for v in violations)
+            )
+        frame = typed
         return self.scorer.predict_frame(frame, self.state)

@@ -140,14 +140,20 @@ def evaluate(
     y_test = y[test]
     raw = scorer.classifier.booster_.predict(scores.features, raw_score=True)
     additivity = np.abs(scores.contributions.sum(axis=1) + scorer.expected_value - raw)
-    X_train = scorer.features.transform(*prepared.take(train))
+    # The logistic baseline learns from a seeded sample of the training slice.
+    rows = np.flatnonzero(train)
+    if len(rows) > ev.LOGISTIC_MAX_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, ev.LOGISTIC_MAX_ROWS, replace=False))
+    sample = np.zeros(len(train), dtype=bool)
+    sample[rows] = True
+    X_train = scorer.features.transform(*prepared.take(sample))
     evaluation: dict[str, Any] = {
         "model": MODEL_NAME,
         "test": ev.classification_metrics(y_test, scores.probability),
         "baselines": {
             "rule": {"auc": _auc(y_test, ev.rule_baseline(scores.derived, len(y_test)))},
             "logistic": {
-                "auc": _auc(y_test, ev.logistic_baseline(X_train, y[train], scores.features))
+                "auc": _auc(y_test, ev.logistic_baseline(X_train, y[sample], scores.features))
             },
         },
         "explain": {
@@ -253,11 +259,7 @@ def train(
             ev.family_figure(scores.families[sample], scorer.families), "plots/families.png"
         )
         example = _input_example(prepared.orders, masks["test"])
-        free = {
-            name: ("double" if pd.api.types.is_numeric_dtype(ds.orders[name]) else "string")
-            for name in scorer.feature_names
-            if name.startswith("x_")
-        }
+        free = [name for name in scorer.feature_names if name.startswith("x_")]
         with tempfile.TemporaryDirectory() as tmp:
             from models.order_risk_pyfunc import OrderRiskModel, model_signature, save_artifacts
 

@@ -48,6 +48,14 @@ def test_train_register_load_with_plain_mlflow_then_score(
     lines = load_dataset(small_data_dir).orders.tail(40).reset_index(drop=True)
     p = np.asarray(model.predict(lines))
     assert p.shape == (40,) and ((p >= 0) & (p <= 1)).all() and len(np.unique(p)) > 5
+    # A raw export as read (integer quantities, text dates) is coerced like the contract does.
+    raw = pd.read_parquet(small_data_dir / "orders.parquet").tail(40).reset_index(drop=True)
+    raw["qty"] = raw["qty"].astype("int64")
+    raw["order_ts"] = raw["order_ts"].astype(str)
+    raw["promised_date"] = raw["promised_date"].dt.strftime("%Y-%m-%d")
+    assert np.allclose(np.asarray(model.predict(raw)), p)
+    with pytest.raises(Exception, match="qty"):
+        model.predict(raw.assign(qty=-1))
 
     inner = model.unwrap_python_model()
     order = lines[lines["order_id"] == lines["order_id"].iloc[-1]].to_dict("records")
