@@ -17,17 +17,24 @@ idempotency record the same transaction inserted is fine — nobody else can hol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from governance.access import Principal
-from governance.chain import GENESIS, Link, Verification, canonical_json, link_hash, verify_links
+from governance.chain import (
+    GENESIS,
+    Link,
+    Verification,
+    canonical_payload,
+    link_hash,
+    verify_links,
+)
 from governance.tables import AuditEventRow
 
 # Built once: an append runs on every scored order, so it skips statement construction and
@@ -59,7 +66,7 @@ class AuditEvent:
             row.actor_role,
             row.subject_type,
             row.subject_id,
-            json.loads(row.payload),
+            orjson.loads(row.payload),
             row.hash,
         )
 
@@ -83,7 +90,7 @@ def append(
     head = session.connection().execute(_HEAD).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = (at or datetime.now(UTC)).astimezone(UTC)
-    body = canonical_json(payload)
+    body = canonical_payload(payload)
     name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
     link = Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash)
     digest = link_hash(link)
@@ -110,7 +117,7 @@ def append(
         link.actor_role,
         subject_type,
         subject_id,
-        json.loads(body),
+        orjson.loads(body),
         digest,
     )
 

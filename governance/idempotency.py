@@ -17,17 +17,17 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from governance.chain import canonical_json
+from governance.chain import canonical_json, canonical_payload
 from governance.db import Database
 from governance.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
@@ -126,7 +126,7 @@ def claim(
             "a request with this Idempotency-Key is still in progress; retry later",
             field="Idempotency-Key",
         )
-    return StoredResponse(existing.status_code, json.loads(existing.response or "null"))
+    return StoredResponse(existing.status_code, orjson.loads(existing.response or "null"))
 
 
 def complete(
@@ -138,7 +138,7 @@ def complete(
         {
             "record_id": claimed.record_id,
             "new_status": status_code,
-            "new_response": canonical_json(body),
+            "new_response": canonical_payload(body),
             "new_completed_at": now or datetime.now(UTC),
         },
     )

@@ -10,19 +10,19 @@ one audit append: about ten statements per scored order including the idempotenc
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from governance import audit, queues
 from governance.access import Principal
-from governance.chain import canonical_json
+from governance.chain import canonical_payload
 from governance.queues import QueueItem
 from governance.routing import Decision
 from governance.tables import RecommendationRow
@@ -103,8 +103,8 @@ def record(
             quantity=output.quantity,
             unit_value=output.unit_value,
             # through canonical JSON so NumPy values and NaN are stored as plain JSON
-            details=json.loads(
-                canonical_json(
+            details=orjson.loads(
+                canonical_payload(
                     {"reason": decision.reason, "score": output.score, **(summary or {})}
                 )
             ),

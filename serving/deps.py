@@ -21,14 +21,16 @@ API_KEY_HEADER = APIKeyHeader(
 )
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are `async def` on purpose: a plain `def` would be run in the thread pool,
+# a thread hop per dependency per request on the hot path.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     services: ServicesDep,
     api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
@@ -44,7 +46,7 @@ def authenticate(
 def allow(permission: Permission) -> Callable[..., Principal]:
     """A dependency that authenticates and requires ``permission``."""
 
-    def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         require(principal, permission)
         return principal
 

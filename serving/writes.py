@@ -9,18 +9,42 @@ response (``Idempotent-Replayed: true``), nothing is created twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import orjson
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from governance.access import Principal
+from governance.chain import format_time
 from governance.idempotency import StoredResponse, idempotent, request_fingerprint
 from serving.services import Services
 
 Effect = Callable[[Session], tuple[int, Any]]
+
+
+class FastJSON(Response):
+    """orjson-encoded JSON: bodies are plain values (dates and NumPy allowed)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(
+            content,
+            default=_default,
+            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME,
+        )
+
+
+def _default(value: Any) -> Any:
+    # As the idempotency record stores them, so a replay reads exactly like the original.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return format_time(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return jsonable_encoder(value)
 
 
 async def create(
@@ -31,7 +55,7 @@ async def create(
     body: Any,
     idempotency_key: str | None,
     effect: Effect,
-) -> tuple[JSONResponse, bool]:
+) -> tuple[Response, bool]:
     """Run ``effect`` durably; returns the response and whether it was replayed."""
     if idempotency_key is None:
 
@@ -40,7 +64,7 @@ async def create(
             return StoredResponse(status, content, replayed=False)
 
     else:
-        fingerprint = request_fingerprint("POST", path, jsonable_encoder(body))
+        fingerprint = request_fingerprint("POST", path, body.model_dump(mode="json"))
         retention = timedelta(hours=services.settings.idempotency_retention_hours)
 
         def unit(session: Session) -> StoredResponse:
@@ -50,19 +74,9 @@ async def create(
                 key=idempotency_key,
                 fingerprint=fingerprint,
                 retention=retention,
-                effect=lambda s: _encoded(effect(s)),
+                effect=effect,
             )
 
     stored = await services.committer.run_async(unit)
     headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
-    return (
-        JSONResponse(
-            jsonable_encoder(stored.body), status_code=stored.status_code, headers=headers
-        ),
-        stored.replayed,
-    )
-
-
-def _encoded(result: tuple[int, Any]) -> tuple[int, Any]:
-    status, content = result
-    return status, jsonable_encoder(content)
+    return FastJSON(stored.body, status_code=stored.status_code, headers=headers), stored.replayed
