@@ -68,25 +68,43 @@ def five_line_orders(data: Path, n: int) -> list[pd.DataFrame]:
 def our_body(lines: pd.DataFrame, k: int) -> dict:
     first = lines.iloc[0]
     return {
-        "orders": [{
-            "order_id": f"bench-{k}",
-            "customer_id": str(first["customer_id"]),
-            "order_ts": pd.Timestamp(first["order_ts"]).isoformat(),
-            "promised_date": pd.Timestamp(first["promised_date"]).date().isoformat(),
-            "carrier_id": None if pd.isna(first.get("carrier_id")) else str(first["carrier_id"]),
-            "lines": [
-                {"line_no": int(r.line_no), "item_id": str(r.item_id),
-                 "location_id": str(r.location_id), "qty": float(r.qty),
-                 "unit_price": float(r.unit_price)}
-                for r in lines.itertuples()
-            ],
-        }]
+        "orders": [
+            {
+                "order_id": f"bench-{k}",
+                "customer_id": str(first["customer_id"]),
+                "order_ts": pd.Timestamp(first["order_ts"]).isoformat(),
+                "promised_date": pd.Timestamp(first["promised_date"]).date().isoformat(),
+                "carrier_id": None
+                if pd.isna(first.get("carrier_id"))
+                else str(first["carrier_id"]),
+                "lines": [
+                    {
+                        "line_no": int(r.line_no),
+                        "item_id": str(r.item_id),
+                        "location_id": str(r.location_id),
+                        "qty": float(r.qty),
+                        "unit_price": float(r.unit_price),
+                    }
+                    for r in lines.itertuples()
+                ],
+            }
+        ]
     }
 
 
 def peer_body(lines: pd.DataFrame) -> dict:
-    columns = ["order_id", "line_no", "order_ts", "customer_id", "item_id", "location_id",
-               "qty", "unit_price", "promised_date", "carrier_id"]
+    columns = [
+        "order_id",
+        "line_no",
+        "order_ts",
+        "customer_id",
+        "item_id",
+        "location_id",
+        "qty",
+        "unit_price",
+        "promised_date",
+        "carrier_id",
+    ]
     frame = lines[columns].copy()
     for column in ("order_ts", "promised_date"):
         frame[column] = frame[column].map(lambda t: pd.Timestamp(t).isoformat())
@@ -107,19 +125,23 @@ def wait_ready(url: str, timeout: float = 180) -> None:
     raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
 
 
-def run_wrk(url: str, bodies: Path, key: str | None, connections: int, seconds: int,
-            script: Path) -> dict:
+def run_wrk(
+    url: str, bodies: Path, key: str | None, connections: int, seconds: int, script: Path
+) -> dict:
     env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_KEY": key or ""}
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-         url],
-        capture_output=True, text=True, env=env, check=True,
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
+        "errors": int(m.group(1))
+        if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out))
         else 0,
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
     }
@@ -131,8 +153,9 @@ def _ms(text: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--home", type=Path, default=Path("var"))
     parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
     parser.add_argument("--orders", type=int, default=200, help="distinct orders cycled")
@@ -143,45 +166,83 @@ def main() -> None:
     tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
     orders = five_line_orders(home / "data", args.orders)
     work = Path(tempfile.mkdtemp(prefix="sp-bench-"))
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-           "STOCKPILOT_HOME": str(home), "MLFLOW_TRACKING_URI": tracking_uri,
-           "STOCKPILOT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
-           "STOCKPILOT_LGBM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        "STOCKPILOT_HOME": str(home),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "STOCKPILOT_DATABASE_URL": f"sqlite:///{work / 'bench.db'}",
+        "STOCKPILOT_LGBM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     script = work / "post.lua"
     script.write_text(LUA)
     ours_bodies, peer_bodies = work / "ours.jsonl", work / "peer.jsonl"
-    ours_bodies.write_text("".join(json.dumps(our_body(o, k)) + "\n"
-                                   for k, o in enumerate(orders)))
+    ours_bodies.write_text("".join(json.dumps(our_body(o, k)) + "\n" for k, o in enumerate(orders)))
     peer_bodies.write_text("".join(json.dumps(peer_body(o)) + "\n" for o in orders))
 
     # Our store for the run: migrated, default policy, one order-system key.
     setup = subprocess.run(
-        [str(BIN / "python"), "-c",
-         "from governance.access import Principal, Role\n"
-         "from governance.db import Database\nfrom governance import keys, policies, schema\n"
-         "from stockpilot.settings import get_settings\n"
-         "db = Database.from_settings(get_settings()); schema.upgrade(db)\n"
-         "op = Principal('bench', Role.admin)\n"
-         "with db.write() as s:\n"
-         "    policies.ensure_policy(s, actor=op, policy_file=None)\n"
-         "    print(keys.create_key(s, role=Role.order_system, name='bench', actor=op)[1])\n"],
-        env=env, capture_output=True, text=True, check=True)
+        [
+            str(BIN / "python"),
+            "-c",
+            "from governance.access import Principal, Role\n"
+            "from governance.db import Database\nfrom governance import keys, policies, schema\n"
+            "from stockpilot.settings import get_settings\n"
+            "db = Database.from_settings(get_settings()); schema.upgrade(db)\n"
+            "op = Principal('bench', Role.admin)\n"
+            "with db.write() as s:\n"
+            "    policies.ensure_policy(s, actor=op, policy_file=None)\n"
+            "    print(keys.create_key(s, role=Role.order_system, name='bench', actor=op)[1])\n",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     key = setup.stdout.strip().splitlines()[-1]
 
     servers = {}
     ours_port, peer_port = free_port(), free_port()
     servers["ours"] = subprocess.Popen(
-        [str(BIN / "stockpilot"), "serve", "--port", str(ours_port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [str(BIN / "stockpilot"), "serve", "--port", str(ours_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     servers["peer"] = subprocess.Popen(
-        [str(BIN / "mlflow"), "models", "serve", "-m", "models:/order-risk@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(peer_port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/order-risk@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(peer_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     targets = {
-        "peer": (f"http://127.0.0.1:{peer_port}/invocations", peer_bodies, None,
-                 f"http://127.0.0.1:{peer_port}/ping"),
-        "ours": (f"http://127.0.0.1:{ours_port}/v1/orders/risk", ours_bodies, key,
-                 f"http://127.0.0.1:{ours_port}/health/ready"),
+        "peer": (
+            f"http://127.0.0.1:{peer_port}/invocations",
+            peer_bodies,
+            None,
+            f"http://127.0.0.1:{peer_port}/ping",
+        ),
+        "ours": (
+            f"http://127.0.0.1:{ours_port}/v1/orders/risk",
+            ours_bodies,
+            key,
+            f"http://127.0.0.1:{ours_port}/health/ready",
+        ),
     }
     results: dict[tuple[str, int], dict] = {}
     try:
@@ -191,8 +252,9 @@ def main() -> None:
             run_wrk(url, bodies, token, 2, 3, script)  # warm-up
         for connections in (1, 8):
             for name, (url, bodies, token, _) in targets.items():
-                results[(name, connections)] = run_wrk(url, bodies, token, connections,
-                                                       args.duration, script)
+                results[(name, connections)] = run_wrk(
+                    url, bodies, token, connections, args.duration, script
+                )
     finally:
         for proc in servers.values():
             os.killpg(proc.pid, signal.SIGTERM)
@@ -200,24 +262,28 @@ def main() -> None:
             proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"5-line orders, {args.duration} s per cell, wrk 1 thread, 2 cores shared with "
-          "the client")
+    print(
+        f"5-line orders, {args.duration} s per cell, wrk 1 thread, 2 cores shared with the client"
+    )
     print(f"{'server':<44}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
-    labels = {"peer": "mlflow models serve (plain probabilities)",
-              "ours": "POST /v1/orders/risk (explained+routed+audited)"}
+    labels = {
+        "peer": "mlflow models serve (plain probabilities)",
+        "ours": "POST /v1/orders/risk (explained+routed+audited)",
+    }
     for connections in (1, 8):
         for name in ("peer", "ours"):
             r = results[(name, connections)]
-            print(f"{labels[name]:<44}{connections:>6}{r['rps']:>10.1f}{r['p50_ms']:>9.2f}"
-                  f"{r['p99_ms']:>9.2f}{r['errors']:>9}")
+            print(
+                f"{labels[name]:<44}{connections:>6}{r['rps']:>10.1f}{r['p50_ms']:>9.2f}"
+                f"{r['p99_ms']:>9.2f}{r['errors']:>9}"
+            )
     for connections in (1, 8):
         ratio = results[("ours", connections)]["rps"] / results[("peer", connections)]["rps"]
         print(f"throughput ratio ours/peer at {connections} connection(s): {ratio:.1f}x")
     ours8 = results[("ours", 8)]
     ratio8 = ours8["rps"] / results[("peer", 8)]["rps"]
     ok = ratio8 >= 5 and ours8["p99_ms"] <= 25 and ours8["errors"] == 0
-    print(f"target (>= 5x, p99 <= 25 ms at 8 connections, no errors): "
-          f"{'met' if ok else 'NOT met'}")
+    print(f"target (>= 5x, p99 <= 25 ms at 8 connections, no errors): {'met' if ok else 'NOT met'}")
 
 
 if __name__ == "__main__":
