@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import features  # noqa: F401  (the project's packages, before any model's code copy)
+import models  # noqa: F401
 from stockpilot.errors import NotReady
 from training import tracking
 
@@ -182,7 +185,14 @@ class ModelStore:
     ) -> ServedModel:
         directory = self.cache_dir / name / version
         meta = json.loads((directory / META).read_text())
-        pyfunc = tracking.load_pyfunc(str(directory / "model"))
+        # MLflow prepends the model's copy of our code (code_paths) to sys.path for good.
+        # The served models share live objects (one InventoryPositions), so the process
+        # must run one copy of the code: the installed project, imported before loading.
+        saved = list(sys.path)
+        try:
+            pyfunc = tracking.load_pyfunc(str(directory / "model"))
+        finally:
+            sys.path[:] = saved
         return ServedModel(
             name=name,
             version=version,

@@ -19,7 +19,27 @@ app.add_typer(governance_app)
 app.add_typer(serving_app)
 
 
+def _quiet_libraries() -> None:
+    """Our own progress and results are the output; libraries only speak up on warnings."""
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Our pyfunc wrappers declare their schema by signature, not by predict() type hints.
+    # MLflow re-enables its notice about that inside its own warnings context, which
+    # outranks a filter, so the notice is dropped where warnings are shown.
+    show = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if "type hints to the `predict` method" not in str(message):
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+
+
 def main() -> None:
+    _quiet_libraries()
     app()
 
 

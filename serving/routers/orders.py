@@ -77,6 +77,12 @@ async def score_orders(
     now = datetime.now(UTC)
     scored = []
     for order in body.orders:
+        if order.order_ts is None and order.promised_date < now.date():
+            raise InvalidInput(
+                f"order {order.order_id}: promised_date {order.promised_date} is before today "
+                f"({now.date()}, the default order_ts); send order_ts",
+                field="promised_date",
+            )
         lines = contract_lines(order, now)
         try:
             risk = scorer.score_order(lines, state)

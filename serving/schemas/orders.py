@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from serving.schemas.common import DecisionOut, ModelRef, Strict
 
 Id = Field(min_length=1, max_length=200)
+
+
+def _utc_day(moment: datetime) -> date:
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
 class LineIn(Strict):
@@ -50,6 +54,11 @@ class OrderIn(Strict):
             raise ValueError("lines: line_no must be unique within an order")
         if self.location_id is None and any(line.location_id is None for line in self.lines):
             raise ValueError("location_id: give it on the order or on every line")
+        if self.order_ts is not None and self.promised_date < _utc_day(self.order_ts):
+            raise ValueError(
+                f"promised_date {self.promised_date} is before the order date "
+                f"{_utc_day(self.order_ts)}"
+            )
         return self
 
 
