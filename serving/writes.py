@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 from governance.access import Principal
 from governance.chain import format_time
 from governance.idempotency import StoredResponse, idempotent, request_fingerprint
+from governance.recommendations import Recorded
+from governance.routing import Decision
 from serving.services import Services
 
 Effect = Callable[[Session], tuple[int, Any]]
@@ -45,6 +47,20 @@ def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return jsonable_encoder(value)
+
+
+def decision_body(decision: Decision, recorded: Recorded) -> dict[str, Any]:
+    """How the policy routed a recorded recommendation, as every response shows it."""
+    return {
+        "action": decision.action.value,
+        "queue": decision.queue,
+        "queue_item_id": recorded.item.id if recorded.item else None,
+        "threshold_name": decision.threshold_name,
+        "threshold": decision.threshold,
+        "policy_version": decision.policy_version,
+        "required_approvals": decision.required_approvals,
+        "reason": decision.reason,
+    }
 
 
 async def create(

@@ -7,7 +7,6 @@ Scoring runs on the event loop thread: the live state is single-threaded by desi
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -169,22 +168,6 @@ def _result(order: OrderIn, risk: Any, decision: Any, recorded: Any, version: st
         "margin_erosion": risk.margin_erosion,
         "reasons": _reasons(risk.reasons),
         "lines": [_line(line) for line in risk.lines],
-        "decision": {
-            **{
-                k: v
-                for k, v in asdict(decision).items()
-                if k
-                in (
-                    "queue",
-                    "threshold_name",
-                    "threshold",
-                    "policy_version",
-                    "required_approvals",
-                    "reason",
-                )
-            },
-            "action": decision.action.value,
-            "queue_item_id": recorded.item.id if recorded.item else None,
-        },
+        "decision": writes.decision_body(decision, recorded),
         "model": {"name": MODEL, "version": version},
     }

@@ -151,16 +151,7 @@ async def run(
                     "lead_time_days": float(row["lead_time_days"]),
                     "days_of_cover": _number(row.get("days_of_cover")),
                     "reason": str(row.get("reason", "")),
-                    "decision": {
-                        "action": decision.action.value,
-                        "queue": decision.queue,
-                        "queue_item_id": recorded.item.id if recorded.item else None,
-                        "threshold_name": decision.threshold_name,
-                        "threshold": decision.threshold,
-                        "policy_version": decision.policy_version,
-                        "required_approvals": decision.required_approvals,
-                        "reason": decision.reason,
-                    },
+                    "decision": writes.decision_body(decision, recorded),
                 }
             )
         return 201, {

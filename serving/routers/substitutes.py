@@ -102,16 +102,7 @@ async def substitutes(
                 {**_substitute(s), "offer": d.action.value}
                 for s, d in zip(result.substitutes, decisions, strict=True)
             ],
-            "decision": {
-                "action": top.action.value,
-                "queue": top.queue,
-                "queue_item_id": recorded.item.id if recorded.item else None,
-                "threshold_name": top.threshold_name,
-                "threshold": top.threshold,
-                "policy_version": top.policy_version,
-                "required_approvals": top.required_approvals,
-                "reason": top.reason,
-            },
+            "decision": writes.decision_body(top, recorded),
             "model": {"name": MODEL, "version": model.version},
         }
         return 201, out
