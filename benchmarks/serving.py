@@ -246,9 +246,9 @@ def main() -> None:
     }
     results: dict[tuple[str, int], dict] = {}
     try:
-        for name, (_, _, _, ready) in targets.items():
+        for _, _, _, ready in targets.values():
             wait_ready(ready)
-        for name, (url, bodies, token, _) in targets.items():
+        for url, bodies, token, _ in targets.values():
             run_wrk(url, bodies, token, 2, 3, script)  # warm-up
         for connections in (1, 8):
             for name, (url, bodies, token, _) in targets.items():
