@@ -13,7 +13,8 @@ hand:
   distribution (negative binomial with the calibrated variance of the P-day sum, plus
   lead-time variability when the purchase-order history shows it);
 - when projected available ≤ reorder point, order up to reorder point + ``cover_days``
-  of forecast demand, then respect the MOQ and round up to the order multiple.
+  of forecast demand, then respect the MOQ and round up to the order multiple;
+- items the item master marks inactive are never reordered (they are being phased out).
 
 ``suggest`` is what serving calls with its live :class:`InventoryPositions`;
 ``stockpilot replenish`` calls it on a dataset. ``docs/demand.md`` documents both.
@@ -222,6 +223,13 @@ def _column(table: pd.DataFrame, name: str, default: float) -> np.ndarray:
     return np.full(len(table), default)
 
 
+def _inactive(table: pd.DataFrame) -> np.ndarray:
+    """Items the master marks inactive (``active`` false) are never reordered."""
+    if "active" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return table["active"].map({False: True, True: False}).fillna(False).to_numpy(bool)
+
+
 def _reason(r: Any, service_level: float) -> str:
     head = (
         f"projected {r.projected_available:g} available ({r.available:g} available + "
@@ -316,6 +324,8 @@ def suggest(
     mult = _column(table, "order_multiple", 1.0)
     mult = np.where(np.isfinite(mult) & (mult > 0), mult, 1.0)
     qty = order_decision(projected, rop, order_up_to, moq, mult)
+    inactive = _inactive(table)
+    qty = np.where(inactive, 0.0, qty)
     unit_cost = _column(table, "unit_cost", np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         cover = np.where(rate > 0, projected / rate, np.inf)
@@ -349,6 +359,8 @@ def suggest(
     if "lead_time_source" in table:
         out.insert(7, "lead_time_source", table["lead_time_source"].fillna("default").to_numpy())
     out["reason"] = [_reason(r, policy.service_level) for r in out.itertuples(index=False)]
+    out.loc[inactive, "reason"] = "item is inactive in the item master; no order"
+
     if not include_all:
         out = out[out["suggested_qty"] > 0]
     return out.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)

@@ -117,6 +117,17 @@ def test_enough_stock_means_no_order_and_more_service_means_more_stock():
     assert low[1]["suggested_qty"].iloc[0] >= low[0]["suggested_qty"].iloc[0]
 
 
+def test_inactive_items_are_never_reordered():
+    low = positions(on_hand=0.0)
+    assert suggest(forecast(), low, items(active=False), None, AS_OF).empty
+    kept = suggest(forecast(), low, items(active=False), None, AS_OF, include_all=True)
+    assert kept["suggested_qty"].iloc[0] == 0
+    assert "inactive" in kept["reason"].iloc[0]
+    assert suggest(forecast(), low, items(active=True), None, AS_OF)["suggested_qty"].iloc[0] > 0
+    unknown = suggest(forecast(), low, items(active=None), None, AS_OF)  # missing → active
+    assert unknown["suggested_qty"].iloc[0] > 0
+
+
 def test_projected_available_uses_single_truth_and_counts_inbound_once():
     pos = positions(
         on_hand=30.0,
