@@ -6,7 +6,8 @@ Without ``--data`` the dataset is simulated first in a child process (so the sim
 own memory peak is not counted): large, seed 7 is 2,000 items × 5 locations = 10,000
 series × 1,095 days (3 years). Then ``stockpilot train demand`` runs in this process
 exactly as on the command line (rolling-origin backtest, statsforecast baselines,
-evaluation, policy replay, final fit, MLflow logging into a throw-away store), and the
+evaluation, policy replay, final fit, MLflow logging into a throw-away store; the policy
+replay at the configured service target only, unless ``--trade-off``), and the
 benchmark prints the time of each stage, the peak resident memory and the backtest
 figures against the baselines.
 """
@@ -52,6 +53,11 @@ def main() -> None:
     parser.add_argument("--scale", default="large")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="training threads")
+    parser.add_argument(
+        "--trade-off",
+        action="store_true",
+        help="also replay both policies over the grid of service targets (as `train` does)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,10 +65,11 @@ def main() -> None:
         os.environ["STOCKPILOT_HOME"] = str(Path(tmp) / "home")
         os.environ["STOCKPILOT_TRAIN_THREADS"] = str(args.threads)
         os.environ.pop("MLFLOW_TRACKING_URI", None)
-        from training.demand.train import train
+        from training.demand.train import TrainConfig, train
 
+        config = TrainConfig() if args.trade_off else TrainConfig(trade_off_levels=())
         t0 = time.perf_counter()
-        evaluation = train(data, alias="champion", show_progress=False)
+        evaluation = train(data, alias="champion", config=config, show_progress=False)
         total = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 

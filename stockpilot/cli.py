@@ -21,6 +21,7 @@ app.add_typer(serving_app)
 
 def _quiet_libraries() -> None:
     """Our own progress and results are the output; libraries only speak up on warnings."""
+    import logging
     import os
     import warnings
 
@@ -36,6 +37,11 @@ def _quiet_libraries() -> None:
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning
+    # Our models are logged as Python objects on purpose (the wrappers ship with the
+    # package); MLflow warns about that on every `train`.
+    logging.getLogger("mlflow.pyfunc").addFilter(
+        lambda record: "python_model` causes it to be serialized" not in record.getMessage()
+    )
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from models.replenishment import ReplenishmentPolicy
-from training.demand.policy import World, baseline_decider, run_policy
+from training.demand.policy import World, baseline_decider, matched, run_policy
 
 
 def world(start_stock: float = 5.0, lead: int = 2) -> World:
@@ -54,3 +54,28 @@ def test_moving_average_baseline_orders_before_running_out():
     assert out.fill_rate == pytest.approx(1.0)
     assert out.orders >= 1
     assert out.stockout_days == 0
+
+
+def _point(policy: str, level: float, fill: float, stock: float) -> dict:
+    return {"policy": policy, "service_level": level, "fill_rate": fill, "avg_inventory": stock}
+
+
+def test_matched_reads_our_stock_at_the_baselines_achieved_fill():
+    points = [
+        _point("baseline", 0.95, 0.90, 100.0),
+        _point("ours", 0.90, 0.88, 70.0),
+        _point("ours", 0.95, 0.92, 110.0),
+        _point("ours", 0.99, 0.95, 150.0),
+    ]
+    out = matched(points, 0.95)
+    assert out["baseline_fill_rate"] == 0.90
+    assert out["at_equal_fill"]["avg_inventory"] == pytest.approx(90.0)  # halfway 70 → 110
+    assert out["at_equal_fill"]["inventory_saving"] == pytest.approx(0.10)
+    assert out["grid_point"]["service_level"] == 0.95  # cheapest point reaching 0.90
+    assert out["grid_point"]["inventory_saving"] == pytest.approx(-0.10)
+
+
+def test_matched_is_none_when_our_curve_never_reaches_the_baseline():
+    points = [_point("baseline", 0.95, 0.99, 100.0), _point("ours", 0.95, 0.90, 80.0)]
+    assert matched(points, 0.95) is None
+    assert matched([_point("ours", 0.95, 0.9, 1.0)], 0.95) is None

@@ -91,5 +91,26 @@ def inventory(dates: pd.DatetimeIndex, series: dict[str, np.ndarray]) -> Any:
     return fig
 
 
+def trade_off(points: list[dict]) -> Any:
+    """Fill rate against average inventory per policy, one marker per service target."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name in ("ours", "baseline"):
+        curve = sorted((p for p in points if p["policy"] == name), key=lambda p: p["service_level"])
+        x = [p["avg_inventory"] for p in curve]
+        y = [p["fill_rate"] for p in curve]
+        ax.plot(x, y, marker="o", label=name)
+        for p in curve:
+            ax.annotate(
+                f"{p['service_level']:.0%}", (p["avg_inventory"], p["fill_rate"]), fontsize=7
+            )
+    ax.set_xlabel("average units on hand")
+    ax.set_ylabel("fill rate")
+    ax.set_title("Policy replay: service bought per unit of stock")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def close(fig: Any) -> None:
     _plt().close(fig)

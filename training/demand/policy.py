@@ -13,12 +13,19 @@ are identical. They differ only in how they see demand:
   before the window, fed with actuals since) and its calibrated distribution;
 - **baseline**: the textbook ERP rule, a 28-day moving average and standard
   deviation with a normal reorder point ``μ·P + z·sqrt(P·σ² + μ²·σ_L²)``.
+
+One service target says little on its own: the same nominal 95 % buys different real
+fill rates from different demand models (the baseline's i.i.d. variance understates
+the error of a lead-time sum, so its nominal target buys less stock and less service).
+So both policies are also replayed over a grid of service targets, giving each its
+fill-rate / inventory trade-off curve, and :func:`matched` reads them the way
+inventory studies compare policies: the stock each needs for the same achieved fill.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -30,6 +37,7 @@ from models.replenishment import ReplenishmentPolicy, lead_times, order_decision
 from training.demand.backtest import BacktestResult
 
 MA_DAYS = 28
+TRADE_OFF_LEVELS = (0.90, 0.93, 0.95, 0.97, 0.99)
 
 
 @dataclass
@@ -314,9 +322,74 @@ def simulate_policies(
     ds: Dataset,
     policy: ReplenishmentPolicy,
     seed: int = 0,
-) -> dict[str, Outcome]:
+    levels: Sequence[float] = (),
+) -> tuple[dict[str, Outcome], list[dict[str, float | str]]]:
+    """Both policies at ``policy``'s service target, and their trade-off over ``levels``.
+
+    The trade-off is a list of points (policy, service_level, fill_rate, avg_inventory)
+    that includes the configured target.
+    """
     world = build_world(bt, daily, ds, policy, seed)
+    outcomes: dict[str, Outcome] = {}
+    points: list[dict[str, float | str]] = []
+    for level in sorted({*levels, policy.service_level}):
+        at = replace(policy, service_level=level)
+        for name, decide in (
+            ("ours", forecast_decider(world, bt, at)),
+            ("baseline", baseline_decider(world, at)),
+        ):
+            outcome = run_policy(world, decide)
+            points.append(
+                {
+                    "policy": name,
+                    "service_level": level,
+                    "fill_rate": outcome.fill_rate,
+                    "avg_inventory": outcome.avg_inventory,
+                }
+            )
+            if level == policy.service_level:
+                outcomes[name] = outcome
+    return outcomes, points
+
+
+def matched(points: list[dict[str, float | str]], service_level: float) -> dict[str, float] | None:
+    """Our stock for the baseline's achieved fill rate at ``service_level``.
+
+    ``at_equal_fill``: our average inventory at exactly the baseline's fill rate, linear
+    between the two grid points of our curve around it. ``grid_point``: the cheapest of
+    our grid points whose fill rate is at least the baseline's. None when our curve
+    does not reach the baseline's fill rate.
+    """
+    base = next(
+        (p for p in points if p["policy"] == "baseline" and p["service_level"] == service_level),
+        None,
+    )
+    ours = sorted((p for p in points if p["policy"] == "ours"), key=lambda p: p["fill_rate"])
+    if base is None or not ours:
+        return None
+    target = float(base["fill_rate"])
+    reaching = [p for p in ours if p["fill_rate"] >= target]
+    if not reaching:
+        return None
+    cheapest = min(reaching, key=lambda p: p["avg_inventory"])
+    fills = np.array([p["fill_rate"] for p in ours], dtype=float)
+    stock = np.array([p["avg_inventory"] for p in ours], dtype=float)
+    at_fill = float(np.interp(target, fills, stock)) if fills[0] <= target else float(stock[0])
+    base_stock = float(base["avg_inventory"])
     return {
-        "ours": run_policy(world, forecast_decider(world, bt, policy)),
-        "baseline": run_policy(world, baseline_decider(world, policy)),
+        "baseline_service_level": service_level,
+        "baseline_fill_rate": target,
+        "baseline_avg_inventory": base_stock,
+        "at_equal_fill": {
+            "avg_inventory": at_fill,
+            "inventory_saving": 1 - at_fill / base_stock if base_stock else float("nan"),
+        },
+        "grid_point": {
+            "service_level": float(cheapest["service_level"]),
+            "fill_rate": float(cheapest["fill_rate"]),
+            "avg_inventory": float(cheapest["avg_inventory"]),
+            "inventory_saving": 1 - float(cheapest["avg_inventory"]) / base_stock
+            if base_stock
+            else float("nan"),
+        },
     }

@@ -25,7 +25,7 @@ from training.demand import plots
 from training.demand.backtest import BacktestConfig, run_backtest
 from training.demand.baselines import run_baselines
 from training.demand.evaluate import evaluate, jsonable, level_shift_report
-from training.demand.policy import simulate_policies
+from training.demand.policy import TRADE_OFF_LEVELS, matched, simulate_policies
 
 MODEL_NAME = "demand"
 EXTRA_REQUIREMENTS = ("mlforecast", "coreforecast", "utilsforecast", "scipy")
@@ -37,6 +37,8 @@ class TrainConfig:
     # DemandForecaster parameters overriding its defaults (tests use tiny models).
     model: dict[str, Any] = field(default_factory=dict)
     policy: ReplenishmentPolicy = field(default_factory=ReplenishmentPolicy)
+    # Service targets both policies are also replayed at (their trade-off curves).
+    trade_off_levels: tuple[float, ...] = TRADE_OFF_LEVELS
     seed: int = 0
 
 
@@ -45,7 +47,9 @@ def _model_factory(config: TrainConfig, threads: int) -> DemandForecaster:
     return DemandForecaster(**params)
 
 
-def _log_figures(scored: pd.DataFrame, curves: dict, outcomes: dict, world_dates: Any) -> None:
+def _log_figures(
+    scored: pd.DataFrame, curves: dict, outcomes: dict, points: list, world_dates: Any
+) -> None:
     figures = {
         "plots/backtest_wape_by_window.png": plots.wape_by_window(
             scored,
@@ -64,6 +68,8 @@ def _log_figures(scored: pd.DataFrame, curves: dict, outcomes: dict, world_dates
         figures["plots/policy_inventory.png"] = plots.inventory(
             world_dates, {k: v.daily_inventory for k, v in outcomes.items()}
         )
+    if points:
+        figures["plots/policy_trade_off.png"] = plots.trade_off(points)
     for name, fig in figures.items():
         tracking.log_figure(fig, name)
         plots.close(fig)
@@ -134,12 +140,16 @@ def train(
 
         stage("policy replay", 4)
         t0 = time.perf_counter()
-        outcomes = simulate_policies(bt, daily, ds, config.policy, seed=config.seed)
+        outcomes, points = simulate_policies(
+            bt, daily, ds, config.policy, seed=config.seed, levels=config.trade_off_levels
+        )
         ours, base = outcomes["ours"], outcomes["baseline"]
         evaluation["replenishment"] = {
             **ours.to_dict(),
             "service_level": config.policy.service_level,
             "baseline": {**base.to_dict(), "policy": "28-day moving average, normal reorder point"},
+            "trade_off": points,
+            "matched_fill": matched(points, config.policy.service_level),
         }
         timings["policy_s"] = time.perf_counter() - t0
 
@@ -181,7 +191,7 @@ def train(
             world_dates = pd.date_range(
                 bt.cutoffs[bt.eval_windows[0]] + pd.Timedelta(days=1), daily["date"].max()
             )
-            _log_figures(scored, curves, outcomes, world_dates)
+            _log_figures(scored, curves, outcomes, points, world_dates)
             with tempfile.TemporaryDirectory() as tmp:
                 path = save_forecaster(final, Path(tmp) / "forecaster.pkl")
                 info = tracking.log_model(
