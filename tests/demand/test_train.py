@@ -45,6 +45,9 @@ def test_train_registers_a_model_that_plain_pyfunc_loads(
     rep = saved["replenishment"]
     assert 0 < rep["fill_rate"] <= 1 and rep["avg_inventory"] > 0
     assert 0 < rep["baseline"]["fill_rate"] <= 1
+    levels = {(p["policy"], p["service_level"]) for p in rep["trade_off"]}
+    assert ("ours", 0.95) in levels and ("baseline", 0.95) in levels
+    assert "matched_fill" in rep
     assert evaluation["registered"]["version"] == "1"
 
     mlflow.set_tracking_uri(settings.tracking_uri)
