@@ -9,6 +9,7 @@ are loaded; if the registry is unreachable the newest cached versions are served
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +82,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         owned = services is None
         current = services or Services.open(settings)
         app.state.services = current
+        # Models and live state are millions of long-lived objects: move them out of
+        # the collector's reach, or every full collection scans them inside a request.
+        gc.collect()
+        gc.freeze()
         current.start_background()
         try:
             yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -38,4 +39,5 @@ async def reload_models(
     # Loading happens off the event loop; the swap is one assignment inside the store.
     report = await asyncio.to_thread(services.models.load)
     services.models_changed()
+    gc.freeze()  # the new versions join the long-lived objects (see app lifespan)
     return ReloadOut(loaded=report.loaded, unchanged=report.unchanged, errors=report.errors)
