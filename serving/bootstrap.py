@@ -54,7 +54,36 @@ def ensure_models(settings: Settings, data_dir: Path) -> None:
             continue
         console.print(f"• model {name}: training on {data_dir}", highlight=False)
         reports.mkdir(parents=True, exist_ok=True)
-        train(data_dir, report=reports / f"{name}.json", alias="champion")
+        evaluation = train(data_dir, report=reports / f"{name}.json", alias="champion")
+        console.print(f"  {headline(name, evaluation)}", highlight=False)
+
+
+def headline(name: str, evaluation: dict) -> str:
+    """The figures a user looks at first; the whole evaluation is in var/reports/."""
+    try:
+        if name == "order-risk":
+            test, oracle = evaluation["test"], evaluation.get("oracle") or {}
+            best = max(b["auc"] for b in evaluation["baselines"].values())
+            text = f"test AUC {test['auc']:.3f} (best baseline {best:.3f}"
+            if "auc" in oracle:
+                text += f", oracle {oracle['auc']:.3f}"
+            return text + f"), ECE {test['ece']:.3f}"
+        if name == "substitution":
+            test = evaluation["test"]
+            best = max(b["ndcg@5"] for b in evaluation["baselines"].values())
+            return (
+                f"NDCG@5 {test['ndcg@5']:.3f} (best baseline {best:.3f}), hit@1 {test['hit@1']:.3f}"
+            )
+        if name == "demand":
+            bt, base = evaluation["backtest"], evaluation["baselines"]
+            naive, ets = base["seasonal_naive"]["wape"], base["auto_ets"]["wape"]
+            return (
+                f"backtest WAPE {bt['wape']:.3f} (SeasonalNaive {naive:.3f}, AutoETS {ets:.3f}), "
+                f"80% coverage {bt['coverage80']:.2f}"
+            )
+    except (KeyError, TypeError, ValueError):
+        pass
+    return f"evaluation in the run's evaluation.json ({name})"
 
 
 def ensure_store(settings: Settings) -> dict[str, str]:
