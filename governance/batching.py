@@ -9,7 +9,9 @@ for our units of work: a single writer thread takes every unit waiting, runs eac
 its own SAVEPOINT inside one write transaction, commits once, then answers them all.
 
 * A unit that raises (a conflict, a reused idempotency key) rolls back its savepoint
-  only; the others in the batch commit. Its caller gets the exception.
+  only; the others in the batch commit. Its caller gets the exception. A unit alone in
+  its batch (the common case at low load) runs without a savepoint: its whole
+  transaction rolls back instead.
 * If the commit fails, every unit of the batch gets that error: none was durable.
 * Units run one after another on one connection, so the audit chain stays linear and
   a unit sees what earlier units of its batch wrote (two retries with one idempotency
@@ -114,6 +116,9 @@ class GroupCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Unit]) -> None:
+        if len(batch) == 1:
+            self._commit_alone(batch[0])
+            return
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.db.write() as session:
@@ -135,3 +140,15 @@ class GroupCommitter:
                 unit.future.set_result(value)
             else:
                 unit.future.set_exception(value)
+
+    def _commit_alone(self, unit: _Unit) -> None:
+        """A lone unit needs no savepoint: if it raises, its transaction rolls back whole."""
+        try:
+            with self.db.write() as session:
+                value = unit.fn(session)
+        except Exception as exc:
+            unit.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.units += 1
+        unit.future.set_result(value)

@@ -88,6 +88,21 @@ def test_a_failing_unit_rolls_back_alone(db, policy):
         assert audit.verify(session).ok
 
 
+def test_a_failing_lone_unit_leaves_nothing_and_the_next_one_commits(db, policy):
+    def failing(session):
+        score_unit(policy, "order:doomed")(session)
+        raise Conflict("stale")
+
+    with GroupCommitter(db) as committer:
+        with pytest.raises(Conflict):
+            committer.run(failing)
+        assert committer.run(score_unit(policy, "order:next"))
+        assert committer.batches == 1  # the failed unit committed nothing
+    with db.read() as session:
+        assert set(session.scalars(select(RecommendationRow.subject))) == {"order:next"}
+        assert audit.verify(session).ok
+
+
 def test_concurrent_submitters_keep_the_chain_linear(db, policy):
     with db.read() as session:
         before = audit.verify(session).count
