@@ -48,6 +48,19 @@ def test_without_orders_stock_runs_out_and_open_orders_arrive_when_realised():
     assert out.stockout_days == 6
 
 
+def test_after_warm_up_only_the_later_days_count():
+    w = world()
+    out = run_policy(w, never, warm_up_days=4)
+    # days 4..9: the 4 received on day 4 serve days 4 and 5, then nothing: 4 of 12
+    assert out.fill_rate == pytest.approx(4 / 12)
+    assert out.fill_rate_all == pytest.approx(9 / 20)
+    assert out.avg_inventory == pytest.approx(np.mean(out.daily_inventory[4:]))
+    assert out.stockout_days == 4 and out.warm_up_days == 4
+    assert w.warm_up_days(review_days=1) == min(int(w.protection.max()) + 1, len(w.dates) // 2)
+    with pytest.raises(ValueError, match="warm_up_days"):
+        run_policy(w, never, warm_up_days=len(w.dates))
+
+
 def test_moving_average_baseline_orders_before_running_out():
     w = world(start_stock=8.0)
     out = run_policy(w, baseline_decider(w, ReplenishmentPolicy(service_level=0.95)))
