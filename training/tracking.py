@@ -261,9 +261,12 @@ def download(model_name: str, version: str, dest: Path) -> Path:
     return Path(local)
 
 
-def load_pyfunc(uri: str) -> Any:
+def load_pyfunc(uri: str, settings: Settings | None = None) -> Any:
+    """Load a pyfunc model; ``models:/`` and ``runs:/`` URIs resolve in the configured store."""
     import mlflow.pyfunc
 
+    if uri.startswith(("models:/", "runs:/")):
+        configure(settings)
     return mlflow.pyfunc.load_model(uri)
 
 
