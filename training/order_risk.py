@@ -231,7 +231,7 @@ def train(
     # No live progress display here: MLflow draws its own progress bars, and two live
     # displays fight over the terminal (and recurse inside Jupyter).
     console.print("logging to MLflow and registering …", highlight=False)
-    with tracking.run(MODEL_NAME, settings, **tags) as active:
+    with tracking.run(MODEL_NAME, settings, **tags):
         clf = scorer.classifier
         tracking.log_params(
             {
@@ -273,13 +273,9 @@ def train(
                 tags=tags,
                 extra_requirements=("numba",),
             )
-        version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
-        evaluation["registry"] = {
-            "name": MODEL_NAME,
-            "version": version,
-            "alias": alias,
-            "run_id": active.info.run_id,
-        }
+        evaluation["registered"] = tracking.register_run_model(
+            info.model_uri, MODEL_NAME, alias, tags
+        )
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         Path(report).write_text(json.dumps(evaluation, indent=2, default=float))

@@ -265,7 +265,7 @@ def train(
         "feature_set_version": FEATURE_SET_VERSION,
         "code_version": tracking.code_version(),
     }
-    with step("logging to MLflow"), tracking.run(MODEL_NAME, settings, **tags) as active:
+    with step("logging to MLflow"), tracking.run(MODEL_NAME, settings, **tags):
         tracking.log_params(
             {
                 "split": "/".join(map(str, SPLIT)),
@@ -292,13 +292,9 @@ def train(
                 signature=signature(recommender),
                 tags=tags,
             )
-        version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
-        evaluation["registered"] = {
-            "name": MODEL_NAME,
-            "version": version,
-            "alias": alias,
-            "run_id": active.info.run_id,
-        }
+        evaluation["registered"] = tracking.register_run_model(
+            info.model_uri, MODEL_NAME, alias, tags
+        )
         tracking.log_json(evaluation, "evaluation.json")
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)

@@ -201,6 +201,19 @@ def register(model_uri: str, model_name: str, alias: str | None, tags: Mapping[s
     return str(mv.version)
 
 
+def register_run_model(
+    model_uri: str, model_name: str, alias: str | None, tags: Mapping[str, str]
+) -> dict[str, str | None]:
+    """:func:`register` from inside the training run; the ``registered`` block of a report."""
+    run = mlflow.active_run()
+    return {
+        "name": model_name,
+        "version": register(model_uri, model_name, alias, tags),
+        "alias": alias,
+        "run_id": run.info.run_id if run is not None else None,
+    }
+
+
 def set_alias(model_name: str, alias: str, version: str | int) -> None:
     client().set_registered_model_alias(model_name, alias, str(version))
 

@@ -176,7 +176,7 @@ def train(
             "feature_set": FEATURES.tag,
             "code_version": tracking.code_version(),
         }
-        with tracking.run(MODEL_NAME, settings, **tags) as active:
+        with tracking.run(MODEL_NAME, settings, **tags):
             tracking.log_params(
                 {
                     **{f"model.{k}": v for k, v in final.get_params().items()},
@@ -203,13 +203,9 @@ def train(
                     tags=tags,
                     extra_requirements=EXTRA_REQUIREMENTS,
                 )
-            version = tracking.register(info.model_uri, MODEL_NAME, alias, tags)
-            evaluation["registered"] = {
-                "name": MODEL_NAME,
-                "version": version,
-                "alias": alias,
-                "run_id": active.info.run_id,
-            }
+            evaluation["registered"] = tracking.register_run_model(
+                info.model_uri, MODEL_NAME, alias, tags
+            )
             tracking.log_json(evaluation, "evaluation.json")
         stage("done", 7)
     if report is not None:
