@@ -143,10 +143,17 @@ class GroupCommitter:
 
     def _commit_alone(self, unit: _Unit) -> None:
         """A lone unit needs no savepoint: if it raises, its transaction rolls back whole."""
+        raised = False
         try:
             with self.db.write() as session:
-                value = unit.fn(session)
+                try:
+                    value = unit.fn(session)
+                except Exception:
+                    raised = True
+                    raise
         except Exception as exc:
+            if not raised:  # the unit succeeded; its commit did not
+                log.exception("commit of a lone unit failed")
             unit.future.set_exception(exc)
             return
         self.batches += 1

@@ -227,7 +227,7 @@ def _inactive(table: pd.DataFrame) -> np.ndarray:
     """Items the master marks inactive (``active`` false) are never reordered."""
     if "active" not in table.columns:
         return np.zeros(len(table), dtype=bool)
-    return table["active"].map({False: True, True: False}).fillna(False).to_numpy(bool)
+    return ~table["active"].astype("boolean").fillna(True).to_numpy(bool)
 
 
 def _reason(r: Any, service_level: float) -> str:
@@ -360,7 +360,6 @@ def suggest(
         out.insert(7, "lead_time_source", table["lead_time_source"].fillna("default").to_numpy())
     out["reason"] = [_reason(r, policy.service_level) for r in out.itertuples(index=False)]
     out.loc[inactive, "reason"] = "item is inactive in the item master; no order"
-
     if not include_all:
         out = out[out["suggested_qty"] > 0]
     return out.sort_values("value", ascending=False, na_position="last").reset_index(drop=True)
