@@ -71,6 +71,15 @@ class AuditEvent:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where an append landed in the chain (the payload is not read back: hot path)."""
+
+    seq: int
+    at: datetime
+    hash: str
+
+
 def append(
     session: Session,
     *,
@@ -80,21 +89,21 @@ def append(
     subject_id: str,
     payload: Mapping[str, Any],
     at: datetime | None = None,
-) -> AuditEvent:
-    """Append one event to the chain in the session's transaction and return it.
+) -> Appended:
+    """Append one event to the chain in the session's transaction.
 
     ``actor`` is the principal acting, or a plain name for the system itself (the SLA sweep).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.connection().execute(_LOCK)
-    head = session.connection().execute(_HEAD).first()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK)
+    head = conn.execute(_HEAD).first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = (at or datetime.now(UTC)).astimezone(UTC)
     body = canonical_payload(payload)
     name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
-    link = Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash)
-    digest = link_hash(link)
-    session.connection().execute(
+    digest = link_hash(Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash))
+    conn.execute(
         _INSERT,
         {
             "seq": seq,
@@ -109,17 +118,7 @@ def append(
             "hash": digest,
         },
     )
-    return AuditEvent(
-        seq,
-        at,
-        kind,
-        link.actor,
-        link.actor_role,
-        subject_type,
-        subject_id,
-        orjson.loads(body),
-        digest,
-    )
+    return Appended(seq, at, digest)
 
 
 def list_events(

@@ -120,7 +120,27 @@ def insert_item(
         "reason": None,
     }
     session.connection().execute(_INSERT_ITEM, values)  # Core insert: this runs per scored order
-    return QueueItem.from_row(QueueItemRow(**values), ())
+    return QueueItem(
+        values["id"],
+        decision.queue,
+        values["kind"],
+        subject,
+        recommendation_id,
+        values["action"],
+        Status.pending,
+        1,
+        requested_by.actor,
+        decision.required_approvals,
+        (),
+        quantity,
+        decision.policy_version,
+        values["details"],
+        now,
+        values["due_at"],
+        None,
+        None,
+        None,
+    )
 
 
 def get_item(session: Session, item_id: str) -> QueueItem:

@@ -57,12 +57,22 @@ class LineRisk:
     item_id: str | None
     probability: float  # calibrated P(miss)
     margin: float  # raw log-odds = expected_value + Σ contributions
-    contributions: dict[str, float]  # per feature, log-odds (exact SHAP)
     families: dict[str, float]  # per driver family: sums of its features' contributions
-    feature_values: dict[str, float]
     reasons: list[Reason]  # families that raise the risk, largest first
     margin_erosion: bool
     margin_erosion_reason: str | None
+    # Per feature, in the model's column order (the audit log stores them as arrays).
+    feature_names: Sequence[str]
+    feature_list: list[float]
+    contribution_list: list[float]  # log-odds (exact SHAP)
+
+    @property
+    def contributions(self) -> dict[str, float]:
+        return dict(zip(self.feature_names, self.contribution_list, strict=True))
+
+    @property
+    def feature_values(self) -> dict[str, float]:
+        return dict(zip(self.feature_names, self.feature_list, strict=True))
 
 
 @dataclass
@@ -197,6 +207,10 @@ class OrderRiskScorer:
         fields = record_fields(lines)
         scores = self.explain_arrays(fields, state.values(fields))
         names = self.feature_names
+        # One conversion per matrix, not per line and value.
+        features = scores.features.tolist()
+        contributions = scores.contributions.tolist()
+        families = scores.families.tolist()
         out: list[LineRisk] = []
         for k, line in enumerate(lines):
             flagged = bool(scores.erosion.flag[k])
@@ -207,9 +221,7 @@ class OrderRiskScorer:
                     item_id=_str(line.get("item_id")),
                     probability=float(scores.probability[k]),
                     margin=float(scores.margin[k]),
-                    contributions=dict(zip(names, scores.contributions[k].tolist(), strict=True)),
-                    families=dict(zip(self.families, scores.families[k].tolist(), strict=True)),
-                    feature_values=dict(zip(names, scores.features[k].tolist(), strict=True)),
+                    families=dict(zip(self.families, families[k], strict=True)),
                     reasons=self.reasons(scores, k),
                     margin_erosion=flagged,
                     margin_erosion_reason=(
@@ -217,6 +229,9 @@ class OrderRiskScorer:
                         if flagged
                         else None
                     ),
+                    feature_names=names,
+                    feature_list=features[k],
+                    contribution_list=contributions[k],
                 )
             )
         riskiest = max(out, key=lambda line: line.probability)

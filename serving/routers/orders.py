@@ -108,8 +108,15 @@ async def score_orders(
                     model_name=MODEL,
                     model_version=model.version,
                     score=float(risk.score),
-                    features={str(line.line_no): line.feature_values for line in risk.lines},
-                    contributions={str(line.line_no): line.contributions for line in risk.lines},
+                    # Per line, in the model's column order: one name list, not names per value.
+                    features={
+                        "columns": scorer.feature_names,
+                        "lines": {str(line.line_no): line.feature_list for line in risk.lines},
+                    },
+                    contributions={
+                        "columns": scorer.feature_names,
+                        "lines": {str(line.line_no): line.contribution_list for line in risk.lines},
+                    },
                     explanation={
                         "expected_value": risk.expected_value,
                         "aggregation": risk.aggregation,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
@@ -65,7 +65,7 @@ def get_queue_item(
             session, subject_type="recommendation", subject_id=item.recommendation_id, limit=1
         )
         history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
-    explanation = created[0].payload if created else {}
+    explanation = _readable(created[0].payload) if created else {}
     return QueueItemDetailOut(
         **_out(item).model_dump(),
         explanation=explanation,
@@ -74,6 +74,21 @@ def get_queue_item(
             for e in history
         ],
     )
+
+
+def _readable(payload: dict[str, Any]) -> dict[str, Any]:
+    """Per-line arrays in column order (how order risk audits features and SHAP values)
+    shown to reviewers as name → value per line."""
+    out = dict(payload)
+    for key in ("features", "contributions"):
+        section = payload.get(key)
+        if isinstance(section, dict) and set(section) == {"columns", "lines"}:
+            columns = section["columns"]
+            out[key] = {
+                line: dict(zip(columns, values, strict=True))
+                for line, values in section["lines"].items()
+            }
+    return out
 
 
 @router.post(

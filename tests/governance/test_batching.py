@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from governance import audit
 from governance.batching import GroupCommitter
@@ -82,10 +82,33 @@ def test_a_failing_unit_rolls_back_alone(db, policy):
         assert before.result(10) and after.result(10)
         with pytest.raises(Conflict):
             bad.result(10)
+        assert committer.retried == 1  # optimistic run rolled back, then unit by unit
     with db.read() as session:
         subjects = set(session.scalars(select(RecommendationRow.subject)))
         assert subjects == {"order:a", "order:b"}
         assert audit.verify(session).ok
+
+
+def test_a_batch_without_failures_runs_no_savepoint(db, policy):
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement.upper())
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        release, started = threading.Event(), threading.Event()
+        with GroupCommitter(db) as committer:
+            committer.submit(gate_unit(release, started))
+            assert started.wait(10)
+            futures = [committer.submit(score_unit(policy, f"order:{i}")) for i in range(5)]
+            release.set()
+            assert all(f.result(10) for f in futures)
+            assert committer.retried == 0 and committer.batches == 2
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "SAVEPOINT" in s]
+    assert count(db) == 5
 
 
 def test_a_failing_lone_unit_leaves_nothing_and_the_next_one_commits(db, policy):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from tests.serving.conftest import auth, dataset_orders
 
 
@@ -40,7 +42,16 @@ def test_scored_order_is_explained_routed_and_audited(client, keys, serving_sett
         "payload"
     ]
     assert payload["model"] == {"name": "order-risk", "version": results[0]["model"]["version"]}
-    assert payload["features"] and payload["contributions"]
+    # Features and exact SHAP values as arrays in the model's column order; the record
+    # alone reproduces every line's margin.
+    features, contributions = payload["features"], payload["contributions"]
+    assert features["columns"] == contributions["columns"] and features["columns"]
+    for line in payload["explanation"]["lines"]:
+        values = contributions["lines"][str(line["line_no"])]
+        assert len(values) == len(features["lines"][str(line["line_no"])])
+        assert len(values) == len(features["columns"])
+        margin = payload["explanation"]["expected_value"] + sum(values)
+        assert margin == pytest.approx(line["margin"], abs=1e-9)
     assert payload["decision"]["threshold_name"].startswith("order_risk.")
     verify = client.get("/v1/audit/verify", headers=auth(keys["admin"])).json()
     assert verify["ok"] and verify["count"] >= len(results)

@@ -97,7 +97,10 @@ def test_hold_approve_four_eyes_and_race(base_url, keys, serving_settings):
         assert detail.status_code == 200
         body = detail.json()
         assert body["status"] == "pending" and body["queue"] == "order-hold"
-        assert body["explanation"]["contributions"]
+        contributions = body["explanation"]["contributions"]  # per line, by feature name
+        assert contributions and all(
+            isinstance(by_name, dict) and by_name for by_name in contributions.values()
+        )
 
     # Two supervisors decide at the same moment: exactly one wins.
     def decide(token: str) -> httpx.Response:
