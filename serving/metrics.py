@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -42,6 +47,10 @@ class Metrics:
             "stockpilot_ready", "1 when models and policy are loaded.", registry=self.registry
         )
 
+    def watch_commits(self, committer: CommitCounts) -> None:
+        """Export the group committer's counters (read at scrape time)."""
+        self.registry.register(_CommitCollector(committer))
+
     def set_models(self, served: list[tuple[str, str, str]]) -> None:
         self.model_version.clear()
         for name, version, source in served:
@@ -54,3 +63,30 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class CommitCounts(Protocol):
+    batches: int
+    units: int
+    retried: int
+
+
+class _CommitCollector(Collector):
+    def __init__(self, committer: CommitCounts) -> None:
+        self.committer = committer
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        c = self.committer
+        yield CounterMetricFamily(
+            "stockpilot_commits", "Write transactions committed by the group committer.", c.batches
+        )
+        yield CounterMetricFamily(
+            "stockpilot_committed_units",
+            "Write units (requests) committed; units / commits is the mean batch size.",
+            c.units,
+        )
+        yield CounterMetricFamily(
+            "stockpilot_commit_retries",
+            "Batches run again unit by unit because one of their units failed.",
+            c.retried,
+        )

@@ -115,6 +115,7 @@ class Services:
             metrics=Metrics(),
             live=live,
         )
+        services.metrics.watch_commits(services.committer)
         services.policy.refresh(db)
         services.models_changed()
         return services

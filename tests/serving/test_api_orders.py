@@ -55,6 +55,14 @@ def test_scored_order_is_explained_routed_and_audited(client, keys, serving_sett
     assert payload["decision"]["threshold_name"].startswith("order_risk.")
     verify = client.get("/v1/audit/verify", headers=auth(keys["admin"])).json()
     assert verify["ok"] and verify["count"] >= len(results)
+    metrics = client.get("/metrics").text
+    commits = _counter(metrics, "stockpilot_commits_total")
+    units = _counter(metrics, "stockpilot_committed_units_total")
+    assert 1 <= commits <= units  # the scoring request was one unit of at most one commit
+
+
+def _counter(text: str, name: str) -> float:
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 def test_idempotent_retry_replays_and_a_changed_body_is_refused(client, keys, serving_settings):
