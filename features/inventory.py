@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -49,6 +51,9 @@ def latest_positions(inventory: pd.DataFrame, as_of: pd.Timestamp | None = None)
     return inv.assign(available=available(inv)).reset_index(drop=True)
 
 
+_MISSING: Any = object()
+
+
 class InventoryPositions:
     """Latest inventory position per item × location, for serving and what-if work.
 
@@ -83,6 +88,20 @@ class InventoryPositions:
         for (item, _), k in self._index.items():
             self._by_item.setdefault(item, []).append(k)
         self._keys = list(self._index)
+        # Read per order line; cleared for what ``update`` changes.
+        self._position_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._total_cache: dict[str, float] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_position_cache"], state["_total_cache"] = {}, {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Positions pickled before the caches existed (older model artifacts) get them too.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_position_cache", {})
+        self.__dict__.setdefault("_total_cache", {})
 
     @classmethod
     def from_inventory(
@@ -96,16 +115,22 @@ class InventoryPositions:
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._index
 
-    def position(self, item_id: str, location_id: str) -> dict[str, float] | None:
-        k = self._index.get((item_id, location_id))
-        if k is None:
-            return None
-        pos = {f: float(self._values[f][k]) for f in self.FIELDS}
-        eta = self._eta[k]
-        pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
-        pos["available"] = available_scalar(
-            pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
-        )
+    def position(self, item_id: str, location_id: str) -> dict[str, Any] | None:
+        """One position's fields, ``in_transit_eta`` and ``available`` (do not modify it)."""
+        key = (item_id, location_id)
+        cached = self._position_cache.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        k = self._index.get(key)
+        pos: dict[str, Any] | None = None
+        if k is not None:
+            pos = {f: float(self._values[f][k]) for f in self.FIELDS}
+            eta = self._eta[k]
+            pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
+            pos["available"] = available_scalar(
+                pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
+            )
+        self._position_cache[key] = pos
         return pos
 
     def available(self, item_id: str, location_id: str) -> float:
@@ -123,6 +148,28 @@ class InventoryPositions:
             return 0.0
         return float(self._values["in_transit"][k])
 
+    def available_total(self, item_id: str) -> float:
+        """Available stock of an item summed over every location that carries it."""
+        total = self._total_cache.get(item_id)
+        if total is None:
+            total = self._total_cache[item_id] = self._sum_available(item_id)
+        return total
+
+    def _sum_available(self, item_id: str) -> float:
+        v = self._values
+        on_hand, allocated, reserved, quarantined = (
+            v["on_hand"],
+            v["allocated"],
+            v["reserved"],
+            v["quarantined"],
+        )
+        return float(
+            sum(
+                available_scalar(on_hand[k], allocated[k], reserved[k], quarantined[k])
+                for k in self._by_item.get(item_id, ())
+            )
+        )
+
     def available_by_location(self, item_id: str) -> dict[str, float]:
         """Available stock of an item at every location that carries it."""
         return {
@@ -139,6 +186,8 @@ class InventoryPositions:
             if name != "in_transit_eta" and value is not None and float(value) < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         key = (item_id, location_id)
+        self._position_cache.pop(key, None)
+        self._total_cache.pop(item_id, None)
         if key not in self._index:
             k = len(self._keys)
             self._index[key] = k

@@ -48,6 +48,9 @@ def _table(df: pd.DataFrame | None, key: str, columns: dict[str, str]) -> dict[s
     return out
 
 
+ROW_CACHE_LIMIT = 200_000  # memoised ids per kind (items, customers, carriers)
+
+
 class MasterData:
     """Per-line master-data values keyed by item, customer and carrier id."""
 
@@ -115,16 +118,36 @@ class MasterData:
         return out
 
     def row(self, item_id: str, customer_id: str, carrier_id: str | None) -> dict[str, Any]:
-        """Values for one line (serving): the same maps, no pandas."""
+        """Values for one line (serving): the same maps, no pandas; a new dict each call."""
         out: dict[str, Any] = {
             "item_known": float(item_id in self.known["item"]),
             "cust_known": float(customer_id in self.known["customer"]),
         }
-        ids = {"item_id": item_id, "customer_id": customer_id, "carrier_id": carrier_id}
-        for key, name, values in self._maps():
-            value = values.get(str(ids[key])) if ids[key] is not None else None
-            if name in TEXT_VALUES:
-                out[name] = value
-            else:
-                out[name] = np.nan if value is None else value
+        out.update(self._part("item_id", item_id))
+        out.update(self._part("customer_id", customer_id))
+        out.update(self._part("carrier_id", carrier_id))
         return out
+
+    def _part(self, key: str, value: str | None) -> dict[str, Any]:
+        """The values one id gives (its item, customer or carrier columns), memoised."""
+        parts = self.__dict__.setdefault("_row_parts", {})  # absent in older pickles
+        cache = parts.setdefault(key, {})
+        hit = cache.get(value)
+        if hit is None:
+            hit = {}
+            for k, name, values in self._maps():
+                if k != key:
+                    continue
+                found = values.get(str(value)) if value is not None else None
+                if name in TEXT_VALUES:
+                    hit[name] = found
+                else:
+                    hit[name] = np.nan if found is None else found
+            if len(cache) < ROW_CACHE_LIMIT:  # ids from requests are unbounded
+                cache[value] = hit
+        return hit
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_row_parts", None)
+        return state

@@ -71,6 +71,13 @@ def log_price_index(unit_price: np.ndarray, list_price: np.ndarray) -> np.ndarra
     )
 
 
+def _log_price_index(unit_price: float, list_price: float) -> float:
+    """:func:`log_price_index` of one line, without NumPy's per-call overhead."""
+    if unit_price > 0 and list_price > 0:  # False for NaN too
+        return math.log(unit_price / list_price)
+    return math.nan
+
+
 class RiskState:
     """Live state behind order-risk features; see the module docstring.
 
@@ -310,7 +317,7 @@ class RiskState:
             day = _day_of(line["order_ts"])
             self._advance(day)
             disc = line.get("discount_pct") if self.flags["discount"] else None
-            logpi = float(log_price_index(float(line["unit_price"]), m["item_list_price"]))
+            logpi = _log_price_index(float(line["unit_price"]), m["item_list_price"])
             self._record_line(
                 item,
                 loc,
@@ -574,7 +581,7 @@ class RiskState:
                 row["inv_receipt_day"] = float(epoch_day(eta)) if incoming else np.nan
             start = max(snap, day - DEMAND_DAYS)
             row["inv_claimed"] = il_days.total(start, day) + il_days.get(day) + earlier
-        row["inv_elsewhere"] = sum(positions.available_by_location(item).values()) - own
+        row["inv_elsewhere"] = positions.available_total(item) - own
 
 
 _TEXT_VALUES = frozenset(TEXT_VALUES)

@@ -1,5 +1,7 @@
 """The single inventory truth and the live positions built on it."""
 
+import pickle
+
 import pandas as pd
 import pytest
 
@@ -43,6 +45,8 @@ def test_latest_positions_respect_as_of():
 
 def test_live_positions_agree_with_the_table_definition_and_update():
     live = InventoryPositions.from_inventory(snapshots())
+    assert live.position("A", "DAL")["available"] == 4.0  # read (and cached) before updates
+    assert live.available_total("A") == 4.0
     assert live.available("A", "DAL") == 4.0
     assert live.available("B", "DAL") == 0.0
     assert live.available("Z", "DAL") == 0.0
@@ -51,10 +55,21 @@ def test_live_positions_agree_with_the_table_definition_and_update():
     live.update("A", "DAL", on_hand=30.0)
     live.update("A", "ATL", on_hand=5.0)
     assert live.available("A", "DAL") == 26.0
+    assert live.position("A", "DAL")["available"] == 26.0  # the update is seen
     assert live.available_by_location("A") == {"DAL": 26.0, "ATL": 5.0}
+    assert live.available_total("A") == 31.0 and live.available_total("Z") == 0.0
     table = live.frame().set_index(["item_id", "location_id"])
     assert table.loc[("A", "DAL"), "available"] == 26.0
     with pytest.raises(ValueError, match="on_hand must be >= 0"):
         live.update("A", "DAL", on_hand=-1)
     with pytest.raises(ValueError, match="unknown inventory field"):
         live.update("A", "DAL", onhand=1)
+
+
+def test_positions_survive_pickling_without_their_caches():
+    live = InventoryPositions.from_inventory(snapshots())
+    live.position("A", "DAL")
+    copy = pickle.loads(pickle.dumps(live))
+    assert copy._position_cache == {} and copy.position("A", "DAL") == live.position("A", "DAL")
+    copy.update("A", "DAL", on_hand=30.0)
+    assert copy.available_total("A") != live.available_total("A")
