@@ -198,30 +198,91 @@ class OrderRiskScorer:
         p[rows] = self.classifier.predict_proba(X)[:, 1]
         return p
 
-    # --- one order (serving) --------------------------------------------------------------
+    # --- orders (serving) -----------------------------------------------------------------
 
     def score_order(self, lines: Sequence[Mapping[str, Any]], state: RiskState) -> OrderRisk:
         """Score and explain one order (its lines as contract-shaped dictionaries)."""
-        if not lines:
-            raise ValueError("lines must hold at least one order line")
-        fields = record_fields(lines)
-        scores = self.explain_arrays(fields, state.values(fields))
+        result = self.score_orders([lines], state)[0]
+        if isinstance(result, ValueError):
+            raise result
+        return result
+
+    def score_orders(
+        self, orders: Sequence[Sequence[Mapping[str, Any]]], state: RiskState
+    ) -> list[OrderRisk | ValueError]:
+        """Score and explain many orders with one feature and SHAP computation for all lines.
+
+        Each order is scored against ``state`` as it is: none sees the others' units (the
+        caller records accepted orders afterwards, as for one order). An order that cannot
+        be scored gets its ``ValueError`` in its place; the others are scored. NumPy's cost
+        on a 5-line order is mostly per call, so many orders cost little more than one.
+        """
+        results: list[OrderRisk | ValueError | None] = [None] * len(orders)
+        # Orders with other columns (x_* context) or types cannot share arrays: group them.
+        groups: dict[tuple, list[tuple[int, dict, dict]]] = {}
+        for i, lines in enumerate(orders):
+            if not lines:
+                results[i] = ValueError("lines must hold at least one order line")
+                continue
+            try:
+                fields = record_fields(lines)
+                values = state.values(fields)
+            except ValueError as err:
+                results[i] = err
+                continue
+            signature = tuple((k, v.dtype.kind) for k, v in sorted({**fields, **values}.items()))
+            groups.setdefault(signature, []).append((i, fields, values))
+        for members in groups.values():
+            try:
+                scores = self.explain_arrays(
+                    _concat([fields for _, fields, _ in members]),
+                    _concat([values for _, _, values in members]),
+                )
+            except ValueError as err:
+                if len(members) == 1:
+                    results[members[0][0]] = err
+                    continue
+                for i, fields, values in members:  # find the order at fault
+                    results[i] = self._one_group(orders[i], fields, values)
+                continue
+            start = 0
+            for i, _, _ in members:
+                results[i] = self._order(orders[i], scores, start)
+                start += len(orders[i])
+        return results  # type: ignore[return-value]  # every slot is filled above
+
+    def _one_group(
+        self, lines: Sequence[Mapping[str, Any]], fields: dict, values: dict
+    ) -> OrderRisk | ValueError:
+        try:
+            return self._order(lines, self.explain_arrays(fields, values), 0)
+        except ValueError as err:
+            return err
+
+    def _order(
+        self, lines: Sequence[Mapping[str, Any]], scores: BatchScores, start: int
+    ) -> OrderRisk:
+        """One order from the rows ``start …`` of ``scores``."""
+        stop = start + len(lines)
         names = self.feature_names
-        # One conversion per matrix, not per line and value.
-        features = scores.features.tolist()
-        contributions = scores.contributions.tolist()
-        families = scores.families.tolist()
+        # One conversion per matrix slice, not per line and value.
+        features = scores.features[start:stop].tolist()
+        contributions = scores.contributions[start:stop].tolist()
+        families = scores.families[start:stop].tolist()
+        probability = scores.probability[start:stop]
+        margin = scores.margin[start:stop].tolist()
         out: list[LineRisk] = []
-        for k, line in enumerate(lines):
+        for j, line in enumerate(lines):
+            k = start + j
             flagged = bool(scores.erosion.flag[k])
             out.append(
                 LineRisk(
                     order_id=_str(line.get("order_id")),
                     line_no=None if line.get("line_no") is None else int(line["line_no"]),
                     item_id=_str(line.get("item_id")),
-                    probability=float(scores.probability[k]),
-                    margin=float(scores.margin[k]),
-                    families=dict(zip(self.families, families[k], strict=True)),
+                    probability=float(probability[j]),
+                    margin=margin[j],
+                    families=dict(zip(self.families, families[j], strict=True)),
                     reasons=self.reasons(scores, k),
                     margin_erosion=flagged,
                     margin_erosion_reason=(
@@ -230,14 +291,14 @@ class OrderRiskScorer:
                         else None
                     ),
                     feature_names=names,
-                    feature_list=features[k],
-                    contribution_list=contributions[k],
+                    feature_list=features[j],
+                    contribution_list=contributions[j],
                 )
             )
         riskiest = max(out, key=lambda line: line.probability)
         return OrderRisk(
             order_id=_str(lines[0].get("order_id")),
-            score=aggregate(scores.probability, self.aggregation),
+            score=aggregate(probability, self.aggregation),
             aggregation=self.aggregation,
             expected_value=self.expected_value,
             lines=out,
@@ -245,6 +306,12 @@ class OrderRiskScorer:
             margin_erosion=any(line.margin_erosion for line in out),
             reasons=riskiest.reasons,
         )
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
 def _str(value: Any) -> str | None:

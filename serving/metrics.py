@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -49,7 +49,48 @@ class Metrics:
 
     def watch_commits(self, committer: CommitCounts) -> None:
         """Export the group committer's counters (read at scrape time)."""
-        self.registry.register(_CommitCollector(committer))
+        c = committer
+        self.registry.register(
+            _ReadAtScrape(
+                [
+                    (
+                        "stockpilot_commits",
+                        "Write transactions committed by the group committer.",
+                        lambda: c.batches,
+                    ),
+                    (
+                        "stockpilot_committed_units",
+                        "Write units (requests) committed; units / commits is the mean batch.",
+                        lambda: c.units,
+                    ),
+                    (
+                        "stockpilot_commit_retries",
+                        "Batches run again unit by unit because one of their units failed.",
+                        lambda: c.retried,
+                    ),
+                ]
+            )
+        )
+
+    def watch_scoring(self, batcher: ScoringCounts) -> None:
+        """Export the order-scoring batcher's counters (read at scrape time)."""
+        b = batcher
+        self.registry.register(
+            _ReadAtScrape(
+                [
+                    (
+                        "stockpilot_scoring_passes",
+                        "Order-risk scoring passes (one feature and SHAP computation each).",
+                        lambda: b.passes,
+                    ),
+                    (
+                        "stockpilot_scored_requests",
+                        "Requests scored; requests / passes is the mean dynamic batch.",
+                        lambda: b.requests,
+                    ),
+                ]
+            )
+        )
 
     def set_models(self, served: list[tuple[str, str, str]]) -> None:
         self.model_version.clear()
@@ -71,22 +112,17 @@ class CommitCounts(Protocol):
     retried: int
 
 
-class _CommitCollector(Collector):
-    def __init__(self, committer: CommitCounts) -> None:
-        self.committer = committer
+class ScoringCounts(Protocol):
+    passes: int
+    requests: int
+
+
+class _ReadAtScrape(Collector):
+    """Counters kept by a component as plain integers, read when Prometheus scrapes."""
+
+    def __init__(self, counters: list[tuple[str, str, Callable[[], float]]]) -> None:
+        self.counters = counters
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        c = self.committer
-        yield CounterMetricFamily(
-            "stockpilot_commits", "Write transactions committed by the group committer.", c.batches
-        )
-        yield CounterMetricFamily(
-            "stockpilot_committed_units",
-            "Write units (requests) committed; units / commits is the mean batch size.",
-            c.units,
-        )
-        yield CounterMetricFamily(
-            "stockpilot_commit_retries",
-            "Batches run again unit by unit because one of their units failed.",
-            c.retried,
-        )
+        for name, documentation, read in self.counters:
+            yield CounterMetricFamily(name, documentation, read())

@@ -24,6 +24,7 @@ from governance.sweep import sweep
 from serving.live import LiveState
 from serving.metrics import Metrics
 from serving.model_store import ModelStore
+from serving.scoring import OrderBatcher
 from stockpilot.errors import NotReady, Unauthorized
 from stockpilot.settings import Settings
 
@@ -90,6 +91,7 @@ class Services:
     live: LiveState
     policy: PolicyCache = field(default_factory=PolicyCache)
     keys: KeyCache = field(default_factory=KeyCache)
+    scoring: OrderBatcher = field(default_factory=OrderBatcher)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -116,6 +118,7 @@ class Services:
             live=live,
         )
         services.metrics.watch_commits(services.committer)
+        services.metrics.watch_scoring(services.scoring)
         services.policy.refresh(db)
         services.models_changed()
         return services

@@ -2,7 +2,8 @@
 
 request → features from the live RiskState → calibrated probability + exact SHAP →
 policy decision → recommendation, queue item, audit event (one group commit) → response.
-Scoring runs on the event loop thread: the live state is single-threaded by design.
+Scoring runs on the event loop thread (the live state is single-threaded by design),
+batched with the orders of requests that arrive at the same moment (serving/scoring.py).
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ async def score_orders(
     state = services.live.risk
     policy = services.policy.get()
     now = datetime.now(UTC)
-    scored = []
     for order in body.orders:
         if order.order_ts is None and order.promised_date < now.date():
             raise InvalidInput(
@@ -82,11 +82,13 @@ async def score_orders(
                 f"({now.date()}, the default order_ts); send order_ts",
                 field="promised_date",
             )
-        lines = contract_lines(order, now)
-        try:
-            risk = scorer.score_order(lines, state)
-        except ValueError as err:
-            raise InvalidInput(f"order {order.order_id}: {err}", order_id=order.order_id) from None
+    lines_of = [contract_lines(order, now) for order in body.orders]
+    # Scored together with the orders of requests arriving at the same moment.
+    risks = await services.scoring.score(scorer, state, lines_of)
+    scored = []
+    for order, lines, risk in zip(body.orders, lines_of, risks, strict=True):
+        if isinstance(risk, ValueError):
+            raise InvalidInput(f"order {order.order_id}: {risk}", order_id=order.order_id)
         riskiest = max(risk.lines, key=lambda line: line.probability)
         decision = route(
             OrderRisk(

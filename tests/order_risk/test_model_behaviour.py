@@ -159,3 +159,35 @@ def test_served_order_carries_reasons_families_and_contributions(
     assert any(" available at " in text for text in shortfalls), shortfalls[:5]
     flagged = [x for r in results for x in r.lines if x.margin_erosion]
     assert flagged and all(x.margin_erosion_reason for x in flagged)
+
+
+def test_many_orders_at_once_score_as_each_alone(tiny_scorer: OrderRiskScorer, small_ds: Dataset):
+    """One feature/SHAP pass for many orders gives each order what it gets alone; a bad
+    order gets its error in its place and an order with its own context column is scored."""
+    state = RiskState.from_dataset(small_ds)
+    orders = [
+        lines.to_dict("records")
+        for _, lines in small_ds.orders.tail(300).groupby("order_id", sort=False)
+    ][:40]
+    orders[5] = [{**line, "order_ts": "not a date"} for line in orders[5]]
+    orders[9] = [{**line, "x_rush": 1.0} for line in orders[9]]
+    together = tiny_scorer.score_orders(orders, state)
+    assert isinstance(together[5], ValueError) and "order_ts" in str(together[5])
+    for k, lines in enumerate(orders):
+        if k == 5:
+            continue
+        alone = tiny_scorer.score_order(lines, state)
+        assert together[k].score == pytest.approx(alone.score, abs=1e-12)
+        assert _texts(together[k].reasons) == _texts(alone.reasons)
+        for a, b in zip(together[k].lines, alone.lines, strict=True):
+            assert a.contribution_list == pytest.approx(b.contribution_list, abs=1e-12)
+            assert a.feature_list == pytest.approx(b.feature_list, abs=1e-12, nan_ok=True)
+            assert (a.line_no, _texts(a.reasons), a.margin_erosion_reason) == (
+                b.line_no,
+                _texts(b.reasons),
+                b.margin_erosion_reason,
+            )
+
+
+def _texts(reasons) -> list[tuple[str, str]]:
+    return [(r.family, r.text) for r in reasons]

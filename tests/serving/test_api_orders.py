@@ -59,6 +59,8 @@ def test_scored_order_is_explained_routed_and_audited(client, keys, serving_sett
     commits = _counter(metrics, "stockpilot_commits_total")
     units = _counter(metrics, "stockpilot_committed_units_total")
     assert 1 <= commits <= units  # the scoring request was one unit of at most one commit
+    passes = _counter(metrics, "stockpilot_scoring_passes_total")
+    assert 1 <= passes <= _counter(metrics, "stockpilot_scored_requests_total")
 
 
 def _counter(text: str, name: str) -> float:
