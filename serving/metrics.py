@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -47,50 +46,12 @@ class Metrics:
             "stockpilot_ready", "1 when models and policy are loaded.", registry=self.registry
         )
 
-    def watch_commits(self, committer: CommitCounts) -> None:
-        """Export the group committer's counters (read at scrape time)."""
-        c = committer
-        self.registry.register(
-            _ReadAtScrape(
-                [
-                    (
-                        "stockpilot_commits",
-                        "Write transactions committed by the group committer.",
-                        lambda: c.batches,
-                    ),
-                    (
-                        "stockpilot_committed_units",
-                        "Write units (requests) committed; units / commits is the mean batch.",
-                        lambda: c.units,
-                    ),
-                    (
-                        "stockpilot_commit_retries",
-                        "Batches run again unit by unit because one of their units failed.",
-                        lambda: c.retried,
-                    ),
-                ]
-            )
-        )
+    def watch(self, source: object, counters: dict[str, tuple[str, str]]) -> None:
+        """Export integer attributes of ``source`` as counters, read at scrape time.
 
-    def watch_scoring(self, batcher: ScoringCounts) -> None:
-        """Export the order-scoring batcher's counters (read at scrape time)."""
-        b = batcher
-        self.registry.register(
-            _ReadAtScrape(
-                [
-                    (
-                        "stockpilot_scoring_passes",
-                        "Order-risk scoring passes (one feature and SHAP computation each).",
-                        lambda: b.passes,
-                    ),
-                    (
-                        "stockpilot_scored_requests",
-                        "Requests scored; requests / passes is the mean dynamic batch.",
-                        lambda: b.requests,
-                    ),
-                ]
-            )
-        )
+        ``counters``: metric name → (attribute, help), e.g. :data:`COMMITS`.
+        """
+        self.registry.register(_ReadAtScrape(source, counters))
 
     def set_models(self, served: list[tuple[str, str, str]]) -> None:
         self.model_version.clear()
@@ -106,23 +67,35 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class CommitCounts(Protocol):
-    batches: int
-    units: int
-    retried: int
-
-
-class ScoringCounts(Protocol):
-    passes: int
-    requests: int
+# The group committer's and the scoring batcher's own counts (metric → attribute, help).
+COMMITS = {
+    "stockpilot_commits": ("batches", "Write transactions committed by the group committer."),
+    "stockpilot_committed_units": (
+        "units",
+        "Write units (requests) committed; units / commits is the mean batch.",
+    ),
+    "stockpilot_commit_retries": (
+        "retried",
+        "Batches run again unit by unit because one of their units failed.",
+    ),
+}
+SCORING = {
+    "stockpilot_scoring_passes": (
+        "passes",
+        "Order-risk scoring passes (one feature and SHAP computation each).",
+    ),
+    "stockpilot_scored_requests": (
+        "requests",
+        "Requests scored; requests / passes is the mean dynamic batch.",
+    ),
+}
 
 
 class _ReadAtScrape(Collector):
-    """Counters kept by a component as plain integers, read when Prometheus scrapes."""
-
-    def __init__(self, counters: list[tuple[str, str, Callable[[], float]]]) -> None:
+    def __init__(self, source: object, counters: dict[str, tuple[str, str]]) -> None:
+        self.source = source
         self.counters = counters
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        for name, documentation, read in self.counters:
-            yield CounterMetricFamily(name, documentation, read())
+        for name, (attribute, documentation) in self.counters.items():
+            yield CounterMetricFamily(name, documentation, getattr(self.source, attribute))

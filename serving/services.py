@@ -22,7 +22,7 @@ from governance.db import Database
 from governance.policy import Policy
 from governance.sweep import sweep
 from serving.live import LiveState
-from serving.metrics import Metrics
+from serving.metrics import COMMITS, SCORING, Metrics
 from serving.model_store import ModelStore
 from serving.scoring import OrderBatcher
 from stockpilot.errors import NotReady, Unauthorized
@@ -117,8 +117,8 @@ class Services:
             metrics=Metrics(),
             live=live,
         )
-        services.metrics.watch_commits(services.committer)
-        services.metrics.watch_scoring(services.scoring)
+        services.metrics.watch(services.committer, COMMITS)
+        services.metrics.watch(services.scoring, SCORING)
         services.policy.refresh(db)
         services.models_changed()
         return services
