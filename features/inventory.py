@@ -51,9 +51,6 @@ def latest_positions(inventory: pd.DataFrame, as_of: pd.Timestamp | None = None)
     return inv.assign(available=available(inv)).reset_index(drop=True)
 
 
-_MISSING: Any = object()
-
-
 class InventoryPositions:
     """Latest inventory position per item × location, for serving and what-if work.
 
@@ -118,18 +115,18 @@ class InventoryPositions:
     def position(self, item_id: str, location_id: str) -> dict[str, Any] | None:
         """One position's fields, ``in_transit_eta`` and ``available`` (do not modify it)."""
         key = (item_id, location_id)
-        cached = self._position_cache.get(key, _MISSING)
-        if cached is not _MISSING:
-            return cached
+        pos = self._position_cache.get(key)
+        if pos is not None:
+            return pos
         k = self._index.get(key)
-        pos: dict[str, Any] | None = None
-        if k is not None:
-            pos = {f: float(self._values[f][k]) for f in self.FIELDS}
-            eta = self._eta[k]
-            pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
-            pos["available"] = available_scalar(
-                pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
-            )
+        if k is None:  # not cached: ids from requests are unbounded, positions are not
+            return None
+        pos = {f: float(self._values[f][k]) for f in self.FIELDS}
+        eta = self._eta[k]
+        pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
+        pos["available"] = available_scalar(
+            pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
+        )
         self._position_cache[key] = pos
         return pos
 
@@ -152,23 +149,10 @@ class InventoryPositions:
         """Available stock of an item summed over every location that carries it."""
         total = self._total_cache.get(item_id)
         if total is None:
-            total = self._total_cache[item_id] = self._sum_available(item_id)
+            total = float(sum(self.available_by_location(item_id).values()))
+            if item_id in self._by_item:  # only items with positions: the cache stays bounded
+                self._total_cache[item_id] = total
         return total
-
-    def _sum_available(self, item_id: str) -> float:
-        v = self._values
-        on_hand, allocated, reserved, quarantined = (
-            v["on_hand"],
-            v["allocated"],
-            v["reserved"],
-            v["quarantined"],
-        )
-        return float(
-            sum(
-                available_scalar(on_hand[k], allocated[k], reserved[k], quarantined[k])
-                for k in self._by_item.get(item_id, ())
-            )
-        )
 
     def available_by_location(self, item_id: str) -> dict[str, float]:
         """Available stock of an item at every location that carries it."""

@@ -238,12 +238,9 @@ class OrderRiskScorer:
                     _concat([fields for _, fields, _ in members]),
                     _concat([values for _, _, values in members]),
                 )
-            except ValueError as err:
-                if len(members) == 1:
-                    results[members[0][0]] = err
-                    continue
-                for i, fields, values in members:  # find the order at fault
-                    results[i] = self._one_group(orders[i], fields, values)
+            except ValueError:
+                for i, fields, values in members:  # find the order(s) at fault
+                    results[i] = self._alone(orders[i], fields, values)
                 continue
             start = 0
             for i, _, _ in members:
@@ -251,7 +248,7 @@ class OrderRiskScorer:
                 start += len(orders[i])
         return results  # type: ignore[return-value]  # every slot is filled above
 
-    def _one_group(
+    def _alone(
         self, lines: Sequence[Mapping[str, Any]], fields: dict, values: dict
     ) -> OrderRisk | ValueError:
         try:

@@ -58,6 +58,9 @@ def test_live_positions_agree_with_the_table_definition_and_update():
     assert live.position("A", "DAL")["available"] == 26.0  # the update is seen
     assert live.available_by_location("A") == {"DAL": 26.0, "ATL": 5.0}
     assert live.available_total("A") == 31.0 and live.available_total("Z") == 0.0
+    assert live.position("Z", "DAL") is None
+    # Ids from requests are unbounded: only known positions and items are memoised.
+    assert ("Z", "DAL") not in live._position_cache and "Z" not in live._total_cache
     table = live.frame().set_index(["item_id", "location_id"])
     assert table.loc[("A", "DAL"), "available"] == 26.0
     with pytest.raises(ValueError, match="on_hand must be >= 0"):
