@@ -4,9 +4,9 @@ A scored order is durable only when its recommendation, queue item, audit event 
 idempotency record are committed. One commit per request caps throughput at the
 store's commit rate: one fsync each on SQLite (``synchronous=FULL``, ~4 ms on this
 kind of disk, so ~250 requests/s), and one hold of the audit chain's table lock each
-on PostgreSQL. Databases solve this with group commit; :class:`GroupCommitter` does it
-for our units of work: a single writer thread takes every unit waiting, runs them one
-after another inside one write transaction, commits once, then answers them all.
+on PostgreSQL. Databases solve this with group commit; :func:`commit_batch` does it for
+our units of work: it runs the units one after another inside one write transaction
+and commits once.
 
 * A unit that raises (a conflict, a reused idempotency key) must not take the others
   down. Failures are rare, so a batch first runs optimistically, without savepoints
@@ -20,21 +20,43 @@ after another inside one write transaction, commits once, then answers them all.
 * Units run one after another on one connection, so the audit chain stays linear and
   a unit sees what earlier units of its batch wrote (two retries with one idempotency
   key in the same batch: the second finds the first's stored response).
-* Nothing waits artificially: an idle store commits a lone unit at once; under load
-  the batch is whatever arrived while the previous one was committing.
+
+:class:`GroupCommitter` runs the batches in a **writer process** of its own. Writing is
+mostly Python (SQLAlchemy statements, canonical JSON, link hashes): on a thread of the
+serving process it held the interpreter lock about a third of the time the event loop
+needed it, so every request waited for every other request's write. In its own process
+the writer runs on the other core. The writer takes every unit waiting, commits them
+as one batch, answers them all, and takes the next batch; nothing waits for a timer, so
+an idle store commits a lone unit at once.
+
+Units cross the process boundary pickled: a unit is a module-level function taking the
+session, or a :func:`functools.partial` of one with plain-data arguments. Results and
+exceptions come back pickled (the error hierarchy of :mod:`stockpilot.errors` pickles).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import importlib
+import itertools
 import logging
-import queue
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from governance.db import Database
@@ -42,7 +64,11 @@ from stockpilot.errors import NotReady
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Unit = Callable[[Session], Any]
+Outcome = tuple[bool, Any]  # (True, value) or (False, exception)
 MAX_BATCH = 256
+PIPE_BYTES = 1 << 20  # room for ~100 scored orders while the writer commits
+_F_SETPIPE_SZ = 1031  # Linux fcntl
 
 
 class _UnitFailed(Exception):
@@ -50,37 +76,286 @@ class _UnitFailed(Exception):
 
 
 @dataclass(slots=True)
-class _Unit:
-    fn: Callable[[Session], Any]
-    future: Future
+class BatchResult:
+    outcomes: list[Outcome]  # one per unit, in order
+    committed: bool  # False: the commit failed and every outcome is that error
+    retried: bool  # a unit failed, so the batch ran again unit by unit in savepoints
+
+
+def commit_batch(db: Database, units: Sequence[Unit]) -> BatchResult:
+    """Run ``units`` in one write transaction and commit once (see the module docstring)."""
+    if len(units) == 1:
+        return _commit_alone(db, units[0])
+    values: list[Any] = []
+    try:
+        with db.write() as session:
+            for unit in units:
+                try:
+                    values.append(unit(session))
+                except Exception as exc:
+                    raise _UnitFailed from exc  # rolls the whole transaction back
+    except _UnitFailed:
+        return _commit_isolated(db, units)
+    except Exception as exc:  # the commit failed: nothing in the batch is durable
+        return _failed(units, exc)
+    return BatchResult([(True, v) for v in values], committed=True, retried=False)
+
+
+def _commit_isolated(db: Database, units: Sequence[Unit]) -> BatchResult:
+    """Run the batch again, each unit in a SAVEPOINT: a failure rolls back alone."""
+    outcomes: list[Outcome] = []
+    try:
+        with db.write() as session:
+            for unit in units:
+                try:
+                    with session.begin_nested():
+                        outcomes.append((True, unit(session)))
+                except Exception as exc:  # this unit only; its savepoint is rolled back
+                    outcomes.append((False, exc))
+    except Exception as exc:
+        return _failed(units, exc)
+    return BatchResult(outcomes, committed=True, retried=True)
+
+
+def _commit_alone(db: Database, unit: Unit) -> BatchResult:
+    """A lone unit needs no savepoint: if it raises, its transaction rolls back whole."""
+    raised = False
+    try:
+        with db.write() as session:
+            try:
+                value = unit(session)
+            except Exception:
+                raised = True
+                raise
+    except Exception as exc:
+        if not raised:  # the unit succeeded; its commit did not
+            log.exception("commit of a lone unit failed")
+        return BatchResult([(False, exc)], committed=False, retried=False)
+    return BatchResult([(True, value)], committed=True, retried=False)
+
+
+def _failed(units: Sequence[Unit], exc: Exception) -> BatchResult:
+    log.exception("group commit of %d unit(s) failed", len(units))
+    return BatchResult([(False, exc)] * len(units), committed=False, retried=False)
+
+
+# --- the writer process --------------------------------------------------------------
+#
+# The serving process runs ``python -m governance.writer`` with two pipes. Units go in as
+# frames [length][id][pickled unit], answers come back as frames [length][pickled reply].
+# The first frame configures the writer (store URL and options, ``sys.path``): over the
+# pipe rather than the command line, because a PostgreSQL URL may carry a password.
+
+_LENGTH = struct.Struct("<I")
+_ID = struct.Struct("<Q")
+_CLOSE = b""  # an empty frame: finish what is queued, then exit
+_READY = "ready"
+
+
+def _write_frame(fd: int, *parts: bytes) -> None:
+    chunks: list[bytes | memoryview] = [_LENGTH.pack(sum(map(len, parts))), *parts]
+    while chunks:
+        written = os.writev(fd, chunks)
+        while chunks and written >= len(chunks[0]):
+            written -= len(chunks[0])
+            chunks.pop(0)
+        if written:
+            chunks[0] = memoryview(chunks[0])[written:]
+
+
+class _Frames:
+    """Frames read from a pipe in large chunks."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = bytearray()
+
+    def _complete(self) -> bool:
+        buffer = self._buffer
+        return len(buffer) >= 4 and len(buffer) >= 4 + _LENGTH.unpack_from(buffer)[0]
+
+    def next(self) -> bytes:
+        """The next frame, waiting for it; ``EOFError`` when the other end has closed."""
+        while not self._complete():
+            chunk = os.read(self.fd, PIPE_BYTES)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        (size,) = _LENGTH.unpack_from(self._buffer)
+        frame = bytes(self._buffer[4 : 4 + size])
+        del self._buffer[: 4 + size]
+        return frame
+
+    def waiting(self) -> bool:
+        """Whether a frame has (at least partly) arrived, so :meth:`next` will not idle."""
+        return self._complete() or bool(select.select([self.fd], [], [], 0)[0])
+
+
+def writer_main(fd_in: int, fd_out: int) -> None:
+    """The writer: take every unit waiting, commit them as one batch, answer, repeat."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
+    frames = _Frames(fd_in)
+    config = pickle.loads(frames.next())
+    sys.path[:] = config["sys_path"]
+    for module in config["warm"]:  # what units unpickle into: imported now, not per request
+        importlib.import_module(module)
+    db = Database(config["url"], **config["options"])
+    max_batch = config["max_batch"]
+    try:
+        with db.read() as session:  # reachable, or the serving process hears why not
+            session.execute(text("SELECT 1"))
+        _write_frame(fd_out, pickle.dumps(_READY))
+        stop = False
+        while not stop:
+            try:
+                raw = [frames.next()]
+            except EOFError:  # the serving process is gone
+                break
+            while len(raw) < max_batch and frames.waiting():
+                raw.append(frames.next())
+            if _CLOSE in raw:
+                stop = True
+                raw = raw[: raw.index(_CLOSE)]
+            if raw:
+                _write_frame(fd_out, _run(db, raw))
+    finally:
+        db.dispose()
+
+
+def _run(db: Database, raw: list[bytes]) -> bytes:
+    ids: list[int] = []
+    units: list[Unit] = []
+    refused: list[tuple[int, bool, Any]] = []
+    for frame in raw:
+        (uid,) = _ID.unpack_from(frame)
+        try:
+            units.append(pickle.loads(memoryview(frame)[_ID.size :]))
+            ids.append(uid)
+        except Exception as exc:  # e.g. a module the writer cannot import
+            refused.append((uid, False, exc))
+    result = commit_batch(db, units) if units else BatchResult([], True, False)
+    answers = [(uid, ok, value) for uid, (ok, value) in zip(ids, result.outcomes, strict=True)]
+    reply = (len(units) if result.committed else 0, result.retried, answers + refused)
+    try:
+        return pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # one result or exception does not pickle: send the rest as they are
+        safe = [(uid, ok, _picklable(value)) for uid, ok, value in reply[2]]
+        return pickle.dumps((reply[0], reply[1], safe), pickle.HIGHEST_PROTOCOL)
+
+
+def _picklable(value: Any) -> Any:
+    try:
+        pickle.dumps(value)
+        return value
+    except Exception:
+        return RuntimeError(f"{type(value).__name__} from the writer: {value!r:.500}")
+
+
+@dataclass(slots=True)
+class _Writer:
+    process: subprocess.Popen
+    fd_in: int  # ours to write
+    replies: _Frames  # ours to read
+    pending: dict[int, Future] = field(default_factory=dict)  # sent, not yet answered
+    settled: threading.Event = field(
+        default_factory=threading.Event
+    )  # reached the store, or exited
+    reached: bool = False
+    receiver: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
 
 class GroupCommitter:
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    """Submit units of work; a writer process commits them in batches (see the module).
+
+    ``warm`` names modules the writer imports at start, so the first request does not pay
+    for importing what its unit unpickles into. A writer that exits is replaced at the
+    next submit; the units it had not answered fail with :class:`NotReady`.
+    """
+
+    def __init__(
+        self, db: Database, *, max_batch: int = MAX_BATCH, warm: Sequence[str] = ()
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.db = db
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self.warm = tuple(warm)
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._writer: _Writer | None = None
         self._closed = False
+        self._spawned = 0
         self.batches = 0  # commits made; with ``units`` it gives the mean batch size
         self.units = 0
         self.retried = 0  # batches run again unit by unit because one of their units failed
 
+    # --- lifecycle ----------------------------------------------------------------------
+
     def start(self) -> GroupCommitter:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
-            self._thread.start()
+        """Start the writer (it connects to the store in the background; see ``ready``)."""
+        with self._lock:
+            if self._closed:
+                raise NotReady("the governance store is not accepting writes")
+            if self._writer is None:
+                self._writer = self._spawn()
         return self
+
+    def _spawn(self) -> _Writer:
+        units_r, units_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        with contextlib.suppress(OSError):  # Linux only; elsewhere the default size
+            fcntl.fcntl(units_w, _F_SETPIPE_SZ, PIPE_BYTES)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ}
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "governance.writer", str(units_r), str(replies_w)],
+            pass_fds=(units_r, replies_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # the pipes are the protocol; logs go to stderr
+            env=env,
+        )
+        os.close(units_r)
+        os.close(replies_w)
+        self._spawned += 1
+        config = {
+            "url": self.db.url,
+            "options": self.db.options,
+            "max_batch": self.max_batch,
+            "warm": self.warm,
+            "sys_path": list(sys.path),
+        }
+        _write_frame(units_w, pickle.dumps(config, pickle.HIGHEST_PROTOCOL))
+        writer = _Writer(process, units_w, _Frames(replies_r))
+        writer.receiver = threading.Thread(
+            target=self._receive, args=(writer,), name="group-commit-replies", daemon=True
+        )
+        writer.receiver.start()
+        return writer
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish the units already submitted, then stop the writer."""
-        self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+        with self._lock:
+            self._closed = True
+            writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        with contextlib.suppress(OSError):  # already gone
+            _write_frame(writer.fd_in, _CLOSE)
+        try:
+            writer.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            writer.process.kill()
+            writer.process.wait(timeout)
+        if writer.receiver is not None:
+            writer.receiver.join(timeout)
+        os.close(writer.fd_in)
 
     def __enter__(self) -> GroupCommitter:
         return self.start()
@@ -88,12 +363,52 @@ class GroupCommitter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def ready(self) -> bool:
+        """The writer is running and has reached the store."""
+        writer = self._writer
+        return writer is not None and writer.reached and writer.alive
+
+    def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait until the writer has reached the store (True) or exited (False)."""
+        writer = self._writer
+        if writer is None:
+            return False
+        writer.settled.wait(timeout)
+        return writer.reached and writer.alive
+
+    @property
+    def restarts(self) -> int:
+        """Writers started again after one exited."""
+        return max(0, self._spawned - 1)
+
+    # --- submitting ---------------------------------------------------------------------
+
     def submit(self, fn: Callable[[Session], T]) -> Future[T]:
         """Queue ``fn(session)``; the future resolves once its batch is committed."""
-        if self._closed or self._thread is None:
-            raise NotReady("the governance store is not accepting writes")
+        try:
+            payload = pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
+        except Exception as err:
+            raise TypeError(
+                "a group-commit unit must pickle (a module-level function of the session, "
+                f"or a functools.partial of one with plain-data arguments): {err}"
+            ) from None
         future: Future[T] = Future()
-        self._queue.put(_Unit(fn, future))
+        with self._lock:
+            if self._closed:
+                raise NotReady("the governance store is not accepting writes")
+            writer = self._writer
+            if writer is None or not writer.alive:
+                if self._spawned:
+                    log.warning("the writer process exited; starting a new one")
+                writer = self._writer = self._spawn()
+            uid = next(self._ids)
+            writer.pending[uid] = future
+            try:
+                _write_frame(writer.fd_in, _ID.pack(uid), payload)
+            except OSError as err:
+                del writer.pending[uid]
+                raise NotReady(f"the writer process is not accepting writes: {err}") from None
         return future
 
     def run(self, fn: Callable[[Session], T]) -> T:
@@ -104,93 +419,46 @@ class GroupCommitter:
         """Submit and await (for the event loop; no thread is held while waiting)."""
         return await asyncio.wrap_future(self.submit(fn))
 
-    # --- the writer thread ------------------------------------------------------------
+    # --- replies ------------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        stop = False
-        while not stop:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    unit = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if unit is None:
-                    stop = True
-                    break
-                batch.append(unit)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Unit]) -> None:
-        if len(batch) == 1:
-            self._commit_alone(batch[0])
-            return
-        values: list[Any] = []
+    def _receive(self, writer: _Writer) -> None:
         try:
-            with self.db.write() as session:
-                for unit in batch:
-                    try:
-                        values.append(unit.fn(session))
-                    except Exception as exc:
-                        raise _UnitFailed from exc  # rolls the whole transaction back
-        except _UnitFailed:
-            self.retried += 1
-            self._commit_isolated(batch)
-            return
-        except Exception as exc:  # the commit failed: nothing in the batch is durable
-            self._fail(batch, exc)
-            return
-        self.batches += 1
-        self.units += len(batch)
-        for unit, value in zip(batch, values, strict=True):
-            unit.future.set_result(value)
+            writer.reached = pickle.loads(writer.replies.next()) == _READY
+            writer.settled.set()
+            while True:
+                committed, retried, answers = pickle.loads(writer.replies.next())
+                with self._lock:
+                    if committed:
+                        self.batches += 1
+                        self.units += committed
+                    self.retried += int(retried)
+                    resolved = [(writer.pending.pop(uid), ok, v) for uid, ok, v in answers]
+                for future, ok, value in resolved:
+                    if ok:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(value)
+        except (EOFError, OSError):
+            pass
+        writer.settled.set()
+        os.close(writer.replies.fd)
+        self._lost(writer)
 
-    def _commit_isolated(self, batch: list[_Unit]) -> None:
-        """Run the batch again, each unit in a SAVEPOINT: a failure rolls back alone."""
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self.db.write() as session:
-                for unit in batch:
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((True, unit.fn(session)))
-                    except Exception as exc:  # this unit only; its savepoint is rolled back
-                        outcomes.append((False, exc))
-        except Exception as exc:  # the commit failed: nothing in the batch is durable
-            self._fail(batch, exc)
-            return
-        self.batches += 1
-        self.units += len(batch)
-        for unit, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                unit.future.set_result(value)
-            else:
-                unit.future.set_exception(value)
-
-    @staticmethod
-    def _fail(batch: list[_Unit], exc: Exception) -> None:
-        log.exception("group commit of %d unit(s) failed", len(batch))
-        for unit in batch:
-            unit.future.set_exception(exc)
-
-    def _commit_alone(self, unit: _Unit) -> None:
-        """A lone unit needs no savepoint: if it raises, its transaction rolls back whole."""
-        raised = False
-        try:
-            with self.db.write() as session:
-                try:
-                    value = unit.fn(session)
-                except Exception:
-                    raised = True
-                    raise
-        except Exception as exc:
-            if not raised:  # the unit succeeded; its commit did not
-                log.exception("commit of a lone unit failed")
-            unit.future.set_exception(exc)
-            return
-        self.batches += 1
-        self.units += 1
-        unit.future.set_result(value)
+    def _lost(self, writer: _Writer) -> None:
+        """The writer exited: what it had not answered may or may not have committed."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            writer.process.wait(5)
+        with self._lock:
+            if self._writer is writer:
+                self._writer = None
+            orphans, writer.pending = writer.pending, {}
+            closing = self._closed
+        if orphans or not closing:
+            log.error("the writer process exited (code %s)", writer.process.returncode)
+        for future in orphans.values():
+            future.set_exception(
+                NotReady(
+                    "the writer process exited before answering; the write may or may not "
+                    "have committed: retry with the same Idempotency-Key"
+                )
+            )

@@ -95,6 +95,8 @@ class Database:
         sqlite_synchronous: SqliteSynchronous = "FULL",
     ) -> None:
         self.url = url
+        # Kept so another process (the group committer's writer) can open the same store.
+        self.options = {"busy_timeout": busy_timeout, "sqlite_synchronous": sqlite_synchronous}
         self.engine = make_engine(
             url, busy_timeout=busy_timeout, sqlite_synchronous=sqlite_synchronous
         )

@@ -112,7 +112,7 @@ class Services:
         services = cls(
             settings=settings,
             db=db,
-            committer=GroupCommitter(db).start(),
+            committer=GroupCommitter(db, warm=["serving.effects"]).start(),
             models=models,
             metrics=Metrics(),
             live=live,

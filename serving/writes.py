@@ -1,66 +1,25 @@
 """The write path of creating POSTs: idempotency claim, effect and response in one unit.
 
-The unit runs on the group committer (one commit per batch of requests), so a 2xx is
-sent only after the effect, its audit events and the stored idempotent response are
-committed together. A retry with the same ``Idempotency-Key`` and body gets the stored
-response (``Idempotent-Replayed: true``), nothing is created twice.
+The unit runs on the group committer (one commit per batch of requests, in its writer
+process), so a 2xx is sent only after the effect, its audit events and the stored
+idempotent response are committed together. A retry with the same ``Idempotency-Key``
+and body gets the stored response (``Idempotent-Replayed: true``), nothing is created
+twice. Effects are the picklable functions of :mod:`serving.effects`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
-import orjson
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
 from governance.access import Principal
-from governance.chain import format_time
-from governance.idempotency import StoredResponse, idempotent, request_fingerprint
-from governance.recommendations import Recorded
-from governance.routing import Decision
+from governance.idempotency import request_fingerprint
+from serving import effects
+from serving.effects import Effect
 from serving.services import Services
-
-Effect = Callable[[Session], tuple[int, Any]]
-
-
-class FastJSON(Response):
-    """orjson-encoded JSON: bodies are plain values (dates and NumPy allowed)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(
-            content,
-            default=_default,
-            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME,
-        )
-
-
-def _default(value: Any) -> Any:
-    # As the idempotency record stores them, so a replay reads exactly like the original.
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return format_time(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return jsonable_encoder(value)
-
-
-def decision_body(decision: Decision, recorded: Recorded) -> dict[str, Any]:
-    """How the policy routed a recorded recommendation, as every response shows it."""
-    return {
-        "action": decision.action.value,
-        "queue": decision.queue,
-        "queue_item_id": recorded.item.id if recorded.item else None,
-        "threshold_name": decision.threshold_name,
-        "threshold": decision.threshold,
-        "policy_version": decision.policy_version,
-        "required_approvals": decision.required_approvals,
-        "reason": decision.reason,
-    }
 
 
 async def create(
@@ -74,25 +33,22 @@ async def create(
 ) -> tuple[Response, bool]:
     """Run ``effect`` durably; returns the response and whether it was replayed."""
     if idempotency_key is None:
-
-        def unit(session: Session) -> StoredResponse:
-            status, content = effect(session)
-            return StoredResponse(status, content, replayed=False)
-
+        unit = partial(effects.respond, effect=effect)
     else:
-        fingerprint = request_fingerprint("POST", path, body.model_dump(mode="json"))
-        retention = timedelta(hours=services.settings.idempotency_retention_hours)
-
-        def unit(session: Session) -> StoredResponse:
-            return idempotent(
-                session,
-                caller=principal.key_id or principal.actor,
-                key=idempotency_key,
-                fingerprint=fingerprint,
-                retention=retention,
-                effect=effect,
-            )
-
-    stored = await services.committer.run_async(unit)
-    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
-    return FastJSON(stored.body, status_code=stored.status_code, headers=headers), stored.replayed
+        unit = partial(
+            effects.respond_once,
+            effect=effect,
+            caller=principal.key_id or principal.actor,
+            key=idempotency_key,
+            fingerprint=request_fingerprint("POST", path, body.model_dump(mode="json")),
+            retention=timedelta(hours=services.settings.idempotency_retention_hours),
+        )
+    rendered = await services.committer.run_async(unit)
+    headers = {"Idempotent-Replayed": "true"} if rendered.replayed else None
+    response = Response(
+        rendered.content,
+        status_code=rendered.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+    return response, rendered.replayed

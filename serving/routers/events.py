@@ -7,6 +7,7 @@ so the next order score or substitute search sees the new stock.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from governance import events as event_store
 from governance.access import Permission, Principal
 from governance.events import InventoryEvent, LineOutcome
-from serving import writes
+from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
 
@@ -54,9 +55,12 @@ async def inventory_events(
         for e in body.events
     ]
 
-    def effect(session):
-        event_store.record_inventory(session, events, actor=principal.actor)
-        return 202, {"accepted": len(events)}
+    effect = partial(
+        effects.accept_facts,
+        write=event_store.record_inventory,
+        facts=events,
+        actor=principal.actor,
+    )
 
     response, replayed = await writes.create(
         services,
@@ -98,9 +102,12 @@ async def outcomes(
         for o in body.outcomes
     ]
 
-    def effect(session):
-        event_store.record_outcomes(session, outcomes, actor=principal.actor)
-        return 202, {"accepted": len(outcomes)}
+    effect = partial(
+        effects.accept_facts,
+        write=event_store.record_outcomes,
+        facts=outcomes,
+        actor=principal.actor,
+    )
 
     response, replayed = await writes.create(
         services,

@@ -9,14 +9,16 @@ batched with the orders of requests that arrive at the same moment (serving/scor
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
 from governance.access import Permission, Principal
-from governance.recommendations import ModelOutput, record
-from governance.routing import OrderRisk, route
-from serving import writes
+from governance.routing import Decision, OrderRisk, route
+from models.order_risk_scorer import LineRisk
+from models.order_risk_scorer import OrderRisk as ScoredRisk
+from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.schemas.orders import OrderIn, OrderRiskIn, OrderRiskResultsOut
 from stockpilot.errors import InvalidInput
@@ -100,45 +102,14 @@ async def score_orders(
         )
         scored.append((order, lines, risk, decision))
 
-    def effect(session):
-        results = []
-        for order, _, risk, decision in scored:
-            recorded = record(
-                session,
-                ModelOutput(
-                    subject=f"order:{order.order_id}",
-                    model_name=MODEL,
-                    model_version=model.version,
-                    score=float(risk.score),
-                    # Per line, in the model's column order: one name list, not names per value.
-                    features={
-                        "columns": scorer.feature_names,
-                        "lines": {str(line.line_no): line.feature_list for line in risk.lines},
-                    },
-                    contributions={
-                        "columns": scorer.feature_names,
-                        "lines": {str(line.line_no): line.contribution_list for line in risk.lines},
-                    },
-                    explanation={
-                        "expected_value": risk.expected_value,
-                        "aggregation": risk.aggregation,
-                        "top_family": risk.top_family,
-                        "reasons": _reasons(risk.reasons),
-                        "lines": [_line(line) for line in risk.lines],
-                    },
-                ),
-                decision,
-                principal=principal,
-                summary={
-                    "customer_id": order.customer_id,
-                    "top_family": risk.top_family,
-                    "reasons": [r.text for r in risk.reasons],
-                    "lines": len(order.lines),
-                },
-            )
-            results.append(_result(order, risk, decision, recorded, model.version))
-        return 201, {"results": results}
-
+    effect = partial(
+        effects.record_order_risks,
+        orders=[scored_order(order, risk, decision) for order, _, risk, decision in scored],
+        columns=scorer.feature_names,
+        model=MODEL,
+        model_version=model.version,
+        principal=principal,
+    )
     response, replayed = await writes.create(
         services,
         principal,
@@ -155,7 +126,28 @@ async def score_orders(
     return response
 
 
-def _line(line: Any) -> dict[str, Any]:
+def scored_order(order: OrderIn, risk: ScoredRisk, decision: Decision) -> dict[str, Any]:
+    """A scored order as plain data for :func:`serving.effects.record_order_risks`."""
+    return {
+        "order_id": order.order_id,
+        "customer_id": order.customer_id,
+        "risk": {
+            "score": float(risk.score),
+            "top_family": risk.top_family,
+            "margin_erosion": risk.margin_erosion,
+            "reasons": _reasons(risk.reasons),
+            "lines": [_line(line) for line in risk.lines],
+        },
+        "expected_value": float(risk.expected_value),
+        "aggregation": risk.aggregation,
+        # Per line, in the model's column order.
+        "features": {str(line.line_no): line.feature_list for line in risk.lines},
+        "contributions": {str(line.line_no): line.contribution_list for line in risk.lines},
+        "decision": decision,
+    }
+
+
+def _line(line: LineRisk) -> dict[str, Any]:
     return {
         "line_no": line.line_no,
         "item_id": line.item_id,
@@ -165,18 +157,4 @@ def _line(line: Any) -> dict[str, Any]:
         "reasons": _reasons(line.reasons),
         "margin_erosion": line.margin_erosion,
         "margin_erosion_reason": line.margin_erosion_reason,
-    }
-
-
-def _result(order: OrderIn, risk: Any, decision: Any, recorded: Any, version: str) -> dict:
-    return {
-        "order_id": order.order_id,
-        "recommendation_id": recorded.recommendation_id,
-        "score": risk.score,
-        "top_family": risk.top_family,
-        "margin_erosion": risk.margin_erosion,
-        "reasons": _reasons(risk.reasons),
-        "lines": [_line(line) for line in risk.lines],
-        "decision": writes.decision_body(decision, recorded),
-        "model": {"name": MODEL, "version": version},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -104,10 +105,10 @@ async def decide(
 ) -> QueueItemOut:
     policy = services.policy.get()
 
-    def unit(session):
-        return queues.decide(
-            session,
-            item_id,
+    item = await services.committer.run_async(
+        partial(
+            queues.decide,
+            item_id=item_id,
             principal=principal,
             action=body.action.value,
             policy=policy,
@@ -115,7 +116,6 @@ async def decide(
             edited_qty=body.edited_qty,
             expected_version=body.expected_version,
         )
-
-    item = await services.committer.run_async(unit)
+    )
     services.metrics.decisions.labels(item.kind, f"{body.action.value}").inc()
     return _out(item)

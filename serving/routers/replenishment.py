@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from features.inventory import InventoryPositions
 from governance.access import Permission, Principal
-from governance.recommendations import ModelOutput, list_recommendations, record
+from governance.recommendations import ModelOutput, list_recommendations
 from governance.routing import Replenishment, route
 from models.replenishment import ReplenishmentPolicy
-from serving import writes
+from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.effects import plain
 from serving.schemas.replenishment import (
     ReplenishmentRunIn,
     ReplenishmentRunOut,
@@ -112,35 +114,29 @@ async def run(
         value = _number(row.get("value"))
         routed.append(route(Replenishment(value if value is not None else math.inf), policy))
 
-    def effect(session):
-        out = []
-        for row, decision in zip(rows, routed, strict=True):
-            unit_cost = _number(row.get("unit_cost"))
-            recorded = record(
-                session,
+    suggestions_out = []
+    for row, decision in zip(rows, routed, strict=True):
+        suggestions_out.append(
+            (
                 ModelOutput(
                     subject=f"replenishment:{row['item_id']}@{row['location_id']}:{as_of}",
                     model_name=MODEL,
                     model_version=model.version,
                     score=None,
-                    features={k: row.get(k) for k in AUDITED},
+                    features=plain({k: row.get(k) for k in AUDITED}),  # no NumPy to the writer
                     explanation={"reason": row.get("reason"), "as_of": str(as_of)},
                     quantity=float(row["suggested_qty"]),
-                    unit_value=unit_cost,
+                    unit_value=_number(row.get("unit_cost")),
                 ),
                 decision,
-                principal=principal,
-                summary={
+                {
                     "item_id": row["item_id"],
                     "location_id": row["location_id"],
-                    "suggested_qty": row["suggested_qty"],
+                    "suggested_qty": float(row["suggested_qty"]),
                     "value": _number(row["value"]),
                     "reason": row.get("reason"),
                 },
-            )
-            out.append(
                 {
-                    "recommendation_id": recorded.recommendation_id,
                     "item_id": row["item_id"],
                     "location_id": row["location_id"],
                     "suggested_qty": float(row["suggested_qty"]),
@@ -151,18 +147,21 @@ async def run(
                     "lead_time_days": float(row["lead_time_days"]),
                     "days_of_cover": _number(row.get("days_of_cover")),
                     "reason": str(row.get("reason", "")),
-                    "decision": writes.decision_body(decision, recorded),
-                }
+                },
             )
-        return 201, {
+        )
+    effect = partial(
+        effects.record_suggestions,
+        suggestions=suggestions_out,
+        principal=principal,
+        response={
             "as_of": as_of,
             "model": {"name": MODEL, "version": model.version},
-            "suggestions": out,
             "auto_approved": sum(d.action.value == "auto_approve" for d in routed),
             "queued": sum(d.queue is not None for d in routed),
             "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
-        }
-
+        },
+    )
     response, replayed = await writes.create(
         services,
         principal,

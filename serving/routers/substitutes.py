@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -12,12 +13,13 @@ from fastapi.encoders import jsonable_encoder
 
 from governance import audit
 from governance.access import Permission, Principal
-from governance.recommendations import ModelOutput, record
+from governance.recommendations import ModelOutput
 from governance.routing import Substitution, route
 from models.substitution_feedback import feedback_rows
 from models.substitution_recommender import Reason, Substitute, SubstitutionResult
-from serving import writes
+from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.effects import plain
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
 from stockpilot.errors import InvalidInput, NotFound
 
@@ -67,46 +69,45 @@ async def substitutes(
     # The request is decided by its best substitute; none in stock → sales must look.
     top = decisions[0] if decisions else route(Substitution(0.0, 1.0), policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
-    payload = jsonable_encoder(result.to_dict())  # naive datetimes as ISO text
+    payload = plain(jsonable_encoder(result.to_dict()))  # naive datetimes as ISO text
 
-    def effect(session):
-        recorded = record(
-            session,
-            ModelOutput(
-                subject=subject,
-                model_name=MODEL,
-                model_version=model.version,
-                score=result.substitutes[0].p_accept if result.substitutes else 0.0,
-                features={"request": body.model_dump(mode="json")},
-                contributions={
+    effect = partial(
+        effects.record_substitution,
+        output=ModelOutput(
+            subject=subject,
+            model_name=MODEL,
+            model_version=model.version,
+            score=float(result.substitutes[0].p_accept) if result.substitutes else 0.0,
+            features={"request": body.model_dump(mode="json")},
+            contributions=plain(
+                {
                     s.item_id: {r.feature: r.contribution for r in s.reasons}
                     for s in result.substitutes
-                },
-                explanation={"result": payload, "order_id": body.order_id},
+                }
             ),
-            top,
-            principal=principal,
-            summary={
-                "customer_id": body.customer_id,
-                "item_id": body.item_id,
-                "top": [s.item_id for s in result.substitutes[:3]],
-            },
-        )
-        out = {
-            "recommendation_id": recorded.recommendation_id,
+            explanation={"result": payload, "order_id": body.order_id},
+        ),
+        decision=top,
+        principal=principal,
+        summary={
+            "customer_id": body.customer_id,
+            "item_id": body.item_id,
+            "top": [s.item_id for s in result.substitutes[:3]],
+        },
+        response={
             "customer_id": body.customer_id,
             "item_id": body.item_id,
             "qty": body.qty,
             "location_id": body.location_id,
-            "substitutes": [
-                {**_substitute(s), "offer": d.action.value}
-                for s, d in zip(result.substitutes, decisions, strict=True)
-            ],
-            "decision": writes.decision_body(top, recorded),
+            "substitutes": plain(
+                [
+                    {**_substitute(s), "offer": d.action.value}
+                    for s, d in zip(result.substitutes, decisions, strict=True)
+                ]
+            ),
             "model": {"name": MODEL, "version": model.version},
-        }
-        return 201, out
-
+        },
+    )
     response, replayed = await writes.create(
         services,
         principal,
@@ -186,27 +187,23 @@ async def feedback(
     written = await asyncio.to_thread(append_substitutions, services.settings.data_dir, rows)
     now = datetime.now(UTC)
 
-    def effect(session):
-        audit.append(
-            session,
-            kind="substitution.feedback",
-            actor=principal,
-            subject_type="recommendation",
-            subject_id=recommendation_id,
-            payload={
-                "accepted": body.accepted_item_ids,
-                "offered": rows["offered_item_id"].tolist(),
-                "rows_written": written,
-            },
-            at=now,
-        )
-        return 201, {
+    effect = partial(
+        effects.record_feedback,
+        recommendation_id=recommendation_id,
+        principal=principal,
+        payload={
+            "accepted": body.accepted_item_ids,
+            "offered": rows["offered_item_id"].tolist(),
+            "rows_written": written,
+        },
+        response={
             "recommendation_id": recommendation_id,
             "rows_written": written,
             "accepted": body.accepted_item_ids,
             "recorded_at": now,
-        }
-
+        },
+        at=now,
+    )
     response, _ = await writes.create(
         services,
         principal,

@@ -1,17 +1,22 @@
-"""Group commit: units share a transaction, fail alone, and keep the audit chain whole."""
+"""Group commit: units share a transaction, fail alone, keep the audit chain whole; the
+writer process answers every unit, crosses errors over, and is replaced when it exits."""
 
 from __future__ import annotations
 
-import threading
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import event, func, select
 
 from governance import audit
-from governance.batching import GroupCommitter
+from governance.batching import GroupCommitter, commit_batch
+from governance.db import Database
 from governance.idempotency import StoredResponse, idempotent, request_fingerprint
+from governance.policy import Policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
 from governance.tables import RecommendationRow
@@ -21,149 +26,183 @@ from tests.governance.support import principal
 ERP = principal("erp", "order_system")
 
 
-def score_unit(policy, subject: str, p: float = 0.5):
-    def unit(session):
-        recorded = record(
-            session,
-            ModelOutput(subject, "order-risk", "1", p, features={"qty": 1.0}),
-            route(OrderRisk(p), policy),
-            principal=ERP,
-        )
-        return recorded.recommendation_id
-
-    return unit
+# Units are module-level functions (bound with partial) so they pickle into the writer.
 
 
-def gate_unit(release: threading.Event, started: threading.Event | None = None):
-    """A first unit that holds the writer until the rest of the batch is queued."""
-
-    def unit(session):
-        if started is not None:
-            started.set()
-        release.wait(10)
-        return "gate"
-
-    return unit
+def score(session, policy: Policy, subject: str, p: float = 0.5) -> str:
+    recorded = record(
+        session,
+        ModelOutput(subject, "order-risk", "1", p, features={"qty": 1.0}),
+        route(OrderRisk(p), policy),
+        principal=ERP,
+    )
+    return recorded.recommendation_id
 
 
-def count(db, model=RecommendationRow) -> int:
+def score_then_fail(session, policy: Policy, subject: str) -> None:
+    score(session, policy, subject)  # written, then undone
+    raise Conflict("stale", item_id=subject)
+
+
+def pause(session, seconds: float) -> str:
+    """Holds the writer inside a batch while the test queues more units."""
+    time.sleep(seconds)
+    return "paused"
+
+
+def exit_writer(session) -> None:
+    os._exit(3)
+
+
+def once(session, policy: Policy, fingerprint: str) -> StoredResponse:
+    return idempotent(
+        session,
+        caller="erp",
+        key="k-1",
+        fingerprint=fingerprint,
+        retention=timedelta(hours=1),
+        effect=partial(_effect, policy=policy),
+    )
+
+
+def _effect(session, policy: Policy) -> tuple[int, dict]:
+    return 201, {"id": score(session, policy, "order:idem")}
+
+
+def count(db: Database) -> int:
     with db.read() as session:
-        return session.scalar(select(func.count()).select_from(model))
+        return session.scalar(select(func.count()).select_from(RecommendationRow))
 
 
-def test_queued_units_commit_together_and_each_gets_its_result(db, policy):
-    release, started = threading.Event(), threading.Event()
-    with GroupCommitter(db) as committer:
-        gate = committer.submit(gate_unit(release, started))
-        assert started.wait(10)  # the writer is inside the first batch
-        futures = [committer.submit(score_unit(policy, f"order:{i}")) for i in range(20)]
-        release.set()
-        ids = [f.result(10) for f in futures]
-        assert gate.result(10) == "gate"
-        assert committer.batches == 2 and committer.units == 21
-    assert len(set(ids)) == 20
-    assert count(db) == 20
+def chain_ok(db: Database) -> bool:
     with db.read() as session:
-        assert audit.verify(session).ok
+        return audit.verify(session).ok
+
+
+def statements(db: Database) -> list[str]:
+    seen: list[str] = []
+    event.listen(
+        db.engine, "before_cursor_execute", lambda c, cur, stmt, *a: seen.append(stmt.upper())
+    )
+    return seen
+
+
+# --- the batch: one transaction, failures alone ---------------------------------------
+
+
+def test_units_of_a_batch_commit_once_and_each_gets_its_result(db, policy):
+    seen = statements(db)
+    result = commit_batch(db, [partial(score, policy=policy, subject=f"o:{i}") for i in range(20)])
+    assert result.committed and not result.retried
+    ids = [value for ok, value in result.outcomes if ok]
+    assert len(set(ids)) == 20 and count(db) == 20
+    assert sum(s.startswith("COMMIT") for s in seen) <= 1  # the driver may commit natively
+    assert not [s for s in seen if "SAVEPOINT" in s]  # optimistic: no savepoint per unit
+    assert chain_ok(db)
 
 
 def test_a_failing_unit_rolls_back_alone(db, policy):
-    def failing(session):
-        score_unit(policy, "order:doomed")(session)  # written, then undone by its savepoint
-        raise Conflict("stale")
-
-    release = threading.Event()
-    with GroupCommitter(db) as committer:
-        committer.submit(gate_unit(release))
-        before = committer.submit(score_unit(policy, "order:a"))
-        bad = committer.submit(failing)
-        after = committer.submit(score_unit(policy, "order:b"))
-        release.set()
-        assert before.result(10) and after.result(10)
-        with pytest.raises(Conflict):
-            bad.result(10)
-        assert committer.retried == 1  # optimistic run rolled back, then unit by unit
+    result = commit_batch(
+        db,
+        [
+            partial(score, policy=policy, subject="order:a"),
+            partial(score_then_fail, policy=policy, subject="order:doomed"),
+            partial(score, policy=policy, subject="order:b"),
+        ],
+    )
+    assert result.committed and result.retried  # rolled back, then run unit by unit
+    (ok_a, _), (ok_bad, error), (ok_b, _) = result.outcomes
+    assert ok_a and ok_b and not ok_bad and isinstance(error, Conflict)
     with db.read() as session:
-        subjects = set(session.scalars(select(RecommendationRow.subject)))
-        assert subjects == {"order:a", "order:b"}
-        assert audit.verify(session).ok
+        assert set(session.scalars(select(RecommendationRow.subject))) == {"order:a", "order:b"}
+    assert chain_ok(db)
 
 
-def test_a_batch_without_failures_runs_no_savepoint(db, policy):
-    statements: list[str] = []
-
-    def seen(conn, cursor, statement, *args):
-        statements.append(statement.upper())
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        release, started = threading.Event(), threading.Event()
-        with GroupCommitter(db) as committer:
-            committer.submit(gate_unit(release, started))
-            assert started.wait(10)
-            futures = [committer.submit(score_unit(policy, f"order:{i}")) for i in range(5)]
-            release.set()
-            assert all(f.result(10) for f in futures)
-            assert committer.retried == 0 and committer.batches == 2
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
-    assert not [s for s in statements if "SAVEPOINT" in s]
-    assert count(db) == 5
+def test_a_failing_lone_unit_leaves_nothing(db, policy):
+    result = commit_batch(db, [partial(score_then_fail, policy=policy, subject="order:doomed")])
+    assert not result.committed and isinstance(result.outcomes[0][1], Conflict)
+    assert count(db) == 0
 
 
-def test_a_failing_lone_unit_leaves_nothing_and_the_next_one_commits(db, policy):
-    def failing(session):
-        score_unit(policy, "order:doomed")(session)
-        raise Conflict("stale")
+def test_one_idempotency_key_twice_in_a_batch_has_one_effect(db, policy):
+    fingerprint = request_fingerprint("POST", "/v1/orders/risk", {"order": "order:idem"})
+    unit = partial(once, policy=policy, fingerprint=fingerprint)
+    (_, first), (_, second) = commit_batch(db, [unit, unit]).outcomes
+    assert not first.replayed and second.replayed and first.body == second.body
+    assert count(db) == 1
 
+
+# --- the writer process ---------------------------------------------------------------
+
+
+def test_units_queued_while_the_writer_commits_go_in_one_batch(db, policy):
     with GroupCommitter(db) as committer:
-        with pytest.raises(Conflict):
-            committer.run(failing)
-        assert committer.run(score_unit(policy, "order:next"))
+        assert committer.wait_ready()
+        gate = committer.submit(partial(pause, seconds=0.5))
+        time.sleep(0.1)  # the writer has taken the gate alone
+        futures = [
+            committer.submit(partial(score, policy=policy, subject=f"o:{i}")) for i in range(20)
+        ]
+        ids = [f.result(10) for f in futures]
+        assert gate.result(10) == "paused"
+        assert committer.batches == 2 and committer.units == 21
+    assert len(set(ids)) == 20 and count(db) == 20
+    assert chain_ok(db)
+
+
+def test_errors_cross_back_with_their_class_and_details(db, policy):
+    with GroupCommitter(db) as committer:
+        with pytest.raises(Conflict) as caught:
+            committer.run(partial(score_then_fail, policy=policy, subject="order:x"))
+        assert caught.value.details == {"item_id": "order:x"}
+        assert committer.run(partial(score, policy=policy, subject="order:next"))
         assert committer.batches == 1  # the failed unit committed nothing
     with db.read() as session:
         assert set(session.scalars(select(RecommendationRow.subject))) == {"order:next"}
-        assert audit.verify(session).ok
+
+
+def test_a_unit_that_does_not_pickle_is_refused_at_once(db):
+    with GroupCommitter(db) as committer:
+        with pytest.raises(TypeError, match="must pickle"):
+            committer.submit(lambda session: None)
+        assert committer.run(partial(pause, seconds=0)) == "paused"  # nothing was sent
 
 
 def test_concurrent_submitters_keep_the_chain_linear(db, policy):
     with db.read() as session:
         before = audit.verify(session).count
     with GroupCommitter(db) as committer, ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda i: committer.run(score_unit(policy, f"order:{i}")), range(64)))
+        ids = list(
+            pool.map(
+                lambda i: committer.run(partial(score, policy=policy, subject=f"o:{i}")),
+                range(64),
+            )
+        )
     assert len(set(ids)) == 64
     with db.read() as session:
         verification = audit.verify(session)
         assert verification.ok and verification.count == before + 64
 
 
-def test_one_idempotency_key_twice_in_a_batch_has_one_effect(db, policy):
-    body = {"order": "order:idem", "p": 0.5}
-    fingerprint = request_fingerprint("POST", "/v1/orders/risk", body)
-
-    def unit(session):
-        return idempotent(
-            session,
-            caller="erp",
-            key="k-1",
-            fingerprint=fingerprint,
-            retention=timedelta(hours=1),
-            effect=lambda s: (201, {"id": score_unit(policy, "order:idem")(s)}),
-        )
-
-    release = threading.Event()
+def test_a_writer_that_exits_fails_its_units_and_is_replaced(db, policy):
     with GroupCommitter(db) as committer:
-        committer.submit(gate_unit(release))
-        first, second = committer.submit(unit), committer.submit(unit)
-        release.set()
-        a, b = first.result(10), second.result(10)
-    assert isinstance(a, StoredResponse) and not a.replayed and b.replayed
-    assert a.body == b.body
+        assert committer.wait_ready()
+        with pytest.raises(NotReady, match="exited before answering"):
+            committer.run(exit_writer)
+        assert committer.run(partial(score, policy=policy, subject="order:after"))
+        assert committer.restarts == 1 and committer.ready
     assert count(db) == 1
+
+
+def test_a_store_the_writer_cannot_open_is_not_ready(tmp_path):
+    unreachable = Database(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    with GroupCommitter(unreachable) as committer:
+        assert not committer.wait_ready(10)
+        assert not committer.ready
 
 
 def test_closed_committer_refuses_work(db):
     committer = GroupCommitter(db).start()
     committer.close()
     with pytest.raises(NotReady):
-        committer.submit(lambda s: None)
+        committer.submit(partial(pause, seconds=0))
