@@ -1,7 +1,8 @@
 """The append-only audit log: appending links to the chain, reading and verifying it.
 
-An append is one read of the chain head (the highest ``seq``, a primary-key probe) and one
-insert, inside the caller's transaction, so the event commits or rolls back together with
+An append is one read of the chain head (the highest ``seq``, a primary-key probe; later
+appends in the same transaction reuse the head they wrote) and one insert, inside the
+caller's transaction, so the event commits or rolls back together with
 the effect it records. Appends must be serialized for ``seq`` to stay contiguous and the
 chain linear:
 
@@ -42,6 +43,7 @@ from governance.tables import AuditEventRow
 _LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
 _HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
 _INSERT = insert(AuditEventRow.__table__)
+_KNOWN_HEAD = "audit.head"  # session.info key: (transaction, seq, hash) of our last append
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +97,17 @@ def append(
     ``actor`` is the principal acting, or a plain name for the system itself (the SLA sweep).
     """
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK)
-    head = conn.execute(_HEAD).first()
-    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    # The head this transaction (or savepoint) last appended: group commit appends many
+    # events per transaction, and nobody else can move the head while we hold the lock.
+    scope = session.get_nested_transaction() or session.get_transaction()
+    known = session.info.get(_KNOWN_HEAD)
+    if known is not None and known[0] is scope:
+        seq, prev_hash = known[1] + 1, known[2]
+    else:
+        if conn.dialect.name == "postgresql":
+            conn.execute(_LOCK)
+        head = conn.execute(_HEAD).first()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = (at or datetime.now(UTC)).astimezone(UTC)
     body = canonical_payload(payload)
     name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
@@ -118,6 +127,7 @@ def append(
             "hash": digest,
         },
     )
+    session.info[_KNOWN_HEAD] = (scope, seq, digest)
     return Appended(seq, at, digest)
 
 

@@ -153,7 +153,14 @@ _READY = "ready"
 
 
 def _write_frame(fd: int, *parts: bytes) -> None:
-    chunks: list[bytes | memoryview] = [_LENGTH.pack(sum(map(len, parts))), *parts]
+    _write_frames(fd, [parts])
+
+
+def _write_frames(fd: int, frames: Sequence[Sequence[bytes]]) -> None:
+    """Frames of parts, in as few system calls as the pipe allows."""
+    chunks: list[bytes | memoryview] = []
+    for parts in frames:
+        chunks += [_LENGTH.pack(sum(map(len, parts))), *parts]
     while chunks:
         written = os.writev(fd, chunks)
         while chunks and written >= len(chunks[0]):
@@ -289,6 +296,8 @@ class GroupCommitter:
         self._writer: _Writer | None = None
         self._closed = False
         self._spawned = 0
+        self._outgoing: list[tuple[_Writer, int, bytes]] = []  # deferred to the turn's end
+        self._flush_scheduled = False
         self.batches = 0  # commits made; with ``units`` it gives the mean batch size
         self.units = 0
         self.retried = 0  # batches run again unit by unit because one of their units failed
@@ -341,6 +350,7 @@ class GroupCommitter:
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish the units already submitted, then stop the writer."""
+        self._flush()
         with self._lock:
             self._closed = True
             writer, self._writer = self._writer, None
@@ -384,8 +394,12 @@ class GroupCommitter:
 
     # --- submitting ---------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[Session], T]) -> Future[T]:
-        """Queue ``fn(session)``; the future resolves once its batch is committed."""
+    def submit(self, fn: Callable[[Session], T], *, defer: bool = False) -> Future[T]:
+        """Queue ``fn(session)``; the future resolves once its batch is committed.
+
+        ``defer`` (the event loop's path, see :meth:`run_async`): hold the unit until the
+        current turn of the event loop ends, then send it with the others of that turn.
+        """
         try:
             payload = pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
         except Exception as err:
@@ -404,11 +418,10 @@ class GroupCommitter:
                 writer = self._writer = self._spawn()
             uid = next(self._ids)
             writer.pending[uid] = future
-            try:
-                _write_frame(writer.fd_in, _ID.pack(uid), payload)
-            except OSError as err:
-                del writer.pending[uid]
-                raise NotReady(f"the writer process is not accepting writes: {err}") from None
+            if defer:
+                self._outgoing.append((writer, uid, payload))
+            else:
+                self._send(writer, [(uid, payload)])
         return future
 
     def run(self, fn: Callable[[Session], T]) -> T:
@@ -416,8 +429,38 @@ class GroupCommitter:
         return self.submit(fn).result()
 
     async def run_async(self, fn: Callable[[Session], T]) -> T:
-        """Submit and await (for the event loop; no thread is held while waiting)."""
-        return await asyncio.wrap_future(self.submit(fn))
+        """Submit and await (for the event loop; no thread is held while waiting).
+
+        Units submitted in one turn of the event loop reach the writer together, so they
+        share a batch and its commit: the requests of one scoring pass resume in the same
+        turn and submit one after another. Nothing waits for a timer; the turn ends anyway.
+        """
+        future = self.submit(fn, defer=True)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await asyncio.wrap_future(future)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_scheduled = False
+            outgoing, self._outgoing = self._outgoing, []
+            by_writer: dict[int, tuple[_Writer, list[tuple[int, bytes]]]] = {}
+            for writer, uid, payload in outgoing:
+                by_writer.setdefault(id(writer), (writer, []))[1].append((uid, payload))
+            for writer, units in by_writer.values():
+                self._send(writer, units)
+
+    def _send(self, writer: _Writer, units: list[tuple[int, bytes]]) -> None:
+        """Write units to the writer (holding the lock); a dead pipe fails their futures."""
+        try:
+            _write_frames(writer.fd_in, [(_ID.pack(uid), payload) for uid, payload in units])
+        except OSError as err:
+            error = NotReady(f"the writer process is not accepting writes: {err}")
+            for uid, _ in units:
+                future = writer.pending.pop(uid, None)
+                if future is not None:
+                    future.set_exception(error)
 
     # --- replies ------------------------------------------------------------------------
 

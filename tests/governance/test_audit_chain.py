@@ -3,12 +3,15 @@ detection and contiguous sequence numbers under concurrent appends."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -34,6 +37,32 @@ def _append(db: Database, n: int, subject: str = "x") -> None:
 
 
 # --- pure -----------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(), min_size=7, max_size=7),
+    seq=st.integers(min_value=1, max_value=2**62),
+    role=st.none() | st.text(),
+)
+def test_link_hashes_are_those_of_the_canonical_json(texts, seq, role):
+    # The chain's hash format is sha256 of canonical_json; link_hash takes a faster
+    # encoder, which must give the same bytes for any text (or old chains stop verifying).
+    kind, actor, subject_type, subject_id, payload, prev_hash, _ = texts
+    at = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    link = Link(seq, at, kind, actor, role, subject_type, subject_id, payload, prev_hash)
+    content = {
+        "seq": seq,
+        "at": "2026-01-02T03:04:05.000006Z",
+        "kind": kind,
+        "actor": actor,
+        "actor_role": role,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "payload": payload,
+        "prev_hash": prev_hash,
+    }
+    assert link_hash(link) == hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
 def test_canonical_json_is_order_and_type_stable():

@@ -3,6 +3,7 @@ writer process answers every unit, crosses errors over, and is replaced when it 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,18 @@ def test_units_queued_while_the_writer_commits_go_in_one_batch(db, policy):
         assert committer.batches == 2 and committer.units == 21
     assert len(set(ids)) == 20 and count(db) == 20
     assert chain_ok(db)
+
+
+def test_units_awaited_in_one_turn_of_the_event_loop_share_a_batch(db, policy):
+    async def requests(committer: GroupCommitter) -> list[str]:
+        units = [partial(score, policy=policy, subject=f"o:{i}") for i in range(10)]
+        return await asyncio.gather(*(committer.run_async(unit) for unit in units))
+
+    with GroupCommitter(db) as committer:
+        assert committer.wait_ready()
+        ids = asyncio.run(requests(committer))
+        assert committer.batches == 1 and committer.units == 10
+    assert len(set(ids)) == 10 and count(db) == 10
 
 
 def test_errors_cross_back_with_their_class_and_details(db, policy):
