@@ -113,7 +113,11 @@ class InventoryPositions:
         return key in self._index
 
     def position(self, item_id: str, location_id: str) -> dict[str, Any] | None:
-        """One position's fields, ``in_transit_eta`` and ``available`` (do not modify it)."""
+        """One position's fields, ``in_transit_eta`` and ``available`` (do not modify it).
+
+        ``in_transit_eta_ns`` is the ETA in nanoseconds since the epoch (None without one),
+        for comparisons per order line without NumPy or pandas.
+        """
         key = (item_id, location_id)
         pos = self._position_cache.get(key)
         if pos is not None:
@@ -124,6 +128,7 @@ class InventoryPositions:
         pos = {f: float(self._values[f][k]) for f in self.FIELDS}
         eta = self._eta[k]
         pos["in_transit_eta"] = None if np.isnat(eta) else pd.Timestamp(eta)
+        pos["in_transit_eta_ns"] = None if np.isnat(eta) else int(eta.astype(np.int64))
         pos["available"] = available_scalar(
             pos["on_hand"], pos["allocated"], pos["reserved"], pos["quarantined"]
         )

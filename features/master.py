@@ -49,6 +49,7 @@ def _table(df: pd.DataFrame | None, key: str, columns: dict[str, str]) -> dict[s
 
 
 ROW_CACHE_LIMIT = 200_000  # memoised ids per kind (items, customers, carriers)
+ID_KEYS = ("item_id", "customer_id", "carrier_id")
 
 
 class MasterData:
@@ -119,18 +120,21 @@ class MasterData:
 
     def row(self, item_id: str, customer_id: str, carrier_id: str | None) -> dict[str, Any]:
         """Values for one line (serving): the same maps, no pandas; a new dict each call."""
-        out: dict[str, Any] = {
-            "item_known": float(item_id in self.known["item"]),
-            "cust_known": float(customer_id in self.known["customer"]),
+        parts = self.__dict__.get("_row_parts")  # absent in older pickles
+        if parts is None:
+            parts = self.__dict__["_row_parts"] = {k: {} for k in ID_KEYS}
+        known = self.known
+        return {
+            "item_known": float(item_id in known["item"]),
+            "cust_known": float(customer_id in known["customer"]),
+            **(parts["item_id"].get(item_id) or self._part("item_id", item_id)),
+            **(parts["customer_id"].get(customer_id) or self._part("customer_id", customer_id)),
+            **(parts["carrier_id"].get(carrier_id) or self._part("carrier_id", carrier_id)),
         }
-        out.update(self._part("item_id", item_id))
-        out.update(self._part("customer_id", customer_id))
-        out.update(self._part("carrier_id", carrier_id))
-        return out
 
     def _part(self, key: str, value: str | None) -> dict[str, Any]:
         """The values one id gives (its item, customer or carrier columns), memoised."""
-        parts = self.__dict__.setdefault("_row_parts", {})  # absent in older pickles
+        parts = self.__dict__.setdefault("_row_parts", {k: {} for k in ID_KEYS})
         cache = parts.setdefault(key, {})
         hit = cache.get(value)
         if hit is None:

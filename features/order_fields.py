@@ -64,7 +64,17 @@ def line_fields(orders: pd.DataFrame) -> dict[str, np.ndarray]:
 def record_fields(lines: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Line fields of one order's lines given as dictionaries (serving), no pandas."""
     n = len(lines)
-    seconds = [epoch_seconds(line["order_ts"], "order_ts") for line in lines]
+    # The lines of an order share its timestamps: parse each distinct value once.
+    parsed: dict[tuple[str, Any], float] = {}
+
+    def seconds_of(line: Mapping[str, Any], name: str) -> float:
+        key = (name, line[name])
+        value = parsed.get(key)
+        if value is None:
+            value = parsed[key] = epoch_seconds(key[1], name)
+        return value
+
+    seconds = [seconds_of(line, "order_ts") for line in lines]
     days = [math.floor(s / 86400.0) for s in seconds]
     out: dict[str, np.ndarray] = {
         "order_day": np.array(days, dtype=np.int64),
@@ -73,7 +83,7 @@ def record_fields(lines: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         ),
         "order_weekday": np.array([float((d + 3) % 7) for d in days]),
         "promised_day": np.array(
-            [float(epoch_day(line["promised_date"], "promised_date")) for line in lines]
+            [float(math.floor(seconds_of(line, "promised_date") / 86400.0)) for line in lines]
         ),
         "qty": np.array([float(line["qty"]) for line in lines]),
         "unit_price": np.array([float(line["unit_price"]) for line in lines]),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from features.state_tables import (
     table_sums,
 )
 
+NS_PER_DAY = 86_400 * 10**9
 DEMAND_DAYS = 28  # demand rate window; units claimed count at most this far back
 CARRIER_RECENT_DAYS = 14  # "recent" carrier lateness
 LOAD_DAYS = 3  # recent warehouse load ...
@@ -444,12 +446,17 @@ class RiskState:
 
     def values(self, fields: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """State values of one order's lines (``fields`` from ``features.order_fields``)."""
+        return value_arrays(self.value_rows(fields))
+
+    def value_rows(self, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`values` as one dictionary per line; :func:`value_arrays` stacks rows of
+        many orders at once (serving scores the orders of concurrent requests together)."""
         days = fields["order_day"]
         self._advance(int(max(days)))
         rows = []
         same_order: dict[tuple, float] = {}
         has_carrier = self.flags["carrier"] and "carrier_id" in fields
-        lane_names = lane_stat_names(self.flags)
+        lane_names = self._lane_names()
         zeros4 = (0.0,) * 4
         shared_values: dict[tuple, dict[str, float]] = {}
         for k in range(len(days)):
@@ -489,15 +496,13 @@ class RiskState:
                 self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
             )
             rows.append(row)
-        # One 2-D array for every numeric value (a column each), far cheaper than one
-        # small array per value; text values (categories, regions) stay objects.
-        names = [name for name in rows[0] if name not in _TEXT_VALUES]
-        matrix = np.array([[r[name] for name in names] for r in rows], dtype=float)
-        out: dict[str, np.ndarray] = dict(zip(names, matrix.T, strict=True))
-        for name in rows[0]:
-            if name in _TEXT_VALUES:
-                out[name] = np.array([r[name] for r in rows], dtype=object)
-        return out
+        return rows
+
+    def _lane_names(self) -> tuple[str, ...]:
+        names = self.__dict__.get("_lane_stat_names")  # absent in older pickles
+        if names is None:
+            names = self.__dict__["_lane_stat_names"] = lane_stat_names(self.flags)
+        return names
 
     def _shared(
         self,
@@ -574,17 +579,35 @@ class RiskState:
             if self.flags["quarantined"]:
                 row["inv_quarantined"] = pos["quarantined"]
             if self.flags["in_transit"]:
-                by = np.datetime64(int(promised_day), "D")
-                row["inv_in_transit_due"] = positions.in_transit_by(item, loc, by)
-                eta = pos["in_transit_eta"]
+                # What arrives by the promised day's midnight counts (InventoryPositions
+                # .in_transit_by, without NumPy per line).
+                eta = pos["in_transit_eta_ns"]
+                arrived = eta is not None and eta <= int(promised_day) * NS_PER_DAY
+                row["inv_in_transit_due"] = pos["in_transit"] if arrived else 0.0
                 incoming = pos["in_transit"] > 0 and eta is not None
-                row["inv_receipt_day"] = float(epoch_day(eta)) if incoming else np.nan
+                row["inv_receipt_day"] = float(eta // NS_PER_DAY) if incoming else np.nan
             start = max(snap, day - DEMAND_DAYS)
             row["inv_claimed"] = il_days.total(start, day) + il_days.get(day) + earlier
         row["inv_elsewhere"] = positions.available_total(item) - own
 
 
 _TEXT_VALUES = frozenset(TEXT_VALUES)
+
+
+def value_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """State value rows (:meth:`RiskState.value_rows`, rows with the same names) as arrays.
+
+    One 2-D array for every numeric value (a column each), far cheaper than one small
+    array per value; text values (categories, regions) stay objects.
+    """
+    names = [name for name in rows[0] if name not in _TEXT_VALUES]
+    numbers = operator.itemgetter(*names)
+    matrix = np.array([numbers(r) for r in rows], dtype=float).reshape(len(rows), len(names))
+    out: dict[str, np.ndarray] = dict(zip(names, matrix.T, strict=True))
+    for name in rows[0]:
+        if name in _TEXT_VALUES:
+            out[name] = np.array([r[name] for r in rows], dtype=object)
+    return out
 
 
 def _day_of(value: Any) -> int:

@@ -17,9 +17,12 @@ import pandas as pd
 
 def table_key(*parts: Any) -> tuple | None:
     """A dictionary key, or None when a part is missing (missing keys match nothing)."""
-    if any(p is None or (isinstance(p, float) and math.isnan(p)) for p in parts):
-        return None
-    return tuple(str(p) for p in parts)
+    key = []
+    for p in parts:  # a loop, not generators: this runs several times per order line
+        if p is None or (isinstance(p, float) and math.isnan(p)):
+            return None
+        key.append(p if type(p) is str else str(p))
+    return tuple(key)
 
 
 def add_to(table: dict, key: tuple | None, values: Sequence[float]) -> None:

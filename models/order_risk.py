@@ -164,6 +164,9 @@ DISCOUNT_JUMP = "discount_jump"
 EROSION_KINDS = (BELOW_COST, PRICE_MISMATCH, PRICE_DROP, DISCOUNT_JUMP)
 
 
+_KIND_NAMES = np.array([*EROSION_KINDS, ""])
+
+
 @dataclass
 class ErosionResult:
     flag: np.ndarray  # bool
@@ -227,16 +230,17 @@ class MarginErosionDetector(BaseEstimator):
         with np.errstate(invalid="ignore"):
             half = self.min_drop / 2
             below = (margin < 0) & (mismatch >= half)
-            kind = np.select(
+            # The first test that holds names the kind (np.select's rule), by index.
+            tests = np.array(
                 [
                     below,
                     mismatch >= self.min_drop,
                     drop >= self.min_drop,
                     jump >= 100 * self.min_drop,
-                ],
-                list(EROSION_KINDS),
-                default="",
+                    np.ones(n, dtype=bool),
+                ]
             )
+            kind = _KIND_NAMES[np.argmax(tests, axis=0)]
         return ErosionResult(
             flag=kind != "",
             kind=kind,

@@ -18,7 +18,7 @@ has the figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import pandas as pd
 
 from features.order_fields import line_fields, record_fields
 from features.order_risk import FAMILIES, OrderRiskFeatures
-from features.risk_state import RiskState
+from features.risk_state import RiskState, value_arrays
 from models.order_risk import ErosionResult, MarginErosionDetector, OrderRiskClassifier
 from models.reasons import reason
 
@@ -99,6 +99,40 @@ class BatchScores:
     erosion: ErosionResult
     derived: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray]
+    ranked: np.ndarray | None = None  # per line, family indices by contribution, largest first
+    columns: tuple[Columns, Columns] | None = None  # inputs and derived, as lists (reasons)
+
+
+class Columns(Mapping[str, list]):
+    """Arrays read as Python lists, each converted on first use.
+
+    Reason text reads a handful of values per line: a list gives Python floats, where an
+    array index gives NumPy scalars whose arithmetic and formatting cost ~10× more.
+    """
+
+    __slots__ = ("_arrays", "_lists")
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._arrays = arrays
+        self._lists: dict[str, list] = {}
+
+    def __getitem__(self, name: str) -> list:
+        column = self._lists.get(name)
+        if column is None:
+            column = self._lists[name] = self._arrays[name].tolist()
+        return column
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self._arrays else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._arrays
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
 
 
 class OrderRiskScorer:
@@ -161,17 +195,23 @@ class OrderRiskScorer:
 
     def reasons(self, scores: BatchScores, k: int) -> list[Reason]:
         """Reasons for line ``k`` of a batch: risk-raising families, largest first."""
+        inputs, derived = _columns(scores)
+        if scores.ranked is None:  # one sort for every line of the batch
+            scores.ranked = np.argsort(-scores.families, axis=1, kind="stable")
         row = scores.families[k]
-        order = np.argsort(-row)[: self.max_reasons]
-        out = [
-            Reason(
-                self.families[j],
-                float(row[j]),
-                reason(self.families[j], k, scores.inputs, scores.derived, scores.erosion),
+        out = []
+        for j in scores.ranked[k, : self.max_reasons].tolist():
+            contribution = float(row[j])
+            if contribution < self.reason_threshold:
+                break  # ranked: the rest are smaller
+            family = self.families[j]
+            out.append(
+                Reason(
+                    family,
+                    contribution,
+                    reason(family, k, inputs, derived, scores.erosion),
+                )
             )
-            for j in order
-            if row[j] >= self.reason_threshold
-        ]
         return out
 
     def predict_frame(self, orders: pd.DataFrame, state: RiskState) -> np.ndarray:
@@ -219,28 +259,33 @@ class OrderRiskScorer:
         """
         results: list[OrderRisk | ValueError | None] = [None] * len(orders)
         # Orders with other columns (x_* context) or types cannot share arrays: group them.
-        groups: dict[tuple, list[tuple[int, dict, dict]]] = {}
+        groups: dict[tuple, list[tuple[int, dict, list]]] = {}
         for i, lines in enumerate(orders):
             if not lines:
                 results[i] = ValueError("lines must hold at least one order line")
                 continue
             try:
                 fields = record_fields(lines)
-                values = state.values(fields)
+                rows = state.value_rows(fields)
             except ValueError as err:
                 results[i] = err
                 continue
-            signature = tuple((k, v.dtype.kind) for k, v in sorted({**fields, **values}.items()))
-            groups.setdefault(signature, []).append((i, fields, values))
+            # The same columns give the same dtypes, except x_* context (numbers or text).
+            signature = (
+                frozenset(fields),
+                frozenset(rows[0]),
+                tuple(sorted((k, v.dtype.kind) for k, v in fields.items() if k[:2] == "x_")),
+            )
+            groups.setdefault(signature, []).append((i, fields, rows))
         for members in groups.values():
             try:
                 scores = self.explain_arrays(
                     _concat([fields for _, fields, _ in members]),
-                    _concat([values for _, _, values in members]),
+                    value_arrays([row for _, _, rows in members for row in rows]),
                 )
             except ValueError:
-                for i, fields, values in members:  # find the order(s) at fault
-                    results[i] = self._alone(orders[i], fields, values)
+                for i, fields, rows in members:  # find the order(s) at fault
+                    results[i] = self._alone(orders[i], fields, value_arrays(rows))
                 continue
             start = 0
             for i, _, _ in members:
@@ -283,7 +328,7 @@ class OrderRiskScorer:
                     reasons=self.reasons(scores, k),
                     margin_erosion=flagged,
                     margin_erosion_reason=(
-                        reason("margin_erosion", k, scores.inputs, scores.derived, scores.erosion)
+                        reason("margin_erosion", k, *_columns(scores), scores.erosion)
                         if flagged
                         else None
                     ),
@@ -303,6 +348,12 @@ class OrderRiskScorer:
             margin_erosion=any(line.margin_erosion for line in out),
             reasons=riskiest.reasons,
         )
+
+
+def _columns(scores: BatchScores) -> tuple[Columns, Columns]:
+    if scores.columns is None:
+        scores.columns = (Columns(scores.inputs), Columns(scores.derived))
+    return scores.columns
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
