@@ -309,6 +309,15 @@ class RiskState:
         ``unit_price``, ``promised_date``; optional ``discount_pct``, ``carrier_id``).
         Scoring does not record: serving calls this once the order is taken.
         """
+        days: dict[tuple[str, Any], int] = {}  # the lines of an order share their dates
+
+        def day_of(line: Mapping[str, Any], name: str) -> int:
+            key = (name, line[name])
+            day = days.get(key)
+            if day is None:
+                day = days[key] = _day_of(key[1])
+            return day
+
         for line in lines:
             item, loc, cust = (
                 str(line["item_id"]),
@@ -316,7 +325,7 @@ class RiskState:
                 str(line["customer_id"]),
             )
             m = self.master.row(item, cust, line.get("carrier_id"))
-            day = _day_of(line["order_ts"])
+            day = day_of(line, "order_ts")
             self._advance(day)
             disc = line.get("discount_pct") if self.flags["discount"] else None
             logpi = _log_price_index(float(line["unit_price"]), m["item_list_price"])
@@ -338,7 +347,7 @@ class RiskState:
                 carrier,
                 m.get("cust_region"),
                 float(day),
-                float(_day_of(line["promised_date"])),
+                float(day_of(line, "promised_date")),
                 float(line["qty"]),
             )
 

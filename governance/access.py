@@ -90,6 +90,10 @@ class Principal:
     role: Role
     key_id: str | None = None
 
+    def __reduce__(self) -> tuple:
+        # Pickled into the writer on every request; the dataclass default is ~10x slower.
+        return (Principal, (self.name, self.role, self.key_id))
+
     @property
     def actor(self) -> str:
         """The identity written to the audit log and compared by four-eyes checks."""

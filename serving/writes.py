@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import Response
 
 from governance.access import Principal
@@ -26,7 +27,7 @@ async def create(
     services: Services,
     principal: Principal,
     *,
-    path: str,
+    request: Request,
     body: Any,
     idempotency_key: str | None,
     effect: Effect,
@@ -40,7 +41,9 @@ async def create(
             effect=effect,
             caller=principal.key_id or principal.actor,
             key=idempotency_key,
-            fingerprint=request_fingerprint("POST", path, body.model_dump(mode="json")),
+            fingerprint=request_fingerprint(
+                "POST", request.url.path, body.model_dump(mode="json")
+            ),
             retention=timedelta(hours=services.settings.idempotency_retention_hours),
         )
     rendered = await services.committer.run_async(unit)

@@ -65,7 +65,7 @@ async def inventory_events(
     response, replayed = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,
@@ -112,7 +112,7 @@ async def outcomes(
     response, replayed = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,

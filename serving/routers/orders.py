@@ -113,7 +113,7 @@ async def score_orders(
     response, replayed = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,

@@ -165,7 +165,7 @@ async def run(
     response, replayed = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,

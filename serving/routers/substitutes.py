@@ -111,7 +111,7 @@ async def substitutes(
     response, replayed = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,
@@ -207,7 +207,7 @@ async def feedback(
     response, _ = await writes.create(
         services,
         principal,
-        path=request.url.path,
+        request=request,
         body=body,
         idempotency_key=idempotency_key,
         effect=effect,
