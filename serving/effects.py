@@ -109,20 +109,22 @@ def decision_body(decision: Decision, recorded: Recorded) -> dict[str, Any]:
 def record_order_risks(
     session: Session,
     *,
-    orders: list[dict[str, Any]],
+    orders: bytes,
+    decisions: list[Decision],
     columns: list[str],
     model: str,
     model_version: str,
     principal: Principal,
 ) -> tuple[int, dict[str, Any]]:
-    """Scored orders (``serving.routers.orders.scored_order``): audit, route, answer.
+    """Scored orders (JSON of ``serving.routers.orders.scored_order`` each) and their
+    routing: audit, queue, answer.
 
     Features and exact SHAP values are audited per line in the model's column order (one
     name list, not names per value); ``GET /v1/queue-items/{id}`` expands them by name.
     """
     results = []
-    for order in orders:
-        risk, decision = order["risk"], order["decision"]
+    for order, decision in zip(orjson.loads(orders), decisions, strict=True):
+        risk = order["risk"]
         recorded = record(
             session,
             ModelOutput(

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
 
 from governance.access import Permission, Principal
-from governance.routing import Decision, OrderRisk, route
+from governance.routing import OrderRisk, route
 from models.order_risk_scorer import LineRisk
 from models.order_risk_scorer import OrderRisk as ScoredRisk
 from serving import effects, writes
@@ -104,7 +105,13 @@ async def score_orders(
 
     effect = partial(
         effects.record_order_risks,
-        orders=[scored_order(order, risk, decision) for order, _, risk, decision in scored],
+        # JSON, not pickled structures: ~10x cheaper on the event loop, and JSON is what
+        # the values become in the audit log and the response anyway.
+        orders=orjson.dumps(
+            [scored_order(order, risk) for order, _, risk, _ in scored],
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        ),
+        decisions=[decision for _, _, _, decision in scored],
         columns=scorer.feature_names,
         model=MODEL,
         model_version=model.version,
@@ -126,7 +133,7 @@ async def score_orders(
     return response
 
 
-def scored_order(order: OrderIn, risk: ScoredRisk, decision: Decision) -> dict[str, Any]:
+def scored_order(order: OrderIn, risk: ScoredRisk) -> dict[str, Any]:
     """A scored order as plain data for :func:`serving.effects.record_order_risks`."""
     return {
         "order_id": order.order_id,
@@ -143,7 +150,6 @@ def scored_order(order: OrderIn, risk: ScoredRisk, decision: Decision) -> dict[s
         # Per line, in the model's column order.
         "features": {str(line.line_no): line.feature_list for line in risk.lines},
         "contributions": {str(line.line_no): line.contribution_list for line in risk.lines},
-        "decision": decision,
     }
 
 
