@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from governance.access import Principal
@@ -36,13 +36,14 @@ from governance.chain import (
     link_hash,
     verify_links,
 )
+from governance.inserts import RowInsert
 from governance.tables import AuditEventRow
 
-# Built once: an append runs on every scored order, so it skips statement construction and
-# the ORM unit of work (Core statements hit SQLAlchemy's compiled cache directly).
+# Built once: an append runs on every scored order, so the insert goes straight to the
+# driver (governance.inserts) and the head query hits SQLAlchemy's compiled cache.
 _LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
 _HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
-_INSERT = insert(AuditEventRow.__table__)
+_INSERT = RowInsert(AuditEventRow.__table__)
 _KNOWN_HEAD = "audit.head"  # session.info key: (transaction, seq, hash) of our last append
 
 
@@ -112,8 +113,8 @@ def append(
     body = canonical_payload(payload)
     name, role = (actor, None) if isinstance(actor, str) else (actor.actor, actor.role.value)
     digest = link_hash(Link(seq, at, kind, name, role, subject_type, subject_id, body, prev_hash))
-    conn.execute(
-        _INSERT,
+    _INSERT(
+        session,
         {
             "seq": seq,
             "at": at,

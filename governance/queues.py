@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from governance import audit
 from governance.access import Permission, Principal, require
+from governance.inserts import RowInsert
 from governance.policy import Policy
 from governance.routing import Decision, Kind, replenishment_approvals
 from governance.tables import ApprovalRow, QueueItemRow
@@ -30,7 +31,7 @@ from governance.workflow import expire as expire_transition
 from stockpilot.errors import Conflict, InvalidInput, NotFound
 
 SYSTEM_SLA = "system:sla"
-_INSERT_ITEM = insert(QueueItemRow.__table__)
+_INSERT_ITEM = RowInsert(QueueItemRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ def insert_item(
         "decided_by": None,
         "reason": None,
     }
-    session.connection().execute(_INSERT_ITEM, values)  # Core insert: this runs per scored order
+    _INSERT_ITEM(session, values)  # straight to the driver: this runs per scored order
     return QueueItem(
         id=values["id"],
         queue=decision.queue,

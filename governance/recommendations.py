@@ -17,18 +17,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from governance import audit, queues
 from governance.access import Principal
 from governance.chain import canonical_payload
+from governance.inserts import RowInsert
 from governance.queues import QueueItem
 from governance.routing import Decision
 from governance.tables import RecommendationRow
 from stockpilot.errors import InvalidInput
 
-_INSERT = insert(RecommendationRow.__table__)  # built once; runs per scored order
+_INSERT = RowInsert(RecommendationRow.__table__)  # straight to the driver: runs per order
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +73,8 @@ def record(
         raise InvalidInput("subject: must be 1 to 200 characters", subject=output.subject)
     now = now or datetime.now(UTC)
     rec_id = uuid.uuid4().hex
-    session.connection().execute(
-        _INSERT,
+    _INSERT(
+        session,
         {
             "id": rec_id,
             "kind": decision.kind.value,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.exc import OperationalError
 
 from governance import audit
 from governance.db import Database
+from governance.inserts import RowInsert
 from governance.policies import active_policy, active_version, apply_policy, ensure_policy
 from governance.policy import PolicyError, default_policy_text
 from governance.schema import current_revision, head_revision, require_current, upgrade
+from governance.tables import QueueItemRow, RecommendationRow
 from stockpilot.errors import Conflict, NotReady
 from stockpilot.settings import get_settings
 from tests.governance.support import ADMIN
@@ -107,3 +111,64 @@ def test_ensure_policy_applies_the_configured_file_only_once(db, tmp_path):
     with db.write() as session:
         kept = ensure_policy(session, actor=ADMIN, policy_file=None)
     assert (kept.version, kept.changed) == (5, False)
+
+
+def test_row_inserts_store_exactly_what_core_stores(db):
+    """The hot-path inserts bind through the columns' own types: the same stored values
+    as a Core INSERT (aware datetimes, JSON, NULLs), read back the same by the ORM."""
+    at = datetime(2026, 3, 4, 5, 6, 7, 0, tzinfo=UTC)  # no microseconds: the formats differ there
+    rec = {
+        "kind": "order_risk",
+        "subject": "order:x",
+        "model_name": "order-risk",
+        "model_version": "1",
+        "score": 0.25,
+        "action": "review",
+        "queue": "order-review",
+        "threshold_name": "order_risk.review_at",
+        "threshold": None,
+        "policy_version": 1,
+        "created_at": at,
+        "created_by": "key:k1",
+    }
+    item = {
+        "queue": "order-review",
+        "kind": "order_risk",
+        "subject": "order:x",
+        "action": "review",
+        "status": "pending",
+        "version": 1,
+        "requested_by": "key:k1",
+        "requested_role": None,
+        "required_approvals": 1,
+        "approvals": 0,
+        "approval_round": 0,
+        "quantity": None,
+        "unit_value": 2.5,
+        "policy_version": 1,
+        "details": {"reason": "é", "n": [1, 2.5, None]},
+        "created_at": at,
+        "due_at": at + timedelta(hours=4),
+        "decided_at": None,
+        "decided_by": None,
+        "reason": None,
+    }
+    tables = RecommendationRow.__table__, QueueItemRow.__table__
+    with db.write() as session:
+        for suffix, write in (
+            ("core", lambda t, row: session.execute(insert(t), row)),
+            ("fast", lambda t, row: RowInsert(t)(session, row)),
+        ):
+            write(tables[0], {**rec, "id": f"r-{suffix}"})
+            write(tables[1], {**item, "id": f"q-{suffix}", "recommendation_id": f"r-{suffix}"})
+    with db.engine.connect() as conn:
+        for table, key in ((tables[0], "id"), (tables[1], "id")):
+            rows = conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY {key}").fetchall()
+            core, fast = (
+                tuple(v for k, v in r._mapping.items() if k not in ("id", "recommendation_id"))
+                for r in rows
+            )
+            assert core == fast, table.name  # the driver's own values, unconverted
+    with db.read() as session:
+        core, fast = session.get(QueueItemRow, "q-core"), session.get(QueueItemRow, "q-fast")
+        assert fast.details == item["details"] and fast.due_at == core.due_at == item["due_at"]
