@@ -50,6 +50,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -240,14 +241,16 @@ def _run(db: Database, raw: list[bytes]) -> bytes:
             ids.append(uid)
         except Exception as exc:  # e.g. a module the writer cannot import
             refused.append((uid, False, exc))
+    start = time.perf_counter()
     result = commit_batch(db, units) if units else BatchResult([], True, False)
     answers = [(uid, ok, value) for uid, (ok, value) in zip(ids, result.outcomes, strict=True)]
-    reply = (len(units) if result.committed else 0, result.retried, answers + refused)
+    took = time.perf_counter() - start
+    reply = (len(units) if result.committed else 0, result.retried, took, answers + refused)
     try:
         return pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
     except Exception:  # one result or exception does not pickle: send the rest as they are
-        safe = [(uid, ok, _picklable(value)) for uid, ok, value in reply[2]]
-        return pickle.dumps((reply[0], reply[1], safe), pickle.HIGHEST_PROTOCOL)
+        safe = [(uid, ok, _picklable(value)) for uid, ok, value in reply[3]]
+        return pickle.dumps((*reply[:3], safe), pickle.HIGHEST_PROTOCOL)
 
 
 def _picklable(value: Any) -> Any:
@@ -301,6 +304,9 @@ class GroupCommitter:
         self.batches = 0  # commits made; with ``units`` it gives the mean batch size
         self.units = 0
         self.retried = 0  # batches run again unit by unit because one of their units failed
+        self.batch_seconds = 0.0  # the writer's time running batches (queueing excluded)
+        self.wait_seconds = 0.0  # what run_async callers waited in all (queue + batch + IPC)
+        self.waits = 0
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -435,11 +441,16 @@ class GroupCommitter:
         share a batch and its commit: the requests of one scoring pass resume in the same
         turn and submit one after another. Nothing waits for a timer; the turn ends anyway.
         """
+        start = time.perf_counter()
         future = self.submit(fn, defer=True)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        finally:
+            self.wait_seconds += time.perf_counter() - start
+            self.waits += 1
 
     def _flush(self) -> None:
         with self._lock:
@@ -469,12 +480,13 @@ class GroupCommitter:
             writer.reached = pickle.loads(writer.replies.next()) == _READY
             writer.settled.set()
             while True:
-                committed, retried, answers = pickle.loads(writer.replies.next())
+                committed, retried, took, answers = pickle.loads(writer.replies.next())
                 with self._lock:
                     if committed:
                         self.batches += 1
                         self.units += committed
                     self.retried += int(retried)
+                    self.batch_seconds += took
                     resolved = [(writer.pending.pop(uid), ok, v) for uid, ok, v in answers]
                 for future, ok, value in resolved:
                     if ok:

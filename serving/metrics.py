@@ -78,6 +78,16 @@ COMMITS = {
         "retried",
         "Batches run again unit by unit because one of their units failed.",
     ),
+    "stockpilot_commit_batch_seconds": (
+        "batch_seconds",
+        "Time the writer process spent running batches.",
+    ),
+    "stockpilot_commit_wait_seconds": (
+        "wait_seconds",
+        "Time requests waited for their commit (queue, batch, transfer); per commit wait: "
+        "divide by stockpilot_commit_waits.",
+    ),
+    "stockpilot_commit_waits": ("waits", "Commits awaited by requests."),
 }
 SCORING = {
     "stockpilot_scoring_passes": (
@@ -87,6 +97,10 @@ SCORING = {
     "stockpilot_scored_requests": (
         "requests",
         "Requests scored; requests / passes is the mean dynamic batch.",
+    ),
+    "stockpilot_scoring_wait_seconds": (
+        "wait_seconds",
+        "Time requests waited for their scoring pass (queue and pass), in all.",
     ),
 }
 

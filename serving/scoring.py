@@ -15,6 +15,7 @@ orders in flight at the same moment never saw each other anyway.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ class OrderBatcher:
         self._waiting: list[_Waiting] = []
         self.passes = 0  # score_orders calls; with ``requests`` it gives the mean batch
         self.requests = 0
+        self.wait_seconds = 0.0  # what requests waited for their pass, in all
 
     async def score(
         self, scorer: OrderRiskScorer, state: RiskState, orders: Sequence[Lines]
@@ -48,7 +50,11 @@ class OrderBatcher:
         if not self._waiting:
             loop.call_soon(self._flush)  # after the requests already running this turn
         self._waiting.append(_Waiting(scorer, state, orders, future))
-        return await future
+        start = time.perf_counter()
+        try:
+            return await future
+        finally:
+            self.wait_seconds += time.perf_counter() - start
 
     def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []

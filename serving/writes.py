@@ -41,9 +41,7 @@ async def create(
             effect=effect,
             caller=principal.key_id or principal.actor,
             key=idempotency_key,
-            fingerprint=request_fingerprint(
-                "POST", request.url.path, body.model_dump(mode="json")
-            ),
+            fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
             retention=timedelta(hours=services.settings.idempotency_retention_hours),
         )
     rendered = await services.committer.run_async(unit)

@@ -61,6 +61,12 @@ def test_scored_order_is_explained_routed_and_audited(client, keys, serving_sett
     assert 1 <= commits <= units  # the scoring request was one unit of at most one commit
     passes = _counter(metrics, "stockpilot_scoring_passes_total")
     assert 1 <= passes <= _counter(metrics, "stockpilot_scored_requests_total")
+    # Where a request's time went: waiting for its pass, for its commit (which includes the
+    # writer's batch).
+    assert _counter(metrics, "stockpilot_scoring_wait_seconds_total") > 0
+    waited = _counter(metrics, "stockpilot_commit_wait_seconds_total")
+    assert waited >= _counter(metrics, "stockpilot_commit_batch_seconds_total") > 0
+    assert _counter(metrics, "stockpilot_commit_waits_total") >= units
 
 
 def _counter(text: str, name: str) -> float:
