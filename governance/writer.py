@@ -1,13 +1,13 @@
 """The group committer's writer process: ``python -m governance.writer FD_IN FD_OUT``.
 
-Started by :class:`governance.batching.GroupCommitter`, never by hand.
+Started by :class:`governance.committer.GroupCommitter`, never by hand.
 """
 
 from __future__ import annotations
 
 import sys
 
-from governance.batching import writer_main
+from governance.committer import writer_main
 
 if __name__ == "__main__":
     writer_main(int(sys.argv[1]), int(sys.argv[2]))

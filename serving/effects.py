@@ -1,6 +1,6 @@
 """What each creating endpoint writes: group-commit units as functions of plain data.
 
-The group committer runs units in its writer process (:mod:`governance.batching`), so a
+The group committer runs units in its writer process (:mod:`governance.committer`), so a
 unit is a module-level function of the session whose other arguments pickle: the routers
 bind them with :func:`functools.partial` to plain values (dicts, lists, the governance
 dataclasses), never to models or NumPy arrays. This module imports only the governance

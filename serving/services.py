@@ -17,7 +17,7 @@ from typing import Any
 from governance import keys as key_store
 from governance import policies, schema
 from governance.access import Principal, Role, hash_token
-from governance.batching import GroupCommitter
+from governance.committer import GroupCommitter
 from governance.db import Database
 from governance.policy import Policy
 from governance.sweep import sweep
@@ -147,6 +147,8 @@ class Services:
     # --- background work -----------------------------------------------------------
 
     def start_background(self) -> None:
+        """Called on the serving event loop: it reads the writer's replies from now on."""
+        self.committer.bind(asyncio.get_running_loop())
         self._tasks.append(asyncio.create_task(self._periodic_sweep()))
         self._tasks.append(asyncio.create_task(self._periodic_policy_refresh()))
 

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from governance import audit
-from governance.batching import GroupCommitter, commit_batch
+from governance.batching import commit_batch
+from governance.committer import GroupCommitter
 from governance.db import Database
 from governance.idempotency import StoredResponse, idempotent, request_fingerprint
 from governance.policy import Policy
@@ -151,16 +152,35 @@ def test_units_queued_while_the_writer_commits_go_in_one_batch(db, policy):
     assert chain_ok(db)
 
 
-def test_units_awaited_in_one_turn_of_the_event_loop_share_a_batch(db, policy):
+@pytest.mark.parametrize("bound", [False, True], ids=["reply-thread", "event-loop"])
+def test_units_awaited_in_one_turn_of_the_event_loop_share_a_batch(db, policy, bound):
     async def requests(committer: GroupCommitter) -> list[str]:
+        if bound:  # replies read by this loop, as serving does
+            committer.bind(asyncio.get_running_loop())
         units = [partial(score, policy=policy, subject=f"o:{i}") for i in range(10)]
-        return await asyncio.gather(*(committer.run_async(unit) for unit in units))
+        first = await asyncio.gather(*(committer.run_async(unit) for unit in units))
+        second = await committer.run_async(partial(score, policy=policy, subject="o:next"))
+        return [*first, second]
 
     with GroupCommitter(db) as committer:
         assert committer.wait_ready()
         ids = asyncio.run(requests(committer))
-        assert committer.batches == 1 and committer.units == 10
-    assert len(set(ids)) == 10 and count(db) == 10
+        assert committer.batches == 2 and committer.units == 11
+    assert len(set(ids)) == 11 and count(db) == 11
+
+
+def test_a_committer_bound_to_a_loop_answers_threads_and_closes_after_the_loop(db, policy):
+    async def bound(committer: GroupCommitter) -> str:
+        committer.bind(asyncio.get_running_loop())
+        # a thread's unit, answered through the loop's reader
+        return await asyncio.to_thread(committer.run, partial(pause, seconds=0))
+
+    committer = GroupCommitter(db).start()
+    assert committer.wait_ready()
+    assert asyncio.run(bound(committer)) == "paused"
+    late = committer.submit(partial(score, policy=policy, subject="order:late"))
+    committer.close()  # the loop is gone: close reads the last replies itself
+    assert late.result(5) and count(db) == 1
 
 
 def test_errors_cross_back_with_their_class_and_details(db, policy):
