@@ -62,6 +62,7 @@ _LENGTH = struct.Struct("<I")
 _ID = struct.Struct("<Q")
 _CLOSE = b""  # an empty frame: finish what is queued, then exit
 _READY = "ready"
+Pending = Future | asyncio.Future  # threads wait on the first kind, the event loop on the second
 
 
 # --- frames ---------------------------------------------------------------------------
@@ -202,7 +203,7 @@ class _Writer:
     process: subprocess.Popen
     fd_in: int  # ours to write
     replies: _Frames  # ours to read (non-blocking)
-    pending: dict[int, Future] = field(default_factory=dict)  # sent, not yet answered
+    pending: dict[int, Pending] = field(default_factory=dict)  # sent, not yet answered
     settled: threading.Event = field(default_factory=threading.Event)  # ready, or gone
     reached: bool = False  # the writer opened the store
     lock: threading.Lock = field(default_factory=threading.Lock)  # one reader of the replies
@@ -365,12 +366,15 @@ class GroupCommitter:
 
     # --- submitting ---------------------------------------------------------------------
 
-    def submit(self, fn: Callable[[Session], T], *, defer: bool = False) -> Future[T]:
-        """Queue ``fn(session)``; the future resolves once its batch is committed.
+    def submit(self, fn: Callable[[Session], T]) -> Future[T]:
+        """Queue ``fn(session)``; the future resolves once its batch is committed."""
+        future: Future[T] = Future()
+        self._submit(fn, future, defer=False)
+        return future
 
-        ``defer`` (the event loop's path, see :meth:`run_async`): hold the unit until the
-        current turn of the event loop ends, then send it with the others of that turn.
-        """
+    def _submit(self, fn: Callable[[Session], Any], future: Pending, *, defer: bool) -> None:
+        """``defer`` (the event loop's path, see :meth:`run_async`): hold the unit until the
+        current turn of the event loop ends, then send it with the others of that turn."""
         try:
             payload = pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
         except Exception as err:
@@ -378,7 +382,6 @@ class GroupCommitter:
                 "a group-commit unit must pickle (a module-level function of the session, "
                 f"or a functools.partial of one with plain-data arguments): {err}"
             ) from None
-        future: Future[T] = Future()
         with self._lock:
             if self._closed:
                 raise NotReady("the governance store is not accepting writes")
@@ -393,7 +396,6 @@ class GroupCommitter:
                 self._outgoing.append((writer, uid, payload))
             else:
                 self._send(writer, [(uid, payload)])
-        return future
 
     def run(self, fn: Callable[[Session], T]) -> T:
         """Submit and wait (for threads)."""
@@ -407,12 +409,16 @@ class GroupCommitter:
         turn and submit one after another. Nothing waits for a timer; the turn ends anyway.
         """
         start = time.perf_counter()
-        future = self.submit(fn, defer=True)
+        loop = asyncio.get_running_loop()
+        # An asyncio future: the loop's reply reader settles it, and the awaiting task
+        # resumes in the next turn (a thread's future would take one more turn).
+        future: asyncio.Future[T] = loop.create_future()
+        self._submit(fn, future, defer=True)
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop.call_soon(self._flush)
         try:
-            return await asyncio.wrap_future(future)
+            return await future
         finally:
             self.wait_seconds += time.perf_counter() - start
             self.waits += 1
@@ -436,7 +442,7 @@ class GroupCommitter:
             for uid, _ in units:
                 future = writer.pending.pop(uid, None)
                 if future is not None:
-                    future.set_exception(error)
+                    _settle(future, False, error)
 
     # --- replies ------------------------------------------------------------------------
 
@@ -490,10 +496,7 @@ class GroupCommitter:
                 self.batch_seconds += took
                 resolved = [(writer.pending.pop(uid), ok, v) for uid, ok, v in answers]
             for future, ok, value in resolved:
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+                _settle(future, ok, value)
         return ended
 
     def _lost(self, writer: _Writer) -> None:
@@ -507,13 +510,28 @@ class GroupCommitter:
             closing = self._closed
         if orphans or not closing:
             log.error("the writer process exited (code %s)", writer.process.poll())
+        error = NotReady(
+            "the writer process exited before answering; the write may or may not have "
+            "committed: retry with the same Idempotency-Key"
+        )
         for future in orphans.values():
-            future.set_exception(
-                NotReady(
-                    "the writer process exited before answering; the write may or may not "
-                    "have committed: retry with the same Idempotency-Key"
-                )
-            )
+            _settle(future, False, error)
+
+
+def _settle(future: Pending, ok: bool, value: Any) -> None:
+    """Resolve a caller's future from whichever thread read the reply."""
+    if isinstance(future, asyncio.Future):
+        loop = future.get_loop()
+        if _running_loop() is not loop:  # the reply thread, or close() after the loop
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            return
+    if future.done():  # cancelled: the caller has gone away
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
