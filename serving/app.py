@@ -99,6 +99,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The service's metrics are Prometheus (/metrics); FastAPI's built-in OpenTelemetry
+        # would look up its providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     errors.install(app)
