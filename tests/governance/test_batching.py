@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -50,6 +51,17 @@ def pause(session, seconds: float) -> str:
     """Holds the writer inside a batch while the test queues more units."""
     time.sleep(seconds)
     return "paused"
+
+
+def big_event(session, i: int) -> int:
+    return audit.append(
+        session,
+        kind="test.big",
+        actor="system:test",
+        subject_type="test",
+        subject_id=str(i),
+        payload={"blob": "x" * 50_000},
+    ).seq
 
 
 def exit_writer(session) -> None:
@@ -239,3 +251,22 @@ def test_closed_committer_refuses_work(db):
     committer.close()
     with pytest.raises(NotReady):
         committer.submit(partial(pause, seconds=0))
+
+
+def test_the_writer_checkpoints_the_wal_beside_its_commits(tmp_path, sqlite_template):
+    """Commits leave the SQLite WAL to the writer's checkpointer (a commit that checkpoints
+    takes tens of milliseconds): the database file takes the rows while writes go on."""
+    path = tmp_path / "wal.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    before = path.stat().st_size
+    with GroupCommitter(db) as committer:
+        for i in range(20):  # ~1 MB of WAL, below SQLite's own checkpoint at 4 MB
+            committer.run(partial(big_event, i=i))
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < before + 500_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size >= before + 500_000  # checkpointed while the writer runs
+    assert chain_ok(db)
+    db.dispose()
+
