@@ -457,14 +457,23 @@ class GroupCommitter:
         # resumes in the next turn (a thread's future would take one more turn).
         future: asyncio.Future[T] = loop.create_future()
         self._submit(fn, future, defer=True)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
+        self.flush_soon()
         try:
             return await future
         finally:
             self.wait_seconds += time.perf_counter() - start
             self.waits += 1
+
+    def flush_soon(self) -> None:
+        """Send the deferred units in a callback queued now (on the running loop).
+
+        :meth:`run_async` queues one behind whatever is already waiting; code that knows
+        which requests are about to submit (the scoring pass that resumes them) can queue
+        it right behind them, so their units do not wait for unrelated work first.
+        """
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,11 @@ class _Waiting:
 
 
 class OrderBatcher:
-    def __init__(self) -> None:
+    """``after_pass`` is queued on the loop right behind the requests a pass resumes (serving
+    queues the group committer's flush there: those requests submit their writes next)."""
+
+    def __init__(self, after_pass: Callable[[], None] | None = None) -> None:
+        self.after_pass = after_pass
         self._waiting: list[_Waiting] = []
         self.passes = 0  # score_orders calls; with ``requests`` it gives the mean batch
         self.requests = 0
@@ -79,3 +83,5 @@ class OrderBatcher:
             for w in live:
                 w.future.set_result(results[start : start + len(w.orders)])
                 start += len(w.orders)
+            if self.after_pass is not None:
+                self.after_pass()

@@ -109,13 +109,16 @@ class Services:
         live = LiveState.build(models, settings)
         with db.read() as session:
             live.replay(session)
+        committer = GroupCommitter(db, warm=["serving.effects"]).start()
         services = cls(
             settings=settings,
             db=db,
-            committer=GroupCommitter(db, warm=["serving.effects"]).start(),
+            committer=committer,
             models=models,
             metrics=Metrics(),
             live=live,
+            # The requests a pass resumes submit their writes next: one flush behind them.
+            scoring=OrderBatcher(after_pass=committer.flush_soon),
         )
         services.metrics.watch(services.committer, COMMITS)
         services.metrics.watch(services.scoring, SCORING)

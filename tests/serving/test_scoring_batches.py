@@ -68,3 +68,25 @@ def test_requests_one_after_another_are_not_held_back(services, requests):
 
     assert len(asyncio.run(one_by_one())) == 3
     assert (batcher.passes, batcher.requests) == (3, 3)
+
+
+def test_what_a_pass_queues_after_itself_runs_behind_the_requests_it_resumed(
+    services, requests
+):
+    # Serving queues the group committer's flush there: the resumed requests submit their
+    # writes first, then one flush sends them all.
+    scorer = services.models.get("order-risk").impl.scorer
+    seen: list[str] = []
+    batcher = OrderBatcher(
+        after_pass=lambda: asyncio.get_running_loop().call_soon(seen.append, "after pass")
+    )
+
+    async def request(lines):
+        await batcher.score(scorer, services.live.risk, lines)
+        seen.append("resumed")
+
+    async def together():
+        await asyncio.gather(*(request(r) for r in requests))
+
+    asyncio.run(together())
+    assert seen == ["resumed"] * 3 + ["after pass"]
