@@ -167,6 +167,32 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
+def where_time_goes(url: str) -> str:
+    """Our server's own account over every run (its /metrics): per request, the wait for
+    a scoring pass and for a commit; per commit, the writer's batch."""
+    counters = {}
+    for line in httpx.get(url, timeout=10).text.splitlines():
+        if line.startswith("stockpilot_") and not line.startswith("#"):
+            name, _, value = line.partition(" ")
+            counters[name] = float(value)
+
+    def ratio(a: str, b: str, scale: float = 1.0) -> float:
+        return scale * counters.get(a, 0.0) / max(counters.get(b, 0.0), 1.0)
+
+    pass_size = ratio("stockpilot_scored_requests_total", "stockpilot_scoring_passes_total")
+    scoring = ratio(
+        "stockpilot_scoring_wait_seconds_total", "stockpilot_scored_requests_total", 1e3
+    )
+    batch = ratio("stockpilot_committed_units_total", "stockpilot_commits_total")
+    writer = ratio("stockpilot_commit_batch_seconds_total", "stockpilot_commits_total", 1e3)
+    commit = ratio("stockpilot_commit_wait_seconds_total", "stockpilot_commit_waits_total", 1e3)
+    return (
+        f"ours, all runs: {pass_size:.1f} requests per scoring pass, {scoring:.1f} ms waited "
+        f"for it; {batch:.1f} units per commit, writer batch {writer:.1f} ms, {commit:.1f} ms "
+        "waited for it (per request)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -272,6 +298,7 @@ def main() -> None:
                     runs.setdefault((name, connections), []).append(
                         run_wrk(url, bodies, token, connections, args.duration, script)
                     )
+        stages = where_time_goes(f"http://127.0.0.1:{ours_port}/metrics")
     finally:
         for proc in servers.values():
             os.killpg(proc.pid, signal.SIGTERM)
@@ -303,6 +330,7 @@ def main() -> None:
     for connections in (1, 8):
         ratio = results[("ours", connections)]["rps"] / results[("peer", connections)]["rps"]
         print(f"throughput ratio ours/peer at {connections} connection(s): {ratio:.1f}x")
+    print(stages)
     ours8 = results[("ours", 8)]
     ratio8 = ours8["rps"] / results[("peer", 8)]["rps"]
     ok = ratio8 >= 5 and ours8["p99_ms"] <= 25 and ours8["errors"] == 0
