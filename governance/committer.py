@@ -552,14 +552,18 @@ class GroupCommitter:
         return ended
 
     def _lost(self, writer: _Writer) -> None:
-        """The writer exited: what it had not answered may or may not have committed."""
+        """The writer exited: what it had not answered may or may not have committed.
+
+        One that had reached the store is replaced at once; one that never did is tried
+        again at the next submit (not in a loop).
+        """
         writer.settled.set()
         os.close(writer.replies.fd)
         with self._lock:
-            if self._writer is writer:
-                self._writer = None
             orphans, writer.pending = writer.pending, {}
             closing = self._closed
+            if self._writer is writer:
+                self._writer = self._spawn() if writer.reached and not closing else None
         if orphans or not closing:
             log.error("the writer process exited (code %s)", writer.process.poll())
         error = NotReady(

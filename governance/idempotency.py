@@ -156,7 +156,7 @@ def run_once(
 ) -> StoredResponse:
     """Claim, run ``effect(session)`` → (status, body), store the response: one transaction.
 
-    The convenience serving uses for POSTs that create something.
+    Serving runs :func:`idempotent` inside a group-commit unit instead (``serving/effects.py``).
     """
     with db.write() as session:
         return idempotent(

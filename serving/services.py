@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SYSTEM = Principal("system:serving", Role.admin)
 KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
 POLICY_REFRESH_SECONDS = 5.0
+WRITER_START_SECONDS = 30.0
 
 
 @dataclass
@@ -102,14 +103,21 @@ class Services:
         schema.require_current(db)
         with db.write() as session:
             policies.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
-        models = ModelStore(settings.model_cache_dir)
-        report = models.load()
-        for name, error in report.errors.items():
-            log.warning("model %s not loaded: %s", name, error)
-        live = LiveState.build(models, settings)
-        with db.read() as session:
-            live.replay(session)
+        # The writer process starts now and reaches the store while the models load.
         committer = GroupCommitter(db, warm=["serving.effects"]).start()
+        try:
+            models = ModelStore(settings.model_cache_dir)
+            report = models.load()
+            for name, error in report.errors.items():
+                log.warning("model %s not loaded: %s", name, error)
+            live = LiveState.build(models, settings)
+            with db.read() as session:
+                live.replay(session)
+            if not committer.wait_ready(WRITER_START_SECONDS):
+                log.error("the writer process has not reached the store; not ready")
+        except BaseException:
+            committer.close()
+            raise
         services = cls(
             settings=settings,
             db=db,
@@ -128,7 +136,12 @@ class Services:
 
     @property
     def ready(self) -> bool:
-        return self.models.ready and self.policy.policy is not None and self.live.ready
+        return (
+            self.models.ready
+            and self.policy.policy is not None
+            and self.live.ready
+            and self.committer.ready
+        )
 
     def readiness(self) -> dict[str, Any]:
         served = {m.name: {"version": m.version, "source": m.source} for m in self.models.served()}
@@ -140,6 +153,7 @@ class Services:
             "errors": self.models.errors,
             "policy_version": self.policy.policy.version if self.policy.policy else None,
             "live_state": self.live.describe(),
+            "writer": {"ready": self.committer.ready, "restarts": self.committer.restarts},
         }
 
     def models_changed(self) -> None:

@@ -234,8 +234,10 @@ def test_a_writer_that_exits_fails_its_units_and_is_replaced(db, policy):
         assert committer.wait_ready()
         with pytest.raises(NotReady, match="exited before answering"):
             committer.run(exit_writer)
-        assert committer.run(partial(score, policy=policy, subject="order:after"))
+        assert committer.wait_ready()  # replaced at once, not at the next submit
         assert committer.restarts == 1 and committer.ready
+        assert committer.run(partial(score, policy=policy, subject="order:after"))
+        assert committer.restarts == 1
     assert count(db) == 1
 
 

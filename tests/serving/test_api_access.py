@@ -57,6 +57,7 @@ def test_health_and_metrics_need_no_key(client):
     assert client.get("/health/live").status_code == 200
     ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert ready.json()["writer"] == {"ready": True, "restarts": 0}  # its process is up
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert "stockpilot_model_version_info" in metrics.text
