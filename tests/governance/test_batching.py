@@ -271,4 +271,3 @@ def test_the_writer_checkpoints_the_wal_beside_its_commits(tmp_path, sqlite_temp
         assert path.stat().st_size >= before + 500_000  # checkpointed while the writer runs
     assert chain_ok(db)
     db.dispose()
-

@@ -70,9 +70,7 @@ def test_requests_one_after_another_are_not_held_back(services, requests):
     assert (batcher.passes, batcher.requests) == (3, 3)
 
 
-def test_what_a_pass_queues_after_itself_runs_behind_the_requests_it_resumed(
-    services, requests
-):
+def test_what_a_pass_queues_after_itself_runs_behind_the_requests_it_resumed(services, requests):
     # Serving queues the group committer's flush there: the resumed requests submit their
     # writes first, then one flush sends them all.
     scorer = services.models.get("order-risk").impl.scorer
