@@ -61,10 +61,18 @@ class LineRisk:
     reasons: list[Reason]  # families that raise the risk, largest first
     margin_erosion: bool
     margin_erosion_reason: str | None
-    # Per feature, in the model's column order (the audit log stores them as arrays).
+    # Per feature, in the model's column order: this line's rows of the order's matrices.
     feature_names: Sequence[str]
-    feature_list: list[float]
-    contribution_list: list[float]  # log-odds (exact SHAP)
+    feature_row: np.ndarray
+    contribution_row: np.ndarray  # log-odds (exact SHAP)
+
+    @property
+    def feature_list(self) -> list[float]:
+        return self.feature_row.tolist()
+
+    @property
+    def contribution_list(self) -> list[float]:
+        return self.contribution_row.tolist()
 
     @property
     def contributions(self) -> dict[str, float]:
@@ -83,6 +91,9 @@ class OrderRisk:
     expected_value: float  # SHAP base value (log-odds) shared by every line
     lines: list[LineRisk]
     top_family: str | None  # strongest risk-raising family on the riskiest line
+    # (lines, features) float64, the model's column order: what the audit log keeps.
+    features: np.ndarray
+    contributions: np.ndarray  # exact SHAP, log-odds
     margin_erosion: bool = False
     reasons: list[Reason] = field(default_factory=list)  # the riskiest line's reasons
 
@@ -307,9 +318,10 @@ class OrderRiskScorer:
         """One order from the rows ``start …`` of ``scores``."""
         stop = start + len(lines)
         names = self.feature_names
-        # One conversion per matrix slice, not per line and value.
-        features = scores.features[start:stop].tolist()
-        contributions = scores.contributions[start:stop].tolist()
+        # One conversion per matrix slice, not per line and value. Features and SHAP values
+        # stay arrays: they go to the audit log as they are (rows are views).
+        features = np.asarray(scores.features[start:stop], dtype=np.float64)
+        contributions = np.asarray(scores.contributions[start:stop], dtype=np.float64)
         families = scores.families[start:stop].tolist()
         probability = scores.probability[start:stop]
         margin = scores.margin[start:stop].tolist()
@@ -333,8 +345,8 @@ class OrderRiskScorer:
                         else None
                     ),
                     feature_names=names,
-                    feature_list=features[j],
-                    contribution_list=contributions[j],
+                    feature_row=features[j],
+                    contribution_row=contributions[j],
                 )
             )
         riskiest = max(out, key=lambda line: line.probability)
@@ -345,6 +357,8 @@ class OrderRiskScorer:
             expected_value=self.expected_value,
             lines=out,
             top_family=riskiest.reasons[0].family if riskiest.reasons else None,
+            features=features,
+            contributions=contributions,
             margin_erosion=any(line.margin_erosion for line in out),
             reasons=riskiest.reasons,
         )

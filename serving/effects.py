@@ -2,8 +2,8 @@
 
 The group committer runs units in its writer process (:mod:`governance.committer`), so a
 unit is a module-level function of the session whose other arguments pickle: the routers
-bind them with :func:`functools.partial` to plain values (dicts, lists, the governance
-dataclasses), never to models or NumPy arrays. This module imports only the governance
+bind them with :func:`functools.partial` to plain values (dicts, lists, bytes, the
+governance dataclasses), never to models or NumPy arrays. This module imports only the governance
 layer, so the writer loads it in a moment and never the models.
 
 Every unit answers :class:`Rendered`: the status and the JSON body, encoded here, in the
@@ -110,21 +110,26 @@ def record_order_risks(
     session: Session,
     *,
     orders: bytes,
+    matrices: list[tuple[bytes, bytes]],
     decisions: list[Decision],
     columns: list[str],
     model: str,
     model_version: str,
     principal: Principal,
 ) -> tuple[int, dict[str, Any]]:
-    """Scored orders (JSON of ``serving.routers.orders.scored_order`` each) and their
-    routing: audit, queue, answer.
+    """Scored orders (JSON of ``serving.routers.orders.scored_order`` each, with its
+    features and SHAP values as float64 ``(lines, columns)`` bytes) and their routing:
+    audit, queue, answer.
 
     Features and exact SHAP values are audited per line in the model's column order (one
     name list, not names per value); ``GET /v1/queue-items/{id}`` expands them by name.
     """
     results = []
-    for order, decision in zip(orjson.loads(orders), decisions, strict=True):
+    for order, (features, contributions), decision in zip(
+        orjson.loads(orders), matrices, decisions, strict=True
+    ):
         risk = order["risk"]
+        line_nos = [str(line["line_no"]) for line in risk["lines"]]
         recorded = record(
             session,
             ModelOutput(
@@ -132,8 +137,11 @@ def record_order_risks(
                 model_name=model,
                 model_version=model_version,
                 score=risk["score"],
-                features={"columns": columns, "lines": order["features"]},
-                contributions={"columns": columns, "lines": order["contributions"]},
+                features={"columns": columns, "lines": _by_line(line_nos, features, columns)},
+                contributions={
+                    "columns": columns,
+                    "lines": _by_line(line_nos, contributions, columns),
+                },
                 explanation={
                     "expected_value": order["expected_value"],
                     "aggregation": order["aggregation"],
@@ -161,6 +169,15 @@ def record_order_risks(
             }
         )
     return 201, {"results": results}
+
+
+def _by_line(line_nos: list[str], matrix: bytes, columns: list[str]) -> dict[str, list[float]]:
+    """Rows of a float64 ``(lines, columns)`` matrix by line number (NaN is stored as null)."""
+    values = memoryview(matrix).cast("d").tolist()
+    width = len(columns)
+    if len(values) != width * len(line_nos):
+        raise ValueError(f"{len(values)} values for {len(line_nos)} lines of {width} columns")
+    return {n: values[k * width : (k + 1) * width] for k, n in enumerate(line_nos)}
 
 
 def record_substitution(

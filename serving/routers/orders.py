@@ -111,6 +111,11 @@ async def score_orders(
             [scored_order(order, risk) for order, _, risk, _ in scored],
             option=orjson.OPT_SERIALIZE_NUMPY,
         ),
+        # Features and SHAP values as raw float64 (what the audit keeps, per line): text is
+        # written once, by the writer, not formatted here and parsed there.
+        matrices=[
+            (risk.features.tobytes(), risk.contributions.tobytes()) for *_, risk, _ in scored
+        ],
         decisions=[decision for _, _, _, decision in scored],
         columns=scorer.feature_names,
         model=MODEL,
@@ -147,9 +152,6 @@ def scored_order(order: OrderIn, risk: ScoredRisk) -> dict[str, Any]:
         },
         "expected_value": float(risk.expected_value),
         "aggregation": risk.aggregation,
-        # Per line, in the model's column order.
-        "features": {str(line.line_no): line.feature_list for line in risk.lines},
-        "contributions": {str(line.line_no): line.contribution_list for line in risk.lines},
     }
 
 

@@ -137,3 +137,28 @@ def test_a_batch_above_500_orders_is_refused(client, keys, serving_settings):
     response = score(client, keys["order_system"], orders)
     assert response.status_code == 422
     assert "orders" in response.json()["error"]["message"]
+
+
+def test_the_audit_keeps_each_lines_features_with_missing_values_as_null(
+    client, keys, serving_settings
+):
+    order = copy.deepcopy(dataset_orders(serving_settings, 1)[0])
+    order["order_id"] = "AUDIT-FEATURES"
+    order["lines"][0]["item_id"] = "NO-SUCH-ITEM"  # unknown: no usual price, no cost
+    response = score(client, keys["order_system"], [order])
+    assert response.status_code == 201, response.text
+    result = response.json()["results"][0]
+    audit = client.get(
+        "/v1/audit", params={"kind": "recommendation.created"}, headers=auth(keys["admin"])
+    ).json()["events"]
+    payload = next(e for e in audit if e["subject_id"] == result["recommendation_id"])["payload"]
+    columns = payload["features"]["columns"]
+    lines = payload["features"]["lines"]
+    assert set(lines) == {str(line["line_no"]) for line in order["lines"]}
+    unknown = dict(zip(columns, lines[str(order["lines"][0]["line_no"])], strict=True))
+    assert unknown["item_unknown"] == 1.0
+    assert unknown["order_lines"] == len(order["lines"])
+    assert None in unknown.values()  # NaN (not known) is stored as JSON null
+    if len(order["lines"]) > 1:
+        known = dict(zip(columns, lines[str(order["lines"][1]["line_no"])], strict=True))
+        assert known["item_unknown"] == 0.0
