@@ -30,23 +30,27 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def authenticate(
-    request: Request,
-    services: ServicesDep,
-    api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
-) -> Principal:
+def authenticate(request: Request, api_key: str | None) -> Principal:
+    """The principal of a request's key: ``X-API-Key`` or ``Authorization: Bearer``."""
     token = api_key
     if token is None:
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
+    services: Services = request.app.state.services
     return services.keys.authenticate(services.db, token)
 
 
 def allow(permission: Permission) -> Callable[..., Principal]:
-    """A dependency that authenticates and requires ``permission``."""
+    """A dependency that authenticates and requires ``permission``.
 
-    async def dependency(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    One dependency, not a chain of them: FastAPI's cost is per dependency, per request.
+    """
+
+    async def dependency(
+        request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
+    ) -> Principal:
+        principal = authenticate(request, api_key)
         require(principal, permission)
         return principal
 
