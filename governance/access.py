@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 from types import MappingProxyType
 
 from stockpilot.errors import Forbidden, InvalidInput
@@ -92,7 +93,7 @@ class Principal:
 
     def __reduce__(self) -> tuple:
         # Pickled into the writer on every request; the dataclass default is ~10x slower.
-        return (Principal, (self.name, self.role, self.key_id))
+        return (Principal, _PRINCIPAL_FIELDS(self))
 
     @property
     def actor(self) -> str:
@@ -105,6 +106,9 @@ class Principal:
 
     def can(self, permission: Permission | str) -> bool:
         return Permission(permission) in PERMISSIONS[self.role]
+
+
+_PRINCIPAL_FIELDS = attrgetter(*(f.name for f in fields(Principal)))
 
 
 def require(principal: Principal, permission: Permission | str) -> None:

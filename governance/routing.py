@@ -8,8 +8,9 @@ tests can cover the bands exhaustively without a database.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
 
 from governance.policy import DriverFamily, Policy
 from stockpilot.errors import InvalidInput
@@ -79,20 +80,10 @@ class Decision:
 
     def __reduce__(self) -> tuple:
         # Pickled into the writer on every request; the dataclass default is ~10x slower.
-        return (
-            Decision,
-            (
-                self.kind,
-                self.action,
-                self.queue,
-                self.threshold_name,
-                self.threshold,
-                self.policy_version,
-                self.required_approvals,
-                self.sla_hours,
-                self.reason,
-            ),
-        )
+        return (Decision, _DECISION_FIELDS(self))
+
+
+_DECISION_FIELDS = attrgetter(*(f.name for f in fields(Decision)))
 
 
 def route(recommendation: Recommendation, policy: Policy) -> Decision:

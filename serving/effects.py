@@ -3,8 +3,8 @@
 The group committer runs units in its writer process (:mod:`governance.committer`), so a
 unit is a module-level function of the session whose other arguments pickle: the routers
 bind them with :func:`functools.partial` to plain values (dicts, lists, bytes, the
-governance dataclasses), never to models or NumPy arrays. This module imports only the governance
-layer, so the writer loads it in a moment and never the models.
+governance dataclasses), never to models or NumPy arrays. This module imports only the
+governance layer, so the writer loads it in a moment and never the models.
 
 Every unit answers :class:`Rendered`: the status and the JSON body, encoded here, in the
 writer, so the event loop only sends bytes.

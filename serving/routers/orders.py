@@ -115,7 +115,7 @@ async def score_orders(
         # Features and SHAP values as raw float64 (what the audit keeps, per line): text is
         # written once, by the writer, not formatted here and parsed there.
         matrices=[
-            (risk.features.tobytes(), risk.contributions.tobytes()) for *_, risk, _ in scored
+            (risk.features.tobytes(), risk.contributions.tobytes()) for _, _, risk, _ in scored
         ],
         decisions=[decision for _, _, _, decision in scored],
         columns=scorer.feature_names,

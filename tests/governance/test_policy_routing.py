@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from governance.access import Principal, Role
 from governance.policy import default_policy_text, parse_policy
 from governance.routing import (
     Action,
@@ -145,3 +148,16 @@ def test_more_risk_never_means_less_scrutiny(low, high, drivers):
     a = route(OrderRisk(low, drivers), POLICY)
     b = route(OrderRisk(high, drivers), POLICY)
     assert SEVERITY[a.action] <= SEVERITY[b.action]
+
+
+@pytest.mark.parametrize(
+    "recommendation",
+    [OrderRisk(0.95, {"carrier_delay": 2.0}), Substitution(0.5, 0.02), Replenishment(9_000.0)],
+)
+def test_a_decision_and_its_principal_pickle_whole(recommendation):
+    # Both cross into the group-commit writer process as pickles (their own __reduce__).
+    decision = route(recommendation, POLICY)
+    principal = Principal("erp", Role.order_system, key_id="k1")
+    assert pickle.loads(pickle.dumps(decision)) == decision
+    assert pickle.loads(pickle.dumps(principal)) == principal
+    assert pickle.loads(pickle.dumps(Principal("ops", Role.admin))).key_id is None
