@@ -50,12 +50,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from governance.batching import BatchResult, Unit, commit_batch
-from governance.db import Database
+from governance.db import SQLITE_WAL_LIMIT_BYTES, Database
 from stockpilot.errors import NotReady
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 256
+CHECKPOINT_PAUSE = 0.1  # seconds between the checkpointer's passes, at most one per pause
 PIPE_BYTES = 1 << 20  # room for ~100 scored orders while the writer commits
 _F_SETPIPE_SZ = 1031  # Linux fcntl
 _LENGTH = struct.Struct("<I")
@@ -142,8 +143,11 @@ def writer_main(fd_in: int, fd_out: int) -> None:
     for module in config["warm"]:  # what units unpickle into: imported now, not per request
         importlib.import_module(module)
     # Commits never checkpoint the SQLite WAL themselves: the checkpointer does, beside them.
-    db = Database(config["url"], **config["options"], sqlite_autocheckpoint=0)
-    checkpointer = _Checkpointer(db)
+    wal_limit = config["wal_limit"]
+    db = Database(
+        config["url"], **config["options"], sqlite_autocheckpoint=0, sqlite_wal_limit=wal_limit
+    )
+    checkpointer = _Checkpointer(db, config["checkpoint_pause"])
     max_batch = config["max_batch"]
     try:
         with db.read() as session:  # reachable, or the serving process hears why not
@@ -163,10 +167,28 @@ def writer_main(fd_in: int, fd_out: int) -> None:
                 raw = raw[: raw.index(_CLOSE)]
             if raw:
                 _write_frames(fd_out, [[_run(db, raw)]])
+                if db.wal_bytes() > wal_limit:
+                    _catch_up(db)
                 checkpointer.due.set()
     finally:
         checkpointer.stop()
         db.dispose()  # the last connection to close checkpoints what is left
+
+
+def _catch_up(db: Database) -> None:
+    """Checkpoint the WAL between two batches, so that the next commit starts it over.
+
+    SQLite starts the WAL over only at a commit that finds it checkpointed whole. Under
+    sustained writes the checkpointer never does that: a commit always lands while it
+    copies, and the WAL grows by every commit (~16 kB per scored order) without bound.
+    Between two batches nothing else writes, so this one copies what is left (what came
+    since the checkpointer's last pass) and completes, unless a reader still needs old
+    frames or the checkpointer is copying at this moment: then after the next batch.
+    """
+    try:
+        db.checkpoint()
+    except Exception:
+        log.exception("WAL checkpoint between batches failed")
 
 
 class _Checkpointer(threading.Thread):
@@ -177,31 +199,29 @@ class _Checkpointer(threading.Thread):
     waits. A passive checkpoint on another connection blocks no commit.
     """
 
-    def __init__(self, db: Database, pause: float = 0.1) -> None:
+    def __init__(self, db: Database, pause: float = CHECKPOINT_PAUSE) -> None:
         super().__init__(name="wal-checkpoint", daemon=True)
         self.db = db
         self.pause = pause
         self.due = threading.Event()
-        self._stopping = False
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         if self.db.dialect != "sqlite":
             return
         while True:
             self.due.wait()
-            if self._stopping:
+            # The commits of the pause share one checkpoint.
+            if self._stopping.wait(self.pause):
                 return
-            time.sleep(self.pause)  # the commits of the pause share one checkpoint
             self.due.clear()
-            if self._stopping:  # stop() may have set ``due`` just before the clear
-                return
             try:
                 self.db.checkpoint()
             except Exception:  # retried after the next commit
                 log.exception("WAL checkpoint failed")
 
     def stop(self) -> None:
-        self._stopping = True
+        self._stopping.set()
         self.due.set()
         if self.is_alive():
             self.join(10)
@@ -263,17 +283,28 @@ class GroupCommitter:
     """Submit units of work; a writer process commits them in batches (see the module).
 
     ``warm`` names modules the writer imports at start, so the first request does not pay
-    for importing what its unit unpickles into. A writer that exits is replaced at the
-    next submit; the units it had not answered fail with :class:`NotReady`.
+    for importing what its unit unpickles into. On SQLite the writer checkpoints the WAL
+    beside its commits (at most once per ``checkpoint_pause`` seconds) and, when the WAL
+    file outgrows ``wal_limit`` bytes, between two batches (:func:`_catch_up`). A writer
+    that exits is replaced at the next submit; the units it had not answered fail with
+    :class:`NotReady`.
     """
 
     def __init__(
-        self, db: Database, *, max_batch: int = MAX_BATCH, warm: Sequence[str] = ()
+        self,
+        db: Database,
+        *,
+        max_batch: int = MAX_BATCH,
+        warm: Sequence[str] = (),
+        wal_limit: int = SQLITE_WAL_LIMIT_BYTES,
+        checkpoint_pause: float = CHECKPOINT_PAUSE,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.db = db
         self.max_batch = max_batch
+        self.wal_limit = wal_limit
+        self.checkpoint_pause = checkpoint_pause
         self.warm = tuple(warm)
         self._lock = threading.Lock()
         self._ids = itertools.count()
@@ -334,6 +365,8 @@ class GroupCommitter:
             "url": self.db.url,
             "options": self.db.options,
             "max_batch": self.max_batch,
+            "wal_limit": self.wal_limit,
+            "checkpoint_pause": self.checkpoint_pause,
             "warm": self.warm,
             "sys_path": list(sys.path),
         }

@@ -19,6 +19,7 @@ readers (key authentication, queue listings) do not queue behind writers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from stockpilot.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+# What the SQLite WAL file may keep once it starts over (``PRAGMA journal_size_limit``),
+# and the size at which the group committer's writer catches the WAL up itself.
+SQLITE_WAL_LIMIT_BYTES = 64 << 20
 SqliteSynchronous = Literal["FULL", "NORMAL"]
 _BEGIN_OPTION = "stockpilot_sqlite_begin"
 
@@ -41,11 +45,13 @@ def make_engine(
     busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
     sqlite_synchronous: SqliteSynchronous = "FULL",
     sqlite_autocheckpoint: int | None = None,
+    sqlite_wal_limit: int = SQLITE_WAL_LIMIT_BYTES,
 ) -> Engine:
     """An engine for ``url``; SQLite engines get WAL, a busy timeout and explicit BEGIN.
 
     ``sqlite_autocheckpoint``: WAL pages after which a commit checkpoints (SQLite's
     default 1000); 0 leaves checkpoints to :meth:`Database.checkpoint`.
+    ``sqlite_wal_limit``: bytes the WAL file keeps when it starts over.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -75,6 +81,8 @@ def make_engine(
         # FULL (default) keeps a commit durable across power loss, so a 2xx means durable;
         # NORMAL trades that for throughput (see Settings.sqlite_synchronous).
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+        # A WAL that grew in a burst is cut back when it starts over, not kept at its peak.
+        cursor.execute(f"PRAGMA journal_size_limit={int(sqlite_wal_limit)}")
         if sqlite_autocheckpoint is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(sqlite_autocheckpoint)}")
         cursor.close()
@@ -101,6 +109,7 @@ class Database:
         busy_timeout: float = SQLITE_BUSY_TIMEOUT_SECONDS,
         sqlite_synchronous: SqliteSynchronous = "FULL",
         sqlite_autocheckpoint: int | None = None,
+        sqlite_wal_limit: int = SQLITE_WAL_LIMIT_BYTES,
     ) -> None:
         self.url = url
         # Kept so another process (the group committer's writer) can open the same store.
@@ -110,6 +119,7 @@ class Database:
             busy_timeout=busy_timeout,
             sqlite_synchronous=sqlite_synchronous,
             sqlite_autocheckpoint=sqlite_autocheckpoint,
+            sqlite_wal_limit=sqlite_wal_limit,
         )
         self.dialect = self.engine.dialect.name
         reader = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
@@ -139,22 +149,33 @@ class Database:
         with self._reads() as session:
             yield session  # closing the session rolls the read transaction back
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Copy what the SQLite WAL holds into the database file, blocking no one (PASSIVE).
 
         Without it a commit checkpoints every 1000 pages, and that commit waits for the
         copy (tens of milliseconds); the group committer's writer runs this beside its
-        commits instead. Nothing to do on PostgreSQL.
+        commits instead. True when the WAL is copied whole (the next write starts it
+        over); nothing to do on PostgreSQL.
         """
         if self.dialect != "sqlite":
-            return
+            return True
         raw = self.engine.raw_connection()  # no transaction: a checkpoint outside BEGIN
         try:
             cursor = raw.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             cursor.close()
         finally:
             raw.close()
+        return not busy and copied == frames
+
+    def wal_bytes(self) -> int:
+        """The size of the SQLite WAL file (0 on PostgreSQL, or before the first write)."""
+        if self.dialect != "sqlite":
+            return 0
+        try:
+            return os.stat(f"{self.engine.url.database}-wal").st_size
+        except FileNotFoundError:
+            return 0
 
     def session(self) -> Session:
         """A bare write session for callers that manage the transaction themselves."""

@@ -22,7 +22,7 @@ from governance.idempotency import StoredResponse, idempotent, request_fingerpri
 from governance.policy import Policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
-from governance.tables import RecommendationRow
+from governance.tables import AuditEventRow, RecommendationRow
 from stockpilot.errors import Conflict, NotReady
 from tests.governance.support import principal
 
@@ -270,4 +270,35 @@ def test_the_writer_checkpoints_the_wal_beside_its_commits(tmp_path, sqlite_temp
             time.sleep(0.05)
         assert path.stat().st_size >= before + 500_000  # checkpointed while the writer runs
     assert chain_ok(db)
+    db.dispose()
+
+
+@pytest.mark.parametrize("catch_up", [True, False])
+def test_under_sustained_writes_the_wal_starts_over_at_its_limit(
+    tmp_path, sqlite_template, catch_up
+):
+    """A WAL is started over only by a commit that finds it checkpointed whole, which a
+    checkpointer running beside continuous commits never achieves: the writer checkpoints
+    between two batches once the WAL outgrows its limit. Here the checkpointer never runs
+    within the test (as if always overtaken), so only that rule bounds the WAL."""
+    path = tmp_path / "wal.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    limit = 256 << 10
+    wal = tmp_path / "wal.db-wal"
+    sizes = []
+    with GroupCommitter(
+        db, wal_limit=limit if catch_up else 1 << 40, checkpoint_pause=3600
+    ) as committer:
+        for i in range(60):  # ~3 MB of WAL, ~50 kB per commit
+            committer.run(partial(big_event, i=i))
+            sizes.append(wal.stat().st_size)
+    assert chain_ok(db)
+    if catch_up:
+        assert max(sizes) < limit + 200_000  # at most one commit beyond the limit
+        assert sizes.count(max(sizes)) < len(sizes)  # started over, not just stalled
+    else:
+        assert sizes[-1] > 2_500_000  # the control: nothing else starts the WAL over
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEventRow)) >= 60
     db.dispose()
