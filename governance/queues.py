@@ -10,7 +10,6 @@ commits and match nothing).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from governance import audit
 from governance.access import Permission, Principal, require
+from governance.ids import new_id
 from governance.inserts import RowInsert
 from governance.policy import Policy
 from governance.routing import Decision, Kind, replenishment_approvals
@@ -97,7 +97,7 @@ def insert_item(
     if decision.queue is None or decision.sla_hours is None:
         raise ValueError("decision: only a decision with a queue creates a queue item")
     values: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "queue": decision.queue,
         "kind": decision.kind.value,
         "subject": subject,

@@ -10,7 +10,6 @@ one audit append: about ten statements per scored order including the idempotenc
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from governance import audit, queues
 from governance.access import Principal
 from governance.chain import canonical_payload
+from governance.ids import new_id
 from governance.inserts import RowInsert
 from governance.queues import QueueItem
 from governance.routing import Decision
@@ -72,7 +72,7 @@ def record(
     if not output.subject or len(output.subject) > 200:
         raise InvalidInput("subject: must be 1 to 200 characters", subject=output.subject)
     now = now or datetime.now(UTC)
-    rec_id = uuid.uuid4().hex
+    rec_id = new_id()
     _INSERT(
         session,
         {
