@@ -193,6 +193,24 @@ def where_time_goes(url: str) -> str:
     )
 
 
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far, by state (``/proc/stat``; empty off Linux)."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(v) for v in fh.readline().split()[1:]]
+    except OSError:
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of CPU time the hypervisor gave to other guests (``steal``) in between:
+    on a shared host, what moves the same build's figures from one hour to the next."""
+    if len(before) < 8 or len(after) < 8:
+        return float("nan")
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return delta[7] / max(sum(delta), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -295,9 +313,10 @@ def main() -> None:
         for connections in (1, 8):
             for _ in range(args.repeat):
                 for name, (url, bodies, token, _) in targets.items():
-                    runs.setdefault((name, connections), []).append(
-                        run_wrk(url, bodies, token, connections, args.duration, script)
-                    )
+                    before = cpu_ticks()
+                    run = run_wrk(url, bodies, token, connections, args.duration, script)
+                    run["steal"] = steal_share(before, cpu_ticks())
+                    runs.setdefault((name, connections), []).append(run)
         stages = where_time_goes(f"http://127.0.0.1:{ours_port}/metrics")
     finally:
         for proc in servers.values():
@@ -331,6 +350,11 @@ def main() -> None:
         ratio = results[("ours", connections)]["rps"] / results[("peer", connections)]["rps"]
         print(f"throughput ratio ours/peer at {connections} connection(s): {ratio:.1f}x")
     print(stages)
+    steal = {c: statistics.median(r["steal"] for r in runs[("ours", c)]) for c in (1, 8)}
+    print(
+        f"CPU time stolen by the hypervisor during our runs (median): {steal[1]:.0%} at 1 "
+        f"connection, {steal[8]:.0%} at 8"
+    )
     ours8 = results[("ours", 8)]
     ratio8 = ours8["rps"] / results[("peer", 8)]["rps"]
     ok = ratio8 >= 5 and ours8["p99_ms"] <= 25 and ours8["errors"] == 0
