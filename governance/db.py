@@ -149,24 +149,22 @@ class Database:
         with self._reads() as session:
             yield session  # closing the session rolls the read transaction back
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self) -> None:
         """Copy what the SQLite WAL holds into the database file, blocking no one (PASSIVE).
 
         Without it a commit checkpoints every 1000 pages, and that commit waits for the
         copy (tens of milliseconds); the group committer's writer runs this beside its
-        commits instead. True when the WAL is copied whole (the next write starts it
-        over); nothing to do on PostgreSQL.
+        commits instead. Nothing to do on PostgreSQL.
         """
         if self.dialect != "sqlite":
-            return True
+            return
         raw = self.engine.raw_connection()  # no transaction: a checkpoint outside BEGIN
         try:
             cursor = raw.cursor()
-            busy, frames, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
             cursor.close()
         finally:
             raw.close()
-        return not busy and copied == frames
 
     def wal_bytes(self) -> int:
         """The size of the SQLite WAL file (0 on PostgreSQL, or before the first write)."""

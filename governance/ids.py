@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 
 _VERSION = 7 << 76
 _VARIANT = 0b10 << 62
@@ -29,4 +28,4 @@ def new_id() -> str:
         | _VARIANT
         | rand & ((1 << 62) - 1)
     )
-    return uuid.UUID(int=value).hex
+    return f"{value:032x}"
