@@ -83,6 +83,25 @@ class ReplenishmentPolicy(_Strict):
     queue: QueueName
 
 
+class ModelGatePolicy(_Strict):
+    """How far a newly trained model may fall below its best baseline and still become
+    champion (``training/gate.py``): AUC points, hit@1 points, relative WAPE."""
+
+    order_risk_auc: float = Field(0.005, ge=0.0, le=0.2)
+    substitution_hit_at_1: float = Field(0.01, ge=0.0, le=0.2)
+    demand_wape: float = Field(0.01, ge=0.0, le=0.5)
+
+    def tolerance(self, model_name: str) -> float:
+        by_model = {
+            "order-risk": self.order_risk_auc,
+            "substitution": self.substitution_hit_at_1,
+            "demand": self.demand_wape,
+        }
+        if model_name not in by_model:
+            raise ValueError(f"model_name must be one of {sorted(by_model)}, got {model_name!r}")
+        return by_model[model_name]
+
+
 class Policy(_Strict):
     version: int = Field(ge=1, description="Increases with every applied change.")
     description: str = ""
@@ -90,6 +109,7 @@ class Policy(_Strict):
     order_risk: OrderRiskPolicy
     substitution: SubstitutionPolicy
     replenishment: ReplenishmentPolicy
+    model_gate: ModelGatePolicy = Field(default_factory=ModelGatePolicy)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Policy:

@@ -56,6 +56,14 @@ ReportPath = Annotated[
 AliasOpt = Annotated[
     Alias, typer.Option("--alias", help="Registry alias to point at the new version.")
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Make the model champion even when it loses to its best baseline "
+        "(recorded as a tag on the version).",
+    ),
+]
 
 
 @data_app.command("validate")
@@ -137,42 +145,57 @@ def simulate(
 
 
 def _print_evaluation(evaluation: dict) -> None:
+    """The report on stdout; a model the champion gate refused exits with status 3."""
+    from training.gate import EXIT_GATE_REFUSED, refusal_message
+
     typer.echo(json.dumps(evaluation, indent=2, default=str))
+    if evaluation.get("registered", {}).get("gate_refused"):
+        typer.echo(refusal_message(evaluation["model"], evaluation["gate"]), err=True)
+        raise typer.Exit(EXIT_GATE_REFUSED)
 
 
 @train_app.command("order-risk")
 def train_order_risk(
-    data: DataDir, report: ReportPath = None, alias: AliasOpt = Alias.champion
+    data: DataDir,
+    report: ReportPath = None,
+    alias: AliasOpt = Alias.champion,
+    force: ForceOpt = False,
 ) -> None:
     """Order-risk classifier: time-ordered split, calibration, SHAP reasons, registry."""
     from training.order_risk import train
 
     _print_evaluation(
-        train(data, report=report, alias=None if alias is Alias.none else alias.value)
+        train(data, report=report, alias=None if alias is Alias.none else alias.value, force=force)
     )
 
 
 @train_app.command("substitution")
 def train_substitution(
-    data: DataDir, report: ReportPath = None, alias: AliasOpt = Alias.champion
+    data: DataDir,
+    report: ReportPath = None,
+    alias: AliasOpt = Alias.champion,
+    force: ForceOpt = False,
 ) -> None:
     """Substitution ranker on time-ordered substitution events."""
     from training.substitution import train
 
     _print_evaluation(
-        train(data, report=report, alias=None if alias is Alias.none else alias.value)
+        train(data, report=report, alias=None if alias is Alias.none else alias.value, force=force)
     )
 
 
 @train_app.command("demand")
 def train_demand(
-    data: DataDir, report: ReportPath = None, alias: AliasOpt = Alias.champion
+    data: DataDir,
+    report: ReportPath = None,
+    alias: AliasOpt = Alias.champion,
+    force: ForceOpt = False,
 ) -> None:
     """Global LightGBM demand model (mlforecast) with a rolling-origin backtest."""
     from training.demand import train
 
     _print_evaluation(
-        train(data, report=report, alias=None if alias is Alias.none else alias.value)
+        train(data, report=report, alias=None if alias is Alias.none else alias.value, force=force)
     )
 
 

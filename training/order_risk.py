@@ -30,6 +30,7 @@ from models.order_risk_scorer import OrderRiskScorer, aggregate
 from models.reasons import reason
 from stockpilot.progress import console, step
 from stockpilot.settings import Settings, get_settings
+from training import gate
 from training import order_risk_eval as ev
 from training.data import load_dataset, load_truth
 
@@ -193,8 +194,12 @@ def train(
     alias: str | None = "champion",
     params: dict[str, Any] | None = None,
     settings: Settings | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Train, evaluate, log and register the order-risk model; returns the evaluation."""
+    """Train, evaluate, log and register the order-risk model; returns the evaluation.
+
+    ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
+    ``force``."""
     from training import tracking
 
     settings = settings or get_settings()
@@ -212,6 +217,13 @@ def train(
     with step("evaluating on the latest slice (exact SHAP)"):
         evaluation, scores = evaluate(scorer, prepared, masks, load_truth(data))
     oracle_p = evaluation.pop("_oracle_p", None)
+    evaluation["gate"] = gate.verdict(
+        MODEL_NAME,
+        evaluation["test"]["auc"],
+        {name: b["auc"] for name, b in evaluation["baselines"].items()},
+        (evaluation.get("oracle") or {}).get("auc"),
+        gate.tolerance_for(MODEL_NAME, settings.policy_file),
+    )
     with step("snapshotting the live state for serving"):
         live = RiskState.from_dataset(ds)
 
@@ -273,8 +285,8 @@ def train(
                 tags=tags,
                 extra_requirements=("numba",),
             )
-        evaluation["registered"] = tracking.register_run_model(
-            info.model_uri, MODEL_NAME, alias, tags
+        evaluation["registered"] = gate.register_gated(
+            evaluation, info.model_uri, MODEL_NAME, alias, tags, force
         )
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from models.substitution_recommender import CandidateIndex, SubstitutionRecommen
 from stockpilot.errors import InvalidInput
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
+from training import gate
 from training.substitution_eval import (
     compare,
     expected_calibration_error,
@@ -239,8 +240,12 @@ def train(
     settings: Settings | None = None,
     model_params: dict[str, Any] | None = None,
     n_estimators: int = MAX_TREES,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Train, evaluate, log to MLflow and register ``substitution``; returns the evaluation."""
+    """Train, evaluate, log to MLflow and register ``substitution``; returns the evaluation.
+
+    ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
+    ``force``."""
     from models.substitution_pyfunc import SubstitutionModel, save_recommender, signature
     from training import tracking
     from training.data import load_dataset, load_truth
@@ -259,6 +264,13 @@ def train(
     recommender.model.num_threads = settings.lgbm_threads
     with step("evaluating"):
         evaluation, figures = evaluate(recommender, prepared, load_truth(data))
+    evaluation["gate"] = gate.verdict(
+        MODEL_NAME,
+        evaluation["test"]["hit@1"],
+        {name: b["hit@1"] for name, b in evaluation["baselines"].items()},
+        (evaluation.get("oracle") or {}).get("hit@1"),
+        gate.tolerance_for(MODEL_NAME, settings.policy_file),
+    )
     used = {k: v for k, v in ds.tables().items() if k in ("items", "customers", "substitutions")}
     tags = {
         "dataset_fingerprint": tracking.dataset_fingerprint(used),
@@ -292,8 +304,8 @@ def train(
                 signature=signature(recommender),
                 tags=tags,
             )
-        evaluation["registered"] = tracking.register_run_model(
-            info.model_uri, MODEL_NAME, alias, tags
+        evaluation["registered"] = gate.register_gated(
+            evaluation, info.model_uri, MODEL_NAME, alias, tags, force
         )
         tracking.log_json(evaluation, "evaluation.json")
     if report is not None:

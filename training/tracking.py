@@ -218,6 +218,10 @@ def set_alias(model_name: str, alias: str, version: str | int) -> None:
     client().set_registered_model_alias(model_name, alias, str(version))
 
 
+def set_version_tag(model_name: str, version: str | int, key: str, value: str) -> None:
+    client().set_model_version_tag(model_name, str(version), key, value)
+
+
 @contextmanager
 def _environment(**values: str) -> Iterator[None]:
     """MLflow reads these settings from the environment at call time; set them for a block."""

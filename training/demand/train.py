@@ -19,7 +19,7 @@ from models.demand import DemandForecaster
 from models.replenishment import ReplenishmentPolicy
 from stockpilot.progress import progress
 from stockpilot.settings import Settings, get_settings
-from training import tracking
+from training import gate, tracking
 from training.data import load_dataset, load_truth
 from training.demand import plots
 from training.demand.backtest import BacktestConfig, run_backtest
@@ -82,10 +82,13 @@ def train(
     config: TrainConfig | None = None,
     settings: Settings | None = None,
     show_progress: bool = True,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Backtest, evaluate, fit on all history and register ``demand``; returns evaluation.
 
-    ``show_progress=False`` keeps the terminal progress bar out of notebooks.
+    ``show_progress=False`` keeps the terminal progress bar out of notebooks;
+    ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
+    ``force``.
     """
     from models.demand_pyfunc import DemandPyfunc, input_example, save_forecaster, signature
 
@@ -167,6 +170,13 @@ def train(
             "exogenous": final.exog_.features,
         }
         evaluation["timings"] = timings
+        evaluation["gate"] = gate.verdict(
+            MODEL_NAME,
+            evaluation["backtest"]["wape"],
+            {name: b["wape"] for name, b in evaluation["baselines"].items()},
+            (evaluation.get("oracle") or {}).get("wape"),
+            gate.tolerance_for(MODEL_NAME, settings.policy_file),
+        )
         evaluation = jsonable(evaluation)
 
         stage("logging to MLflow", 6)
@@ -203,8 +213,8 @@ def train(
                     tags=tags,
                     extra_requirements=EXTRA_REQUIREMENTS,
                 )
-            evaluation["registered"] = tracking.register_run_model(
-                info.model_uri, MODEL_NAME, alias, tags
+            evaluation["registered"] = gate.register_gated(
+                evaluation, info.model_uri, MODEL_NAME, alias, tags, force
             )
             tracking.log_json(evaluation, "evaluation.json")
         stage("done", 7)
