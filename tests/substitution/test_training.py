@@ -29,9 +29,14 @@ def test_cli_trains_registers_and_plain_pyfunc_returns_probabilities(
     evaluation = json.loads(report.read_text())
     assert evaluation["model"] == "substitution"
     blocks = [evaluation["test"], evaluation["oracle"], *evaluation["baselines"].values()]
-    assert set(evaluation["baselines"]) == {"popularity", "attribute_similarity"}
+    assert set(evaluation["baselines"]) == {
+        "popularity",
+        "habit",
+        "conditional_logit",
+        "attribute_similarity",
+    }
     for block in blocks:
-        assert set(block) >= {"ndcg@5", "hit@1", "hit@3", "n_events"}
+        assert set(block) >= {"ndcg@5", "hit@1_switch", "hit@3", "n_events"}
     assert 0 <= evaluation["calibration"]["ece"] <= 1
 
     tracking.configure(settings)
