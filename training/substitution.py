@@ -56,6 +56,9 @@ INPUT_COLUMNS = (
     "need_by",
     "qty",
     "available",
+    "position",
+    "original_unit_price",
+    "offered_unit_price",
 )
 
 
