@@ -311,9 +311,7 @@ class SubstitutionFeatures:
             self.loyalty_ = PurchaseLoyalty().fit(
                 orders, catalog.index, catalog.category, catalog.brand
             )
-        self.offer_set_ = OfferSetContext().fit(
-            offers, self.x_numeric_, has_loyalty=self.loyalty_ is not None
-        )
+        self.offer_set_ = OfferSetContext().fit(offers, self.x_numeric_, self.loyalty_names())
         self.feature_names_in_ = [
             *self.catalog_.pair_feature_names(),
             *self.history_.feature_names(),
@@ -547,7 +545,7 @@ class SubstitutionFeatures:
             offer_set_ids(offers),
             price,
             ratio,
-            loyalty.get("item_loyalty", np.full(n, np.nan)),
+            loyalty,
             x_numeric,
             position,
         )

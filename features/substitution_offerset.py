@@ -5,8 +5,8 @@ them, the one on promotion, the one it buys anyway. A binary acceptance model se
 offer at a time, so these features carry the comparison: the offer's price rank in the
 set, the actual offered/original price ratio (the ``substitutions`` table's optional
 prices, which may include a promotion the list prices do not show), each numeric
-``x_*`` flag relative to the set's mean, the customer's purchase loyalty relative to the
-most loyal offer of the set, and the logged position when given.
+``x_*`` flag relative to the set's mean, the customer's purchase loyalty (item, plain share,
+brand) relative to the most loyal offer of the set, and the logged position when given.
 
 The set is the logged offer set in training and the candidate list of one request at
 serving, where the ``x_*`` context is the request's (the same for every candidate, so
@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 SERVING_POSITION = 1.0
+# Purchase-loyalty features (features.substitution_loyalty) compared with the set's best.
+RELATIVE_LOYALTY = ("item_loyalty", "item_purchase_share", "brand_loyalty")
 
 
 def _group_stat(groups: np.ndarray, values: np.ndarray, how: str) -> np.ndarray:
@@ -42,17 +44,18 @@ class OfferSetContext:
     """Which offer-set features a dataset supports (``fit``), and their values (``transform``)."""
 
     def fit(
-        self, offers: pd.DataFrame, x_numeric: Sequence[str], has_loyalty: bool = True
+        self, offers: pd.DataFrame, x_numeric: Sequence[str], loyalty: Sequence[str] = ()
     ) -> OfferSetContext:
+        """``loyalty``: the purchase-loyalty features of the dataset (none without orders)."""
         prices = ("original_unit_price", "offered_unit_price")
         self.has_prices_ = all(c in offers.columns and offers[c].notna().any() for c in prices)
         self.has_position_ = "position" in offers.columns and offers["position"].notna().any()
-        self.has_loyalty_ = has_loyalty
+        self.loyalty_ = [name for name in RELATIVE_LOYALTY if name in loyalty]
         self.x_relative_ = list(x_numeric)
         self.feature_names_ = [
             *(["offer_price_ratio"] if self.has_prices_ else []),
             "price_rank",
-            *(["loyalty_vs_set_best"] if has_loyalty else []),
+            *(f"{name}_vs_set_best" for name in self.loyalty_),
             *(f"{c}_vs_set" for c in self.x_relative_),
             *(["position"] if self.has_position_ else []),
         ]
@@ -63,14 +66,14 @@ class OfferSetContext:
         groups: np.ndarray,
         price: np.ndarray,
         price_ratio: np.ndarray,
-        loyalty: np.ndarray,
+        loyalty: Mapping[str, np.ndarray],
         x_columns: Mapping[str, np.ndarray],
         position: np.ndarray,
     ) -> dict[str, np.ndarray]:
         """Features of offers whose set is ``groups``; ``price`` is the offered price (any unit).
 
-        ``price_ratio`` is offered/original price; ``loyalty`` the offer's item loyalty
-        (missing without purchase history); ``x_columns`` the numeric ``x_*`` values.
+        ``price_ratio`` is offered/original price; ``loyalty`` the offers' purchase-loyalty
+        features (missing without purchase history); ``x_columns`` the numeric ``x_*`` values.
         """
         out: dict[str, np.ndarray] = {}
         if self.has_prices_:
@@ -78,8 +81,9 @@ class OfferSetContext:
                 ratio = np.log(price_ratio)
             out["offer_price_ratio"] = np.where(np.isfinite(ratio), ratio, np.nan)
         out["price_rank"] = price_rank(groups, price)
-        if self.has_loyalty_:
-            out["loyalty_vs_set_best"] = loyalty - _group_stat(groups, loyalty, "max")
+        for name in self.loyalty_:
+            values = loyalty[name]
+            out[f"{name}_vs_set_best"] = values - _group_stat(groups, values, "max")
         for col in self.x_relative_:
             x = x_columns[col]
             out[f"{col}_vs_set"] = x - _group_stat(groups, x, "mean")
@@ -88,7 +92,7 @@ class OfferSetContext:
         return out
 
     def transform_request(
-        self, price: np.ndarray, price_ratio: np.ndarray, loyalty: np.ndarray
+        self, price: np.ndarray, price_ratio: np.ndarray, loyalty: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
         """The same features for the candidates of one request (numpy only: the hot path)."""
         m = len(price)
@@ -102,9 +106,10 @@ class OfferSetContext:
         first = np.cumsum(np.r_[0, counts[:-1]])
         mean_rank = first[inverse] + (counts[inverse] - 1) / 2.0
         out["price_rank"] = mean_rank / (m - 1) if m > 1 else np.full(m, 0.5)
-        if self.has_loyalty_:
-            best = np.nanmax(loyalty) if np.isfinite(loyalty).any() else np.nan
-            out["loyalty_vs_set_best"] = loyalty - best
+        for name in self.loyalty_:
+            values = loyalty[name]
+            best = np.nanmax(values) if np.isfinite(values).any() else np.nan
+            out[f"{name}_vs_set_best"] = values - best
         for col in self.x_relative_:
             out[f"{col}_vs_set"] = np.zeros(m)
         if self.has_position_:

@@ -269,7 +269,7 @@ class SubstitutionRecommender:
         offer_set = fs.offer_set_.transform_request(
             fs.catalog_.list_price[cand],
             np.exp(pair["log_price_ratio"]),
-            loyalty.get("item_loyalty", np.full(m, np.nan)),
+            loyalty,
         )
         urgency = np.full(m, np.nan if due is None else (due - now) / DAY)
         customer = [np.full(m, c) for c in fs.customer_codes(str(customer_id))]
