@@ -134,7 +134,8 @@ def _orders(world: World, demand, lines: Lines, rng: np.random.Generator) -> Ord
 
 def _effects(world: World, rng: np.random.Generator) -> dict[str, np.ndarray]:
     n_i, n_c = len(world.item_ids), len(world.customer_ids)
-    troubled = rng.random(n_i) < TROUBLED_SHARE
+    troubled = np.zeros(n_i, dtype=bool)
+    troubled[rng.choice(n_i, max(1, round(TROUBLED_SHARE * n_i)), replace=False)] = True
     return {
         "item": np.where(troubled, rng.uniform(1.8, 2.6, n_i), rng.normal(0, 0.3, n_i)),
         "customer": rng.normal(0, 0.3, n_c),
