@@ -232,6 +232,13 @@ def input_example(prepared: Prepared) -> pd.DataFrame:
     cols = [c for c in INPUT_COLUMNS if c in prepared.offers.columns]
     cols += [c for c in prepared.offers.columns if str(c).startswith("x_")]
     frame = prepared.offers.loc[prepared.part == 2, cols]
+    # Numbers as float64, as the signature declares them (an export may hold nullable Int64).
+    numeric = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    frame = frame.astype({c: "float64" for c in numeric})
     complete = frame.dropna()
     return (complete if len(complete) >= 5 else frame).head(5).reset_index(drop=True)
 
