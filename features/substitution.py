@@ -271,6 +271,9 @@ class SubstitutionFeatures:
     """
 
     version = FEATURE_SET_VERSION
+    # A model pickled before substitution-v3 has neither: it is served with its own columns.
+    loyalty_: PurchaseLoyalty | None = None
+    offer_set_: OfferSetContext = OfferSetContext.none()
 
     def __init__(self, history_smoothing: Mapping[str, float] | None = None) -> None:
         self.history_smoothing = history_smoothing

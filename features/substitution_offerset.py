@@ -43,6 +43,14 @@ def price_rank(groups: np.ndarray, price: np.ndarray) -> np.ndarray:
 class OfferSetContext:
     """Which offer-set features a dataset supports (``fit``), and their values (``transform``)."""
 
+    @classmethod
+    def none(cls) -> OfferSetContext:
+        """No offer-set features: what a feature set pickled before they existed has."""
+        ctx = cls()
+        ctx.has_prices_ = ctx.has_position_ = False
+        ctx.loyalty_, ctx.x_relative_, ctx.feature_names_ = [], [], []
+        return ctx
+
     def fit(
         self, offers: pd.DataFrame, x_numeric: Sequence[str], loyalty: Sequence[str] = ()
     ) -> OfferSetContext:
