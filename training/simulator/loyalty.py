@@ -2,19 +2,19 @@
 
 Each customer buys a handful of categories again and again; a category holds only 3–6
 items. Every purchase occasion is a multinomial-logit choice among the category's items
-whose utility is dominated by the customer's **loyalty**: the Guadagni–Little
+(``loyalty_shop``) driven by the customer's **loyalty** — the Guadagni–Little
 exponentially smoothed indicator of their own past purchases (``L ← α·L + (1 − α)·1[item
-bought]``, with a customer-specific α), plus item appeal, the price paid (promotion cuts
-included) and a promotion flag. Loyalty is built from the ``orders`` table alone, so a
-model can reconstruct it.
+bought]``, with a customer-specific α) — and their repertoire (1–3 items they dual-source),
+then item appeal, the price paid (promotion cuts included) and a promotion flag.
+Loyalty is built from the ``orders`` table alone, so a model can reconstruct it.
 
 When a line falls into a stock-out window it ships short and, most of the time, the
 other items of the category are offered (``substitutions``, with offer-time ``x_promo``
 and ``x_display`` flags and both unit prices). The customer takes at most one offer, or
-none, by the same utility (loyalty before this purchase, appeal, price relative to the
-original, promotion and display) against an outside option; ``truth/substitutions``
-holds each offer's choice probability, the loyalty and the utility behind it.
-"""
+none, by the same utility (loyalty before this purchase, repertoire, appeal, price
+relative to the original, promotion and display) against an outside option;
+``truth/substitutions`` holds each offer's choice probability, the loyalty and the
+utility behind it."""
 
 from __future__ import annotations
 

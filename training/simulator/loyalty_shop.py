@@ -2,10 +2,13 @@
 
 Utility of item ``j`` for customer ``c`` on day ``d``::
 
-    habit_c · L_cj + appeal_j − price_c · log(price_jd / category price) + PROMO · promo_jd
+    habit_c · L_cj + taste_cj + appeal_j − price_c · log(price_jd / category price)
+        + PROMO · promo_jd
 
 where ``L_cj`` is the Guadagni–Little loyalty: after every purchase in the category,
-``L ← α_c · L + (1 − α_c) · 1[j bought]``. Purchases are multinomial-logit draws.
+``L ← α_c · L + (1 − α_c) · 1[j bought]``, and ``taste_cj`` is REPERTOIRE for the 1–3
+items of the customer's repertoire in the category (± PREFERENCE_SD for every item).
+Purchases are multinomial-logit draws.
 Substitute offers use the same terms, with the price relative to the original line's,
 an offer-time display flag, and an outside option ``outside_c`` (take nothing).
 """
