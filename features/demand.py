@@ -256,6 +256,22 @@ class DemandFeatureSet:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    @property
+    def min_history_days(self) -> int:
+        """Days a series needs before its first training row.
+
+        mlforecast learns only from rows whose every lag feature is known; the deepest
+        one looks back ``lag + (samples − 1) × season`` days (lag 7 of a 91-day mean: 97).
+        """
+        reach = list(self.lags)
+        for lag, transforms in self.lag_transforms().items():
+            for transform in transforms:
+                samples = getattr(transform, "min_samples", None) or getattr(
+                    transform, "window_size", 1
+                )
+                reach.append(lag + (samples - 1) * getattr(transform, "season_length", 1))
+        return max(reach) + 1
+
     def lag_transforms(self) -> dict[int, list[Any]]:
         from mlforecast.lag_transforms import (
             ExponentiallyWeightedMean,
