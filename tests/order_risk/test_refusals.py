@@ -1,0 +1,33 @@
+"""Order history that cannot train a model is refused with a message naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockpilot.errors import InvalidInput
+from training.order_risk import require_both_outcomes, time_split
+
+
+def test_fewer_than_100_labelled_lines_are_refused():
+    ts = pd.Series(pd.date_range("2024-01-01", periods=150, freq="D"))
+    labelled = np.arange(150) < 99
+    with pytest.raises(InvalidInput, match="at least 100 order lines.*the dataset has 99"):
+        time_split(ts, labelled)
+    assert time_split(ts, np.arange(150) < 100)["train"].any()
+
+
+@pytest.mark.parametrize(
+    ("labels", "found"),
+    [([0.0] * 4, "only fulfilled lines"), ([1.0] * 4, "only missed lines"), ([], "no lines")],
+)
+def test_a_slice_without_both_outcomes_is_named(labels: list[float], found: str):
+    y = np.array([0.0, 1.0, *labels])
+    masks = {
+        "train": np.array([True, True] + [False] * len(labels)),
+        "test": np.array([False, False] + [True] * len(labels)),
+    }
+    require_both_outcomes(y, masks, ("train",))
+    with pytest.raises(InvalidInput, match=f"in the test slice .* it has {found} "):
+        require_both_outcomes(y, masks, ("train", "test"))
