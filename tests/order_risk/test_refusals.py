@@ -13,7 +13,7 @@ from training.order_risk import require_both_outcomes, time_split
 def test_fewer_than_100_labelled_lines_are_refused():
     ts = pd.Series(pd.date_range("2024-01-01", periods=150, freq="D"))
     labelled = np.arange(150) < 99
-    with pytest.raises(InvalidInput, match="at least 100 order lines.*the dataset has 99"):
+    with pytest.raises(InvalidInput, match=r"at least 100 order lines.*the dataset has 99"):
         time_split(ts, labelled)
     assert time_split(ts, np.arange(150) < 100)["train"].any()
 

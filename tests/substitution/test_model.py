@@ -74,7 +74,7 @@ def test_fit_validates_its_arguments():
     X, y, _ = _logistic_data(200, 6)
     with pytest.raises(ValueError, match="n_estimators"):
         AcceptanceModel(n_estimators=0).fit(X, y, X_valid=X, y_valid=y)
-    with pytest.raises(InvalidInput, match="accepted and rejected.*0 of the 200 training"):
+    with pytest.raises(InvalidInput, match=r"accepted and rejected.*0 of the 200 training"):
         AcceptanceModel().fit(X, np.zeros(200, bool), X_valid=X, y_valid=y)
     with pytest.raises(ValueError, match="categorical_features"):
         AcceptanceModel().fit(X, y, X_valid=X, y_valid=y, categorical_features=["zz"])
