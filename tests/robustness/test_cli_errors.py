@@ -76,3 +76,11 @@ def test_the_installed_command_prints_no_traceback(tmp_path: Path):
     assert done.returncode == EXIT_USER_ERROR
     assert "✗ the dataset has no substitutions table" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_planning_date_that_is_not_a_date_is_a_usage_error(settings: Settings, tmp_path: Path):
+    data = write(Recipe(days=3), tmp_path / "data")
+    result = CliRunner().invoke(app, ["replenish", "--data", str(data), "--as-of", "30/06/2024"])
+    assert result.exit_code == 2  # click's status for a bad option value
+    assert isinstance(result.exception, SystemExit)
+    assert "--as-of" in result.stderr and "expected a date like 2024-06-30" in result.stderr
