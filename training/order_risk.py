@@ -72,6 +72,13 @@ def used_tables(ds: Dataset) -> Dataset:
 
 
 def prepare(ds: Dataset) -> Prepared:
+    if ds.orders.empty:
+        raise InvalidInput("the orders table has no rows: no order lines to learn from or score")
+    if ds.inventory.empty:
+        raise InvalidInput(
+            "the inventory table has no rows: order risk reads the stock position of each "
+            "line on its order day and needs at least one snapshot"
+        )
     orders = ds.orders.reset_index(drop=True)
     outcomes = line_outcomes(ds).reset_index(drop=True)
     return Prepared(orders, outcomes, line_fields(orders), state_values(ds, outcomes))
@@ -85,8 +92,8 @@ def time_split(
     if labelled.sum() < MIN_LABELLED:
         raise InvalidInput(
             f"too little order history to train order risk: need at least {MIN_LABELLED} "
-            f"order lines with a known outcome (fulfilled, or past their promised date), "
-            f"the dataset has {int(labelled.sum())}",
+            "order lines whose fulfillment shows the outcome (delivered, shipped short, or "
+            f"still in transit past the promised date), the dataset has {int(labelled.sum())}",
             labelled=int(labelled.sum()),
         )
     t1, t2 = np.quantile(ts[labelled].astype(np.int64), cuts).astype("datetime64[ns]")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from stockpilot.errors import InvalidInput
-from training.order_risk import require_both_outcomes, time_split
+from tests.order_risk.tiny import line, tiny_dataset
+from training.order_risk import prepare, require_both_outcomes, time_split
 
 
 def test_fewer_than_100_labelled_lines_are_refused():
@@ -31,3 +34,18 @@ def test_a_slice_without_both_outcomes_is_named(labels: list[float], found: str)
     require_both_outcomes(y, masks, ("train",))
     with pytest.raises(InvalidInput, match=f"in the test slice .* it has {found} "):
         require_both_outcomes(y, masks, ("train", "test"))
+
+
+def test_an_export_without_order_lines_or_stock_snapshots_is_refused():
+    """Header-only tables meet the contract; features used to fail on them (nanmax of an
+    empty array, an IndexError into an empty inventory)."""
+    lines = [line(f"O{k}", 1, "2024-01-02 10:00", "2024-01-05") for k in range(3)]
+    no_orders = dataclasses.replace(
+        tiny_dataset(lines, []), orders=tiny_dataset(lines, []).orders.iloc[:0]
+    )
+    with pytest.raises(InvalidInput, match="the orders table has no rows"):
+        prepare(no_orders)
+    ds = tiny_dataset(lines, [])
+    with pytest.raises(InvalidInput, match="the inventory table has no rows"):
+        prepare(dataclasses.replace(ds, inventory=ds.inventory.iloc[:0]))
+    assert len(prepare(ds).orders) == 3
