@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockpilot.errors import InvalidInput
+
 KEYS = ("item_id", "location_id")
 SEP = "|"
 STATIC_COLUMNS = ("category", "location_id", "segment")  # what static_table provides
@@ -63,7 +65,10 @@ def daily_demand(
     elif orders is not None and not orders.empty:
         base = demand_from_orders(orders)
     else:
-        raise ValueError("daily_demand needs a non-empty `demand` or `orders` table")
+        raise InvalidInput(
+            "no demand to learn from or plan with: the dataset has no demand rows and no "
+            "order lines to derive them from"
+        )
     return zero_fill(base, end=end)
 
 

@@ -14,6 +14,7 @@ from features.demand import (
     zero_fill,
 )
 from features.segments import classify
+from stockpilot.errors import InvalidInput
 from tests.demand.conftest import synthetic_demand
 
 
@@ -150,3 +151,11 @@ def test_min_history_is_where_mlforecast_starts_learning():
         )
         rows[n] = len(mlf.preprocess(series, static_features=[]))
     assert rows == {need - 1: 0, need: 1}
+
+
+def test_no_demand_rows_and_no_order_lines_is_refused_by_name():
+    empty_orders = orders().iloc[:0]
+    with pytest.raises(InvalidInput, match="no demand rows and no order lines"):
+        daily_demand(None, empty_orders)
+    with pytest.raises(InvalidInput, match="no demand rows and no order lines"):
+        daily_demand(synthetic_demand().iloc[:0], None)
