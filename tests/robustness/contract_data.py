@@ -30,6 +30,7 @@ OPTIONAL_COLUMNS = (
 )
 # Context columns: numeric, categorical and boolean, on orders, demand and substitutions.
 X_COLUMNS = ("x_num", "x_cat", "x_flag")
+EMPTIABLE = ("orders", "fulfillments", "inventory", *OPTIONAL_TABLES)
 ODD_ITEM_IDS = ("0", "007", "a|b", "Ünï-ß", "item with spaces", "17.5", "-1", "é|é")
 ODD_LOCATION_IDS = ("b|c", "1", "LOC 9")
 
@@ -52,6 +53,8 @@ class Recipe:
     tables: frozenset[str] = frozenset(OPTIONAL_TABLES)
     dropped: frozenset[str] = frozenset()  # "table.column" optional columns left out
     x_columns: frozenset[str] = frozenset(X_COLUMNS)
+    # Tables written with their header and no rows (an export of an empty period).
+    empty: frozenset[str] = frozenset()
     odd_ids: bool = False
     # Constant context: one price, no promotions, no discounts, a constant x_num.
     flat: bool = False
@@ -92,6 +95,7 @@ def recipes() -> st.SearchStrategy[Recipe]:
             st.just(frozenset()), st.just(frozenset(OPTIONAL_COLUMNS)), st.frozensets(columns)
         ),
         x_columns=st.frozensets(st.sampled_from(X_COLUMNS)),
+        empty=st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from(EMPTIABLE))),
         odd_ids=st.booleans(),
         flat=st.booleans(),
         ghosts=st.booleans(),
@@ -164,6 +168,8 @@ def build(recipe: Recipe) -> dict[str, pd.DataFrame]:
         drop = [c for c in frame.columns if f"{name}.{c}" in r.dropped]
         drop += [c for c in frame.columns if c.startswith("x_") and c not in r.x_columns]
         tables[name] = frame.drop(columns=drop)
+        if name in r.empty:
+            tables[name] = tables[name].iloc[:0]
     return tables
 
 
