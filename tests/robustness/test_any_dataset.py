@@ -141,9 +141,13 @@ ISSUE_14 = Recipe(
 BARE = Recipe(
     days=150, tables=frozenset(), dropped=frozenset(OPTIONAL_COLUMNS), x_columns=frozenset()
 )
+# Header-only inventory and demand tables (an export of an empty period).
+NO_STOCK = Recipe(days=75, empty=frozenset({"inventory", "demand"}))
+NOT_DEMAND = {"train demand": False, "replenish": False}  # 75 or 150 days: too short
 EXPECTED = {
     ISSUE_14: {"train substitution": False},
-    BARE: {"train substitution": False, "train demand": False, "replenish": False},
+    BARE: {"train substitution": False, **NOT_DEMAND},
+    NO_STOCK: {"train order-risk": False, "score order-risk": False, **NOT_DEMAND},
 }
 
 
@@ -159,9 +163,9 @@ EXPECTED = {
 @given(recipe=recipes())
 @example(recipe=ISSUE_14)
 @example(recipe=BARE)
+@example(recipe=NO_STOCK)
 def test_every_command_succeeds_or_names_the_problem(empty_store: Path, recipe: Recipe) -> None:
     with tempfile.TemporaryDirectory() as tmp, fresh_home(Path(tmp) / "var", empty_store):
         outcome = run_commands(recipe, Path(tmp))
     if recipe in EXPECTED:
-        # Enough order lines for order risk; no substitutions table.
         assert outcome == {**dict.fromkeys(outcome, True), **EXPECTED[recipe]}
