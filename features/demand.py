@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockpilot.errors import InvalidInput
+
 KEYS = ("item_id", "location_id")
 SEP = "|"
 STATIC_COLUMNS = ("category", "location_id", "segment")  # what static_table provides
@@ -63,7 +65,10 @@ def daily_demand(
     elif orders is not None and not orders.empty:
         base = demand_from_orders(orders)
     else:
-        raise ValueError("daily_demand needs a non-empty `demand` or `orders` table")
+        raise InvalidInput(
+            "no demand to learn from or plan with: the dataset has no demand rows and no "
+            "order lines to derive them from"
+        )
     return zero_fill(base, end=end)
 
 
@@ -255,6 +260,22 @@ class DemandFeatureSet:
     @property
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def min_history_days(self) -> int:
+        """Days a series needs before its first training row.
+
+        mlforecast learns only from rows whose every lag feature is known; the deepest
+        one looks back ``lag + (samples − 1) × season`` days (lag 7 of a 91-day mean: 97).
+        """
+        reach = list(self.lags)
+        for lag, transforms in self.lag_transforms().items():
+            for transform in transforms:
+                samples = getattr(transform, "min_samples", None) or getattr(
+                    transform, "window_size", 1
+                )
+                reach.append(lag + (samples - 1) * getattr(transform, "season_length", 1))
+        return max(reach) + 1
 
     def lag_transforms(self) -> dict[int, list[Any]]:
         from mlforecast.lag_transforms import (

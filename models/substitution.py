@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from stockpilot.errors import InvalidInput
+
 # Exact TreeSHAP costs O(leaves · depth²) per tree and row, and the request path explains
 # every returned candidate, so the tree count is a latency budget: on the large catalogue
 # early stopping was still improving at 1 000 rounds (SHAP of 5 rows alone 3.7 ms); 400 trees at
@@ -94,7 +96,11 @@ class AcceptanceModel:
         y_fit = np.asarray(y, dtype=float)
         y_val = np.asarray(y_valid, dtype=float)
         if len(np.unique(y_fit)) < 2 or len(np.unique(y_val)) < 2:
-            raise ValueError("y and y_valid must each contain accepted and rejected offers")
+            raise InvalidInput(
+                "need both accepted and rejected offers to learn acceptance: "
+                f"{int(y_fit.sum())} of the {len(y_fit)} training offers and "
+                f"{int(y_val.sum())} of the {len(y_val)} validation offers were accepted"
+            )
         self.feature_names_in_ = list(map(str, X.columns))
         self.categorical_features_ = list(categorical_features)
         params = {
@@ -128,7 +134,11 @@ class AcceptanceModel:
         platt = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y_val)
         self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
         if self.calibration_[0] <= 0:
-            raise ValueError("calibration found a non-increasing score: the model learned nothing")
+            raise InvalidInput(
+                f"the acceptance model learned nothing from {len(y_fit)} training offers: on "
+                f"the {len(y_val)} validation offers its score does not rise with acceptance "
+                "(calibration slope <= 0); it needs more offer history"
+            )
         return self
 
     def _check(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:

@@ -17,10 +17,19 @@ Port = Annotated[int | None, typer.Option("--port", help="Port (default settings
 def _serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
+    from governance.db import Database
+    from governance.schema import require_current
     from serving.app import create_app
     from stockpilot.settings import get_settings
 
     settings = get_settings()
+    # Checked here as well as at start-up: inside uvicorn's lifespan an unmigrated store
+    # is a traceback and "Application startup failed", here one message.
+    db = Database.from_settings(settings)
+    try:
+        require_current(db)
+    finally:
+        db.dispose()
     host, port = host or settings.host, port or settings.port
     console.print(f"• serving on http://{host}:{port} (docs at /docs)", highlight=False)
     # One worker: the live state (stock positions, history) lives in this process.

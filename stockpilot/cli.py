@@ -1,18 +1,49 @@
-"""The one command line, `stockpilot`. Each area contributes its own commands."""
+"""The one command line, `stockpilot`. Each area contributes its own commands.
+
+A user's mistake (a dataset that breaks the contract or cannot train a model, a model
+that was never registered, …) is a :class:`~stockpilot.errors.StockPilotError`; this is
+the one place that turns it into a message on stderr and exit status
+:data:`EXIT_USER_ERROR`, whichever command raised it. Anything else is a bug and keeps
+its traceback.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
+from rich.text import Text
+from typer.core import TyperGroup
 
 from governance.cli import app as governance_app
 from serving.cli import app as serving_app
+from stockpilot.errors import StockPilotError
+from stockpilot.progress import console
 from training.cli import app as training_app
+
+# The status of every refused input, as `data validate` and the governance commands use.
+EXIT_USER_ERROR = 1
+
+
+class UserErrors(TyperGroup):
+    """The root command group: StockPilot errors of any subcommand become a message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StockPilotError as err:
+            # Text, not markup: messages quote user data ("[...]", "x_*").
+            console.print(Text.assemble(("✗ ", "red"), err.message), soft_wrap=True)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+
 
 app = typer.Typer(
     name="stockpilot",
     help="StockPilot: order-risk, substitution and demand models behind governed review queues.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=UserErrors,
 )
 app.add_typer(training_app)
 app.add_typer(governance_app)

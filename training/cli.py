@@ -243,7 +243,12 @@ def replenish(
     """Replenishment suggestions per item × location from the demand forecast."""
     from training.replenishment import replenish as run_replenish
 
-    planning_date = date.fromisoformat(as_of) if as_of else None
+    try:
+        planning_date = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a date like 2024-06-30, got {as_of!r}", param_hint="--as-of"
+        ) from None
     suggestions = run_replenish(data, as_of=planning_date, out=out, alias=alias)
     console.print(
         f"[green]✓[/green] {len(suggestions):,} replenishment suggestions"

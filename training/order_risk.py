@@ -28,6 +28,7 @@ from features.risk_state import RiskState
 from models.order_risk import MarginErosionDetector, OrderRiskClassifier
 from models.order_risk_scorer import OrderRiskScorer, aggregate
 from models.reasons import reason
+from stockpilot.errors import InvalidInput
 from stockpilot.progress import console, step
 from stockpilot.settings import Settings, get_settings
 from training import gate
@@ -37,6 +38,7 @@ from training.data import load_dataset, load_truth
 MODEL_NAME = "order-risk"
 SPLIT = (0.70, 0.85)  # train | calibration | test by order time of labelled lines
 EMBARGO_DAYS = 7
+MIN_LABELLED = 100
 THREADED_ROWS = 200_000
 DEFAULT_PARAMS: dict[str, Any] = {
     "n_estimators": 100,
@@ -70,6 +72,13 @@ def used_tables(ds: Dataset) -> Dataset:
 
 
 def prepare(ds: Dataset) -> Prepared:
+    if ds.orders.empty:
+        raise InvalidInput("the orders table has no rows: no order lines to learn from or score")
+    if ds.inventory.empty:
+        raise InvalidInput(
+            "the inventory table has no rows: order risk reads the stock position of each "
+            "line on its order day and needs at least one snapshot"
+        )
     orders = ds.orders.reset_index(drop=True)
     outcomes = line_outcomes(ds).reset_index(drop=True)
     return Prepared(orders, outcomes, line_fields(orders), state_values(ds, outcomes))
@@ -80,8 +89,13 @@ def time_split(
 ) -> dict[str, np.ndarray]:
     """Masks of the train / calibration / test slices (by order time, with an embargo)."""
     ts = order_ts.to_numpy(dtype="datetime64[ns]")
-    if labelled.sum() < 100:
-        raise ValueError(f"need at least 100 lines with a known outcome, got {int(labelled.sum())}")
+    if labelled.sum() < MIN_LABELLED:
+        raise InvalidInput(
+            f"too little order history to train order risk: need at least {MIN_LABELLED} "
+            "order lines whose fulfillment shows the outcome (delivered, shipped short, or "
+            f"still in transit past the promised date), the dataset has {int(labelled.sum())}",
+            labelled=int(labelled.sum()),
+        )
     t1, t2 = np.quantile(ts[labelled].astype(np.int64), cuts).astype("datetime64[ns]")
     gap = np.timedelta64(EMBARGO_DAYS, "D")
     return {
@@ -89,6 +103,26 @@ def time_split(
         "calibration": labelled & (ts >= t1) & (ts < t2 - gap),
         "test": labelled & (ts >= t2),
     }
+
+
+def require_both_outcomes(
+    y: np.ndarray, masks: dict[str, np.ndarray], slices: tuple[str, ...]
+) -> None:
+    """Each slice must hold missed and fulfilled lines: nothing to learn or rank otherwise."""
+    for name in slices:
+        labels = np.unique(y[masks[name]])
+        if len(labels) < 2:
+            if not len(labels):
+                found = "no lines"
+            else:
+                found = "only missed lines" if labels[0] == 1 else "only fulfilled lines"
+            raise InvalidInput(
+                f"need both missed and fulfilled lines in the {name} slice of the order "
+                f"history (labelled lines cut by order time at {SPLIT[0]:.0%} and "
+                f"{SPLIT[1]:.0%}, {EMBARGO_DAYS} days apart) to train order risk; it has "
+                f"{found} ({int(masks[name].sum())} labelled lines)",
+                slice=name,
+            )
 
 
 def fit(
@@ -103,12 +137,7 @@ def fit(
     :data:`THREADED_ROWS` rows, thread start-up costs more than it saves.
     """
     y = prepared.outcomes["miss"].to_numpy(dtype=float)
-    for name in ("train", "calibration"):
-        if len(np.unique(y[masks[name]])) < 2:
-            raise ValueError(
-                f"the {name} slice needs both missed and fulfilled lines; "
-                f"got only miss={np.unique(y[masks[name]]).tolist()}"
-            )
+    require_both_outcomes(y, masks, ("train", "calibration"))
     fields, state = prepared.take(masks["train"])
     n_jobs = n_jobs if masks["train"].sum() >= THREADED_ROWS else 1
     features = OrderRiskFeatures().fit(fields, state, y[masks["train"]])
@@ -211,6 +240,7 @@ def train(
     masks = time_split(
         prepared.orders["order_ts"], ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
     )
+    require_both_outcomes(prepared.outcomes["miss"].to_numpy(float), masks, tuple(masks))
     _threads(settings.train_threads)
     with step("fitting LightGBM and the calibration map"):
         scorer = fit(prepared, masks, params, n_jobs=settings.train_threads)

@@ -78,7 +78,8 @@ def prepare_offers(ds: Dataset) -> pd.DataFrame:
     """The substitutions table in time order with the short line's need-by, qty and stock."""
     subs = ds.substitutions
     if subs is None or subs.empty:
-        raise InvalidInput("the dataset has no substitutions table: nothing to learn from")
+        what = "no substitutions table" if subs is None else "an empty substitutions table"
+        raise InvalidInput(f"the dataset has {what}: nothing to learn from")
     subs = subs[subs["accepted"].notna()]
     sort_by = ["ts", "position"] if "position" in subs.columns else ["ts"]
     offers = subs.sort_values(sort_by, kind="stable").reset_index(drop=True)

@@ -25,6 +25,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from stockpilot.errors import NotFound
 from stockpilot.settings import Settings, get_settings
 
 MODEL_NAMES = ("order-risk", "substitution", "demand")
@@ -282,9 +283,17 @@ def load_pyfunc(uri: str, settings: Settings | None = None) -> Any:
     """Load a pyfunc model; ``models:/`` and ``runs:/`` URIs resolve in the configured store."""
     import mlflow.pyfunc
 
-    if uri.startswith(("models:/", "runs:/")):
-        configure(settings)
-    return mlflow.pyfunc.load_model(uri)
+    if not uri.startswith(("models:/", "runs:/")):
+        return mlflow.pyfunc.load_model(uri)
+    tracking_uri = configure(settings)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
+        hint = f" (train one with `stockpilot train {name}`)" if name in MODEL_NAMES else ""
+        raise NotFound(f"no model {uri} in {tracking_uri}: {err.message}{hint}") from err
 
 
 def run_artifact(run_id: str, artifact_path: str) -> Any:

@@ -14,6 +14,7 @@ from features.demand import (
     zero_fill,
 )
 from features.segments import classify
+from stockpilot.errors import InvalidInput
 from tests.demand.conftest import synthetic_demand
 
 
@@ -124,3 +125,37 @@ def test_segments_use_only_the_recent_window():
     history = pd.DataFrame({"unique_id": "s", "ds": dates, "y": y})
     assert classify(history, window_days=150)["segment"].iloc[0] == "fast"
     assert classify(history, window_days=500)["segment"].iloc[0] == "slow"
+
+
+def test_min_history_is_where_mlforecast_starts_learning():
+    """A series one day shorter than ``min_history_days`` gives no training row."""
+    from mlforecast import MLForecast
+
+    from features.demand import FEATURES
+
+    need = FEATURES.min_history_days
+    rows = {}
+    for n in (need - 1, need):
+        series = pd.DataFrame(
+            {
+                "unique_id": "a",
+                "ds": pd.date_range("2024-01-01", periods=n),
+                "y": np.arange(n, dtype=float) % 5,
+            }
+        )
+        mlf = MLForecast(
+            models=[],
+            freq="D",
+            lags=list(FEATURES.lags),
+            lag_transforms=FEATURES.lag_transforms(),
+        )
+        rows[n] = len(mlf.preprocess(series, static_features=[]))
+    assert rows == {need - 1: 0, need: 1}
+
+
+def test_no_demand_rows_and_no_order_lines_is_refused_by_name():
+    empty_orders = orders().iloc[:0]
+    with pytest.raises(InvalidInput, match="no demand rows and no order lines"):
+        daily_demand(None, empty_orders)
+    with pytest.raises(InvalidInput, match="no demand rows and no order lines"):
+        daily_demand(synthetic_demand().iloc[:0], None)

@@ -6,8 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.dataset import Dataset
+from models.demand import DemandForecaster
 from models.replenishment import ReplenishmentPolicy
-from training.demand.policy import World, baseline_decider, matched, run_policy
+from tests.demand.conftest import synthetic_items
+from training.demand.backtest import BacktestConfig, run_backtest
+from training.demand.policy import (
+    World,
+    baseline_decider,
+    matched,
+    run_policy,
+    simulate_policies,
+)
 
 
 def world(start_stock: float = 5.0, lead: int = 2) -> World:
@@ -92,3 +102,42 @@ def test_matched_is_none_when_our_curve_never_reaches_the_baseline():
     points = [_point("baseline", 0.95, 0.99, 100.0), _point("ours", 0.95, 0.90, 80.0)]
     assert matched(points, 0.95) is None
     assert matched([_point("ours", 0.95, 0.9, 1.0)], 0.95) is None
+
+
+def _bare_dataset(demand: pd.DataFrame) -> Dataset:
+    """Issue 14's export: no purchase orders, no item lead times, one constant stock level."""
+    pairs = demand.drop_duplicates(["item_id", "location_id"])[["item_id", "location_id"]]
+    no_lines = pd.DataFrame(columns=["order_id", "line_no"])
+    return Dataset(
+        items=synthetic_items(),
+        locations=pd.DataFrame({"location_id": sorted(pairs["location_id"].unique())}),
+        customers=pd.DataFrame({"customer_id": ["C1"]}),
+        orders=no_lines,
+        fulfillments=no_lines,
+        inventory=pairs.assign(snapshot_date=demand["date"].min(), on_hand=40.0),
+        demand=demand,
+    )
+
+
+@pytest.mark.slow
+def test_replay_runs_without_purchase_orders_lead_times_or_stock_changes(
+    demand_table: pd.DataFrame, daily: pd.DataFrame
+) -> None:
+    """`train demand` died here with an IndexError: the open orders of a dataset without
+    purchase orders had no integer series index."""
+    ds = _bare_dataset(demand_table)
+    config = BacktestConfig(horizon=7, n_windows=2, refresh_days=7)
+    bt = run_backtest(
+        daily,
+        ds.items,
+        lambda: DemandForecaster(horizon=7, n_estimators=5, min_child_samples=5),
+        config,
+    )
+    policy = ReplenishmentPolicy()
+    outcomes, points = simulate_policies(bt, daily, ds, policy, levels=(0.9,))
+    for outcome in outcomes.values():
+        assert 0 < outcome.fill_rate <= 1
+        assert outcome.orders > 0  # 40 units do not last: both policies reorder
+    assert {(p["policy"], p["service_level"]) for p in points} == {
+        (name, level) for name in ("ours", "baseline") for level in (0.9, 0.95)
+    }

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.dataset import Dataset
 from features.inventory import InventoryPositions
 from features.substitution import SubstitutionFeatures
+from stockpilot.errors import InvalidInput
 from tests.substitution.conftest import tiny_items, tiny_offers
-from training.substitution import evaluate, fit
+from training.substitution import evaluate, fit, prepare_offers
 
 REQUIRED_SUBS = ["event_id", "ts", "customer_id", "original_item_id", "offered_item_id", "accepted"]
 
@@ -72,3 +76,11 @@ def test_offers_of_items_missing_from_the_master_are_kept_as_unknown():
     X = SubstitutionFeatures().fit(items, offers).transform(offers, point_in_time=True)
     assert np.isnan(X.loc[0, "log_price_ratio"]) and len(X) == len(offers)
     assert pd.notna(X.loc[0, "customer_accept_rate"])
+
+
+def test_a_missing_or_empty_substitutions_table_is_refused_by_name(small_dataset):
+    ds = small_dataset
+    with pytest.raises(InvalidInput, match="has no substitutions table"):
+        prepare_offers(dataclasses.replace(ds, substitutions=None))
+    with pytest.raises(InvalidInput, match="has an empty substitutions table"):
+        prepare_offers(dataclasses.replace(ds, substitutions=ds.substitutions.iloc[:0]))

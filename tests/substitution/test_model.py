@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from models.substitution import AcceptanceModel
+from stockpilot.errors import InvalidInput
 from training.substitution_eval import expected_calibration_error, ranking_metrics
 
 
@@ -73,7 +74,7 @@ def test_fit_validates_its_arguments():
     X, y, _ = _logistic_data(200, 6)
     with pytest.raises(ValueError, match="n_estimators"):
         AcceptanceModel(n_estimators=0).fit(X, y, X_valid=X, y_valid=y)
-    with pytest.raises(ValueError, match="accepted and rejected"):
+    with pytest.raises(InvalidInput, match=r"accepted and rejected.*0 of the 200 training"):
         AcceptanceModel().fit(X, np.zeros(200, bool), X_valid=X, y_valid=y)
     with pytest.raises(ValueError, match="categorical_features"):
         AcceptanceModel().fit(X, y, X_valid=X, y_valid=y, categorical_features=["zz"])
@@ -93,3 +94,12 @@ def test_ece_by_hand():
     p = np.array([0.05, 0.05, 0.95, 0.95])
     assert expected_calibration_error(p, np.array([0, 0, 1, 1])) == pytest.approx(0.05)
     assert expected_calibration_error(p, np.array([1, 1, 0, 0])) == pytest.approx(0.95)
+
+
+def test_a_model_whose_score_falls_with_acceptance_is_refused_as_learning_nothing():
+    """Tiny offer histories can teach the opposite of what the next period shows; the
+    refusal is a user error naming the offers (it was a bare ValueError, a traceback)."""
+    X, y, _ = _logistic_data(400, 3)
+    Xv, yv, _ = _logistic_data(200, 4)
+    with pytest.raises(InvalidInput, match="learned nothing from 400 training offers"):
+        AcceptanceModel(n_estimators=20).fit(X, y, X_valid=Xv, y_valid=~yv)

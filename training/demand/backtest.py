@@ -21,6 +21,7 @@ import pandas as pd
 
 from models.demand import DemandForecaster
 from models.distribution import Calibration, fit_calibration
+from stockpilot.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,17 @@ def run_backtest(
     last = pd.Timestamp(daily["date"].max())
     cuts = cutoffs(last, config)
     first_date = pd.Timestamp(daily["date"].min())
-    if cuts[0] <= first_date:
-        raise ValueError(
-            f"not enough history for {config.total_windows} windows of {config.horizon} days: "
-            f"data spans {first_date.date()}..{last.date()}"
+    # The first window's model learns from the days up to its cutoff only.
+    need = make_model().feature_set.min_history_days
+    if (cuts[0] - first_date).days + 1 < need:
+        span = (last - first_date).days + 1
+        raise InvalidInput(
+            f"too little history for {config.total_windows} backtest windows of "
+            f"{config.horizon} days: the demand data spans {first_date.date()}..{last.date()} "
+            f"({span} days); the model needs {need} days before the first window, so at "
+            f"least {need + config.total_windows * config.horizon} days in all",
+            days=span,
+            required=need + config.total_windows * config.horizon,
         )
     actual = daily[["unique_id", "date", "qty"]].rename(columns={"qty": "y"})
     frames, series, next_day = [], [], []

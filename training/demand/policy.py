@@ -141,7 +141,16 @@ def build_world(
     key = series["item_id"] + "\x1f" + series["location_id"]
     start_stock = key.map(dict(zip(pos_key, pos["available"], strict=True))).fillna(0.0).to_numpy()
 
-    open_orders = pd.DataFrame(columns=["s", "qty", "expected", "arrival"])
+    # Typed even when empty: the replay indexes series with ``s`` (without purchase
+    # orders an untyped frame held object columns, and indexing with them failed).
+    open_orders = pd.DataFrame(
+        {
+            "s": np.array([], dtype=int),
+            "qty": np.array([], dtype=float),
+            "expected": np.array([], dtype=int),
+            "arrival": np.array([], dtype=int),
+        }
+    )
     if po is not None and not po.empty:
         received = (
             po["received_date"] if "received_date" in po else pd.Series(pd.NaT, index=po.index)
