@@ -57,7 +57,10 @@ def _train_all(home: Path) -> None:
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runtime home with a small dataset and three champion models (shared, read-only)."""
-    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers of this run
+    # Shared by the xdist workers of this run (their base temps are siblings); a run without
+    # xdist keeps it to itself: the parent of its base temp holds every run's, of any code.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if base.name.startswith("popen-gw") else base
     home = root / "serving-home"
     with open(root / "serving-home.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
