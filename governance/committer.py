@@ -189,8 +189,8 @@ def _catch_up(db: Database) -> None:
     """
     try:
         db.checkpoint()
-    except Exception:
-        log.exception("WAL checkpoint between batches failed")
+    except Exception as exc:  # e.g. the disk is full: retried after the next batch
+        log.warning("WAL checkpoint between batches failed: %s", exc)
 
 
 class _Checkpointer(threading.Thread):
@@ -219,8 +219,8 @@ class _Checkpointer(threading.Thread):
             self.due.clear()
             try:
                 self.db.checkpoint()
-            except Exception:  # retried after the next commit
-                log.exception("WAL checkpoint failed")
+            except Exception as exc:  # retried after the next commit
+                log.warning("WAL checkpoint failed: %s", exc)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -15,21 +15,32 @@ writers are serialized, so the differences are settled here once:
 
 Read-only work uses :meth:`Database.read`, which begins a deferred transaction on SQLite so
 readers (key authentication, queue listings) do not queue behind writers.
+
+A store that cannot take work right now (PostgreSQL restarting, the connection gone, the
+SQLite disk full or the database locked past the busy timeout) is not a bug of the request:
+both sessions turn the driver's error into :class:`~stockpilot.errors.Unavailable` (503 with
+``Retry-After``), and the pool's pre-ping reconnects once the store is back, without a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from stockpilot.errors import Unavailable
 from stockpilot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # What the SQLite WAL file may keep once it starts over (``PRAGMA journal_size_limit``),
@@ -37,6 +48,43 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_WAL_LIMIT_BYTES = 64 << 20
 SqliteSynchronous = Literal["FULL", "NORMAL"]
 _BEGIN_OPTION = "stockpilot_sqlite_begin"
+# Driver errors that mean "the store cannot take work now", not "this request is wrong".
+# DB-API's OperationalError is that class by definition (connection lost, server shutting
+# down or starting, disk full, lock timeout); InterfaceError a connection already closed.
+OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+_REASONS = (
+    ("full", "disk full"),
+    ("no space", "disk full"),
+    ("locked", "database locked"),
+    ("i/o", "I/O error"),
+    ("readonly", "read-only"),
+)
+_LOGGED_AT: dict[str, float] = {}  # reason -> when it was last logged (one line per second)
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The :class:`Unavailable` a driver error stands for, or None if it is not an outage.
+
+    The response names the kind of outage only; the driver's message (which may name hosts
+    and ports) goes to the log, once per second and kind at most, without a traceback.
+    """
+    if isinstance(exc, Unavailable):
+        return exc
+    invalidated = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    if not (isinstance(exc, OUTAGES) or invalidated):
+        return None
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    lowered = detail.lower()
+    reason = next((name for key, name in _REASONS if key in lowered), "connection lost")
+    now = time.monotonic()
+    if now - _LOGGED_AT.get(reason, -1.0) >= 1.0:
+        _LOGGED_AT[reason] = now
+        log.warning("governance store unavailable (%s): %s", reason, detail.splitlines()[0])
+    return Unavailable(
+        f"the governance store is unavailable ({reason}); nothing was recorded or its commit "
+        "is unknown: retry shortly (with the same Idempotency-Key)",
+        reason=reason,
+    )
 
 
 def make_engine(
@@ -95,6 +143,13 @@ def make_engine(
     return engine
 
 
+def _raise_outage(exc: BaseException) -> None:
+    """Raise the :class:`Unavailable` that ``exc`` stands for; return if it is no outage."""
+    outage = unavailable(exc)
+    if outage is not None:
+        raise outage from exc
+
+
 class Database:
     """One engine plus the two kinds of session the governance code uses.
 
@@ -113,7 +168,10 @@ class Database:
     ) -> None:
         self.url = url
         # Kept so another process (the group committer's writer) can open the same store.
-        self.options = {"busy_timeout": busy_timeout, "sqlite_synchronous": sqlite_synchronous}
+        self.options: dict[str, Any] = {
+            "busy_timeout": busy_timeout,
+            "sqlite_synchronous": sqlite_synchronous,
+        }
         self.engine = make_engine(
             url,
             busy_timeout=busy_timeout,
@@ -140,14 +198,22 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self._writes.begin() as session:
-            yield session
+        try:
+            with self._writes.begin() as session:
+                yield session
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_outage(exc)
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction that never takes the SQLite write lock."""
-        with self._reads() as session:
-            yield session  # closing the session rolls the read transaction back
+        try:
+            with self._reads() as session:
+                yield session  # closing the session rolls the read transaction back
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_outage(exc)
+            raise
 
     def checkpoint(self) -> None:
         """Copy what the SQLite WAL holds into the database file, blocking no one (PASSIVE).
