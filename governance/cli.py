@@ -182,16 +182,14 @@ def keys_list(as_json: JsonOpt = False) -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first broken sequence number."""
+    """Check the hash chain and its anchored head; exit 1 naming the first broken seq."""
     from governance.audit import verify
 
     with _database() as db, db.read() as session:
-        result = verify(session)
-    if result.ok:
-        typer.echo(f"audit chain intact: {result.count} events")
-        return
-    typer.echo(f"audit chain broken at seq {result.first_broken}: {result.problem}")
-    raise typer.Exit(1)
+        result = verify(session, anchor=db.anchor)
+    typer.echo(str(result))
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @audit_app.command("list")

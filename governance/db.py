@@ -37,6 +37,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from governance.anchor import Anchor
+from governance.audit import anchor_commits
 from stockpilot.errors import Unavailable
 from stockpilot.settings import Settings
 
@@ -165,12 +167,14 @@ class Database:
         sqlite_synchronous: SqliteSynchronous = "FULL",
         sqlite_autocheckpoint: int | None = None,
         sqlite_wal_limit: int = SQLITE_WAL_LIMIT_BYTES,
+        anchor: Path | str | None = None,
     ) -> None:
         self.url = url
         # Kept so another process (the group committer's writer) can open the same store.
         self.options: dict[str, Any] = {
             "busy_timeout": busy_timeout,
             "sqlite_synchronous": sqlite_synchronous,
+            "anchor": None if anchor is None else str(anchor),
         }
         self.engine = make_engine(
             url,
@@ -183,6 +187,10 @@ class Database:
         reader = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
         self._writes = sessionmaker(self.engine, expire_on_commit=False)
         self._reads = sessionmaker(reader, expire_on_commit=False)
+        # The audit chain's head, recorded outside the database after each commit.
+        self.anchor = None if anchor is None else Anchor(anchor)
+        if self.anchor is not None:
+            anchor_commits(self._writes, self.anchor)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -193,7 +201,9 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             # SQLite creates the file but not its directory (``var/`` on a fresh checkout).
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(url, sqlite_synchronous=settings.sqlite_synchronous)
+        return cls(
+            url, sqlite_synchronous=settings.sqlite_synchronous, anchor=settings.audit_anchor_file
+        )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -247,6 +257,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.anchor is not None:
+            self.anchor.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         "then sqlite:///<home>/mlflow.db.",
     )
     model_cache_dir: Path | None = Field(None, description="Local copies of served model versions.")
+    audit_anchor_file: Path | None = Field(
+        None,
+        description="Where the audit chain's head is recorded after each commit, outside the "
+        "database, so that `audit verify` finds a deleted tail (default home/audit-anchor).",
+    )
     policy_file: Path | None = Field(None, description="Policy YAML applied at first start-up.")
     lgbm_threads: int = Field(
         1, ge=1, description="LightGBM threads per serving process (one per request worker)."
@@ -59,6 +64,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{home / 'stockpilot.db'}"
         if self.model_cache_dir is None:
             self.model_cache_dir = home / "model-cache"
+        if self.audit_anchor_file is None:
+            self.audit_anchor_file = home / "audit-anchor"
         return self
 
     @property
