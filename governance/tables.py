@@ -118,6 +118,7 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]  # None: never (keys made before expiry existed)
 
 
 class RecommendationRow(Base):

@@ -58,7 +58,11 @@ class PolicyCache:
 
 @dataclass
 class KeyCache:
-    """Authenticated keys by token hash, for a few seconds: one index probe saved per call."""
+    """Authenticated keys by token hash, for a few seconds: one index probe saved per call.
+
+    An entry never outlives its key's expiry, so an expired key stops at once; a revoked one
+    within ``ttl``.
+    """
 
     ttl: float = KEY_CACHE_SECONDS
     _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
@@ -72,10 +76,13 @@ class KeyCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         with db.read() as session:
-            principal = key_store.authenticate(session, token)
+            principal, expires_at = key_store.authenticate_until(session, token)
+        keep = self.ttl
+        if expires_at is not None:
+            keep = min(keep, (expires_at - datetime.now(UTC)).total_seconds())
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[digest] = (now + self.ttl, principal)
+        self._entries[digest] = (now + keep, principal)
         return principal
 
     def clear(self) -> None:

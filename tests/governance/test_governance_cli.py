@@ -118,6 +118,27 @@ def test_keys_create_list_revoke(store, tmp_path):
     db.dispose()
 
 
+def test_keys_rotate_prints_the_successor_once(store, tmp_path):
+    assert run("db", "upgrade").exit_code == 0
+    token = run("keys", "create", "--role", "planner", "--name", "Pat").stdout.strip()
+    db = Database(store)
+    with db.read() as session:
+        old = authenticate(session, token)
+    rotated = run("keys", "rotate", old.key_id, "--grace-hours", "1")
+    assert rotated.exit_code == 0, rotated.output
+    successor = rotated.stdout.strip()
+    assert successor.startswith("spk_") and successor != token
+    assert token not in rotated.stderr and successor not in rotated.stderr
+    with db.read() as session:
+        assert authenticate(session, token).key_id == old.key_id  # within its grace hour
+        new = authenticate(session, successor)
+    assert (new.role.value, new.name) == ("planner", "Pat") and new.key_id in rotated.stderr
+    listed = run("keys", "list").stdout
+    assert listed.count("Pat") == 2 and token not in listed and successor not in listed
+    assert run("keys", "rotate", "k_missing").exit_code == 1
+    db.dispose()
+
+
 def test_audit_verify_names_the_first_broken_row(store, tmp_path):
     _upgraded_with_policy(tmp_path)
     for name in ("a", "b", "c"):
