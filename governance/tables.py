@@ -129,7 +129,7 @@ class RecommendationRow(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200), index=True)
+    subject: Mapped[str] = mapped_column(String(1000), index=True)
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(100))
     score: Mapped[float | None] = mapped_column(Float)
@@ -150,7 +150,7 @@ class QueueItemRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     queue: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(1000))
     recommendation_id: Mapped[str] = mapped_column(ForeignKey("recommendations.id"))
     action: Mapped[str] = mapped_column(String(32))  # what the policy recommended
     status: Mapped[str] = mapped_column(String(16))

@@ -95,6 +95,13 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("internal", "internal error"), status_code=500)
 
 
+def body_limit_response() -> dict[int | str, dict[str, Any]]:
+    """The 413 every operation may answer, for the app's OpenAPI."""
+    from serving.schemas.common import errors
+
+    return errors(413)
+
+
 class BodyLimit:
     """Pure ASGI middleware: 413 for bodies above ``max_bytes`` (declared or streamed)."""
 

@@ -12,6 +12,7 @@ from governance import audit, queues
 from governance.access import Permission, Principal
 from governance.workflow import Status
 from serving.deps import ServicesDep, allow, secured
+from serving.schemas.common import DECIDE_QUEUE_ITEM, GET_QUEUE_ITEM, WITH_BODY
 from serving.schemas.queues import (
     QueueDecisionIn,
     QueueItemDetailOut,
@@ -32,7 +33,9 @@ def _out(item: queues.QueueItem) -> QueueItemOut:
     return QueueItemOut(**data)
 
 
-@router.get("/queues/{queue}/items", summary="Items of a queue", **secured(Permission.queues_read))
+@router.get(
+    "/queues/{queue}/items", summary="Items of a queue", **secured(Permission.queues_read, 404)
+)
 def list_queue_items(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
@@ -53,7 +56,8 @@ def list_queue_items(
 @router.get(
     "/queue-items/{item_id}",
     summary="One item with its full explanation",
-    **secured(Permission.queues_read),
+    operation_id=GET_QUEUE_ITEM,
+    **secured(Permission.queues_read, 404),
 )
 def get_queue_item(
     services: ServicesDep,
@@ -95,7 +99,21 @@ def _readable(payload: dict[str, Any]) -> dict[str, Any]:
 @router.post(
     "/queue-items/{item_id}/decision",
     summary="Approve, reject or override (requester cannot approve; stale → 409)",
-    **secured(Permission.queues_decide),
+    operation_id=DECIDE_QUEUE_ITEM,
+    **secured(
+        Permission.queues_decide,
+        *WITH_BODY,
+        404,
+        409,
+        links={
+            200: {
+                "GetQueueItem": {
+                    "operationId": GET_QUEUE_ITEM,
+                    "parameters": {"item_id": "$response.body#/id"},
+                }
+            }
+        },
+    ),
 )
 async def decide(
     services: ServicesDep,
