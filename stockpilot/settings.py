@@ -7,6 +7,7 @@ directories are made by the code that writes into them.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,8 @@ class Settings(BaseSettings):
     audit_anchor_file: Path | None = Field(
         None,
         description="Where the audit chain's head is recorded after each commit, outside the "
-        "database, so that `audit verify` finds a deleted tail (default home/audit-anchor).",
+        "database, so that `audit verify` finds a deleted tail (default: beside a SQLite "
+        "database, `<file>.anchor`; for another store home/audit-anchor-<hash of its URL>).",
     )
     policy_file: Path | None = Field(None, description="Policy YAML applied at first start-up.")
     lgbm_threads: int = Field(
@@ -65,7 +67,13 @@ class Settings(BaseSettings):
         if self.model_cache_dir is None:
             self.model_cache_dir = home / "model-cache"
         if self.audit_anchor_file is None:
-            self.audit_anchor_file = home / "audit-anchor"
+            # One anchor per store: another database under the same home has its own chain.
+            url = self.database_url
+            if url.startswith("sqlite:///") and "?" not in url:
+                self.audit_anchor_file = Path(url.removeprefix("sqlite:///") + ".anchor")
+            else:
+                digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+                self.audit_anchor_file = home / f"audit-anchor-{digest}"
         return self
 
     @property
