@@ -5,8 +5,9 @@ deleted *tail*: the events before it still form a valid, shorter chain. So after
 commit that appended audit events, the committing process records the chain's head
 (sequence number and hash) in a small file outside the database (``audit_anchor_file``;
 by default ``<database file>.anchor`` beside a SQLite store, ``var/audit-anchor-<hash of the
-URL>`` for another), the way certificate-transparency logs publish signed tree heads. :func:`governance.audit.verify` then requires the chain to reach the anchored event
-with the anchored hash: a deleted tail, a truncation, or a rewrite with recomputed hashes
+URL>`` for another), the way certificate-transparency logs publish signed tree heads.
+:func:`governance.audit.verify` then requires the chain to reach the anchored event with
+the anchored hash: a deleted tail, a truncation, or a rewrite with recomputed hashes
 (a replaced or reordered row) before the anchored head all break it.
 
 The threat this answers is a database-level one (a DBA or a leaked database credential that
