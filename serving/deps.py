@@ -51,6 +51,8 @@ def allow(permission: Permission) -> Callable[..., Principal]:
         request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
     ) -> Principal:
         principal = authenticate(request, api_key)
+        # Before the permission: a key hammering what it may not call is limited too.
+        request.app.state.services.limiter.take(principal.key_id or principal.actor)
         require(principal, permission)
         return principal
 

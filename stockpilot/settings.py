@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         "(one fsync per write, the throughput limit on slow disks). NORMAL (WAL): survives "
         "a process crash, may lose the last commits on power loss; several times faster.",
     )
+    rate_limit_per_second: float = Field(
+        1000.0,
+        gt=0,
+        description="Requests per second one API key may sustain; beyond it 429 + Retry-After.",
+    )
+    rate_limit_burst: float = Field(
+        2000.0, ge=1, description="Requests one API key may make in a row above its rate."
+    )
     idempotency_retention_hours: float = Field(24.0, gt=0)
     expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
 

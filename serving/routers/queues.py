@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from governance import audit, queues
-from governance.access import Permission, Principal
+from governance.access import Permission, Principal, require_queue_reader
+from governance.policy import Policy
 from governance.workflow import Status
 from serving.deps import ServicesDep, allow, secured
 from serving.schemas.common import DECIDE_QUEUE_ITEM, GET_QUEUE_ITEM, WITH_BODY
@@ -48,9 +49,15 @@ def list_queue_items(
         raise NotFound(
             f"queue {queue!r} is not defined in policy version {policy.version}", queue=queue
         )
+    _require_reader(principal, queue, policy)
     with services.db.read() as session:
         items = queues.list_items(session, queue=queue, status=status, limit=limit)
     return QueueItemsOut(queue=queue, items=[_out(i) for i in items])
+
+
+def _require_reader(principal: Principal, queue: str, policy: Policy) -> None:
+    config = policy.queues.get(queue)
+    require_queue_reader(principal, queue, config.roles if config is not None else ())
 
 
 @router.get(
@@ -64,8 +71,10 @@ def get_queue_item(
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
     item_id: ItemId,
 ) -> QueueItemDetailOut:
+    policy = services.policy.get()
     with services.db.read() as session:
         item = queues.get_item(session, item_id)
+        _require_reader(principal, item.queue, policy)
         created = audit.list_events(
             session, subject_type="recommendation", subject_id=item.recommendation_id, limit=1
         )
