@@ -42,8 +42,8 @@ from pathlib import Path
 
 import httpx
 
-if __package__ in (None, ""):  # run as a script: benchmarks/ is not on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: the project root, not benchmarks/, first
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from benchmarks.fault_harness import (
     BIN,
