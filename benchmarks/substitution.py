@@ -104,14 +104,17 @@ def main() -> None:
     )
     test = evaluation["test"]
     print(
-        f"test offer sets with an acceptance: {test['n_events']:,}; "
-        f"NDCG@5 model {test['ndcg@5']:.4f}, hit@1 {test['hit@1']:.4f}, hit@3 {test['hit@3']:.4f}"
+        f"switch occasions in the test period: {test['n_events']:,}; "
+        f"NDCG@5 model {test['ndcg@5']:.4f}, hit@1_switch {test['hit@1_switch']:.4f}, "
+        f"hit@3 {test['hit@3']:.4f}"
     )
     for name, b in evaluation["baselines"].items():
-        print(f"  baseline {name:<22} NDCG@5 {b['ndcg@5']:.4f}, hit@1 {b['hit@1']:.4f}")
+        print(
+            f"  baseline {name:<22} NDCG@5 {b['ndcg@5']:.4f}, hit@1_switch {b['hit@1_switch']:.4f}"
+        )
     if evaluation["oracle"] is not None:
         o = evaluation["oracle"]
-        print(f"  oracle {'':<24} NDCG@5 {o['ndcg@5']:.4f}, hit@1 {o['hit@1']:.4f}")
+        print(f"  oracle {'':<24} NDCG@5 {o['ndcg@5']:.4f}, hit@1_switch {o['hit@1_switch']:.4f}")
     print(f"ECE {evaluation['calibration']['ece']:.4f}")
 
 

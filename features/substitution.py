@@ -7,6 +7,9 @@ customer attributes (``segment``, ``tier``, ``region``) and every ``x_*`` column
 ``substitutions``. A column that is absent simply yields fewer features. The same
 columns key the customer's own acceptance history per relation to the original
 (:mod:`features.substitution_taste`): personal taste, which no pair feature can carry.
+The customer's purchases in ``orders`` give its loyalty to the offered item and brand
+(:mod:`features.substitution_loyalty`), and the other offers of the same short line the
+comparison the customer makes (:mod:`features.substitution_offerset`).
 
 Training (a frame of logged offers) and serving (one request, numpy only) build the
 feature matrix through the same functions: :meth:`ItemCatalog.pair_features` and
@@ -23,9 +26,11 @@ import pandas as pd
 
 from features.inventory import available
 from features.substitution_history import STATISTICS, AcceptanceHistory
+from features.substitution_loyalty import PurchaseLoyalty
+from features.substitution_offerset import SERVING_POSITION, OfferSetContext
 from features.substitution_taste import TasteRelations
 
-FEATURE_SET_VERSION = "substitution-v2"
+FEATURE_SET_VERSION = "substitution-v3"
 CUSTOMER_ATTRIBUTES = ("segment", "tier", "region")
 # A numeric attribute difference of more than this many standard deviations is "far".
 DIFF_CLIP = 3.0
@@ -174,18 +179,21 @@ class ItemCatalog:
 
 
 def order_context(offers: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
-    """``need_by`` (promised date) and ``qty`` of the short line each offer was made for.
+    """``need_by`` (promised date), ``qty`` and ``order_ts`` of the short line of each offer.
 
-    Needs ``order_id`` on the offers; without it (or without a matching line) both stay
-    empty and the urgency/stock features are missing for that offer.
+    Needs ``order_id`` on the offers; without it (or without a matching line) they stay
+    empty: the urgency/stock features are missing and purchase loyalty is cut at the
+    offer's own time.
     """
     out = pd.DataFrame(
-        {"need_by": pd.NaT, "qty": np.nan}, index=offers.index, columns=["need_by", "qty"]
-    ).astype({"need_by": "datetime64[ns]", "qty": float})
+        {"need_by": pd.NaT, "qty": np.nan, "order_ts": pd.NaT},
+        index=offers.index,
+        columns=["need_by", "qty", "order_ts"],
+    ).astype({"need_by": "datetime64[ns]", "qty": float, "order_ts": "datetime64[ns]"})
     if orders is None or "order_id" not in offers.columns:
         return out
     lines = (
-        orders[["order_id", "item_id", "promised_date", "qty"]]
+        orders[["order_id", "item_id", "promised_date", "qty", "order_ts"]]
         .drop_duplicates(["order_id", "item_id"])
         .astype({"order_id": str, "item_id": str})
     )
@@ -198,6 +206,7 @@ def order_context(offers: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataF
     joined = keys.merge(lines, on=["order_id", "item_id"], how="left")
     out["need_by"] = joined["promised_date"].to_numpy(dtype="datetime64[ns]")
     out["qty"] = joined["qty"].to_numpy(dtype=float)
+    out["order_ts"] = joined["order_ts"].to_numpy(dtype="datetime64[ns]")
     return out
 
 
@@ -255,12 +264,16 @@ def history_keys(
 class SubstitutionFeatures:
     """The named, versioned feature set of the acceptance model (``FEATURE_SET_VERSION``).
 
-    ``fit`` learns the item catalogue, the vocabularies of categorical columns and the
-    acceptance history; ``transform`` turns offers (the ``substitutions`` shape, plus
-    optional ``need_by``/``qty``/``available``) into the model matrix.
+    ``fit`` learns the item catalogue, the vocabularies of categorical columns, the
+    acceptance history and the customers' purchase state; ``transform`` turns offers (the
+    ``substitutions`` shape, plus optional ``need_by``/``qty``/``available``/``order_ts``)
+    into the model matrix.
     """
 
     version = FEATURE_SET_VERSION
+    # A model pickled before substitution-v3 has neither: it is served with its own columns.
+    loyalty_: PurchaseLoyalty | None = None
+    offer_set_: OfferSetContext = OfferSetContext.none()
 
     def __init__(self, history_smoothing: Mapping[str, float] | None = None) -> None:
         self.history_smoothing = history_smoothing
@@ -270,6 +283,7 @@ class SubstitutionFeatures:
         items: pd.DataFrame,
         offers: pd.DataFrame,
         customers: pd.DataFrame | None = None,
+        orders: pd.DataFrame | None = None,
     ) -> SubstitutionFeatures:
         self.catalog_ = ItemCatalog.from_items(items)
         self.taste_ = TasteRelations().fit(self.catalog_)
@@ -294,9 +308,18 @@ class SubstitutionFeatures:
         self.history_ = AcceptanceHistory(
             self.history_smoothing, [*STATISTICS, *self.taste_.statistics()]
         ).fit(self.history_keys(offers), offers["ts"], offers["accepted"])
+        self.loyalty_: PurchaseLoyalty | None = None
+        if orders is not None and not orders.empty:
+            catalog = self.catalog_
+            self.loyalty_ = PurchaseLoyalty().fit(
+                orders, catalog.index, catalog.category, catalog.brand
+            )
+        self.offer_set_ = OfferSetContext().fit(offers, self.x_numeric_, self.loyalty_names())
         self.feature_names_in_ = [
             *self.catalog_.pair_feature_names(),
             *self.history_.feature_names(),
+            *self.loyalty_names(),
+            *self.offer_set_.feature_names_,
             "urgency_days",
             "stock_cover",
             *self.x_numeric_,
@@ -345,6 +368,9 @@ class SubstitutionFeatures:
         pair = self.catalog_.pair_features(np.where(known, o, 0), np.where(known, j, 0))
         return {k: np.where(known, v, np.nan) for k, v in pair.items()}
 
+    def loyalty_names(self) -> list[str]:
+        return [] if self.loyalty_ is None else list(self.loyalty_.feature_names_)
+
     def customer_codes(self, customer_id: str) -> list[float]:
         return [
             float(self.customer_codes_[c].get(customer_id, np.nan)) for c in self.customer_vocab_
@@ -370,6 +396,8 @@ class SubstitutionFeatures:
         self,
         pair: Mapping[str, np.ndarray],
         history: Mapping[str, np.ndarray],
+        loyalty: Mapping[str, np.ndarray],
+        offer_set: Mapping[str, np.ndarray],
         urgency_days: np.ndarray,
         stock_cover: np.ndarray,
         x_columns: list[np.ndarray],
@@ -379,6 +407,8 @@ class SubstitutionFeatures:
         columns = [
             *(pair[name] for name in self.catalog_.pair_feature_names()),
             *(history[name] for name in self.history_.feature_names()),
+            *(loyalty[name] for name in self.loyalty_names()),
+            *(offer_set[name] for name in self.offer_set_.feature_names_),
             urgency_days,
             np.minimum(stock_cover, STOCK_COVER_CLIP),
             *x_columns,
@@ -388,11 +418,17 @@ class SubstitutionFeatures:
 
     # --- the frame path (training, evaluation, pyfunc predict) ---------------------
 
-    def transform(self, offers: pd.DataFrame, point_in_time: bool = False) -> pd.DataFrame:
+    def transform(
+        self,
+        offers: pd.DataFrame,
+        point_in_time: bool = False,
+        orders: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """Features of logged or candidate offers.
 
         ``point_in_time=True`` computes each offer's history from the earlier offers of
-        ``offers`` itself (training); otherwise the fitted history is used as of now
+        ``offers`` itself and its purchase loyalty from the earlier lines of ``orders``
+        (training); otherwise the fitted history and purchase state are used as of now
         (scoring new candidate pairs).
         """
         missing = [
@@ -402,6 +438,8 @@ class SubstitutionFeatures:
         ]
         if missing:
             raise ValueError(f"offers lacks required column(s) {missing}")
+        if point_in_time and self.loyalty_ is not None and orders is None:
+            raise ValueError("point-in-time features need the orders the loyalty was fitted on")
         n = len(offers)
         items = self._frame_items(offers)
         pair = self._frame_pairs(*items)
@@ -410,6 +448,7 @@ class SubstitutionFeatures:
             history = self.history_.point_in_time(keys, offers["ts"], offers["accepted"])
         else:
             history = self.history_.current(keys)
+        loyalty = self._frame_loyalty(offers, items, orders if point_in_time else None)
         ts = offers["ts"].to_numpy(dtype="datetime64[ns]")
         if "need_by" in offers.columns:
             need_by = pd.to_datetime(offers["need_by"]).to_numpy(dtype="datetime64[ns]")
@@ -423,16 +462,93 @@ class SubstitutionFeatures:
             cover = np.where(qty > 0, cover, np.nan)
         else:
             cover = np.full(n, np.nan)
-        x_cols = [
-            offers[c].to_numpy(dtype=float) if c in offers.columns else np.full(n, np.nan)
+        x_numeric = {
+            c: offers[c].to_numpy(dtype=float) if c in offers.columns else np.full(n, np.nan)
             for c in self.x_numeric_
-        ]
+        }
+        x_cols = list(x_numeric.values())
         for col, vocab in self.x_vocab_.items():
             raw = offers[col] if col in offers.columns else pd.Series([None] * n)
             x_cols.append(np.array([vocab.get(str(v), np.nan) for v in raw], dtype=float))
+        offer_set = self._frame_offer_set(offers, pair, items[1], loyalty, x_numeric, point_in_time)
         cust = offers["customer_id"].astype(str)
         customer_cols = [
             cust.map(self.customer_codes_[c]).to_numpy(dtype=float) for c in self.customer_vocab_
         ]
-        matrix = self.assemble(pair, history, urgency, cover, x_cols, customer_cols)
+        matrix = self.assemble(
+            pair, history, loyalty, offer_set, urgency, cover, x_cols, customer_cols
+        )
         return pd.DataFrame(matrix, columns=self.feature_names_in_, index=offers.index)
+
+    def loyalty_frame(
+        self, offers: pd.DataFrame, orders: pd.DataFrame | None = None
+    ) -> dict[str, np.ndarray]:
+        """Purchase-loyalty columns of offers, with the habit baseline's (point in time when
+        ``orders`` is given, else from the fitted state); empty without purchase history."""
+        return self._frame_loyalty(offers, self._frame_items(offers), orders)
+
+    def _frame_loyalty(
+        self,
+        offers: pd.DataFrame,
+        items: tuple[np.ndarray, np.ndarray],
+        orders: pd.DataFrame | None,
+    ) -> dict[str, np.ndarray]:
+        if self.loyalty_ is None:
+            return {}
+        o, j = items
+        customer = offers["customer_id"].astype(str).to_numpy()
+        if orders is not None:
+            cutoff = offers["ts"].to_numpy(dtype="datetime64[ns]")
+            if "order_ts" in offers.columns:
+                at_order = pd.to_datetime(offers["order_ts"]).to_numpy(dtype="datetime64[ns]")
+                cutoff = np.where(np.isnat(at_order), cutoff, at_order)
+            return self.loyalty_.point_in_time(orders, customer, o, j, cutoff)
+        out: dict[str, np.ndarray] = {}
+        frame = pd.DataFrame({"c": customer, "o": o})
+        for (c, oi), rows in frame.groupby(["c", "o"], sort=False).indices.items():
+            part = self.loyalty_.current(str(c), int(oi), j[rows])
+            for name, values in part.items():
+                out.setdefault(name, np.full(len(offers), np.nan))[rows] = values
+        unknown = (o < 0) | (j < 0)
+        return {name: np.where(unknown, np.nan, v) for name, v in out.items()}
+
+    def _frame_offer_set(
+        self,
+        offers: pd.DataFrame,
+        pair: Mapping[str, np.ndarray],
+        j: np.ndarray,
+        loyalty: Mapping[str, np.ndarray],
+        x_numeric: Mapping[str, np.ndarray],
+        logged: bool,
+    ) -> dict[str, np.ndarray]:
+        """Offer-set features; the set of a candidate frame is its (customer, item, ts).
+
+        Candidate pairs (``logged=False``) without prices or position are priced at the
+        list-price ratio and scored as shown first, as the request path does.
+        """
+        n = len(offers)
+        list_price = np.where(j >= 0, self.catalog_.list_price[np.maximum(j, 0)], np.nan)
+        price, ratio = list_price, np.full(n, np.nan)
+        if self.offer_set_.has_prices_ and "offered_unit_price" in offers.columns:
+            offered = offers["offered_unit_price"].to_numpy(dtype=float)
+            price = np.where(np.isfinite(offered), offered, list_price)
+            if "original_unit_price" in offers.columns:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = offered / offers["original_unit_price"].to_numpy(dtype=float)
+        if not logged:
+            ratio = np.where(np.isfinite(ratio), ratio, np.exp(pair["log_price_ratio"]))
+        position = (
+            offers["position"].to_numpy(dtype=float)
+            if "position" in offers.columns
+            else np.full(n, np.nan)
+        )
+        if not logged:
+            position = np.where(np.isfinite(position), position, SERVING_POSITION)
+        return self.offer_set_.transform(
+            offer_set_ids(offers),
+            price,
+            ratio,
+            loyalty,
+            x_numeric,
+            position,
+        )

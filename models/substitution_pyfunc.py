@@ -33,6 +33,10 @@ OPTIONAL_INPUTS = {
     "need_by": DataType.datetime,
     "qty": DataType.double,
     "available": DataType.double,
+    # Offer-set context: the offers of one line are compared with each other.
+    "position": DataType.double,
+    "original_unit_price": DataType.double,
+    "offered_unit_price": DataType.double,
 }
 
 

@@ -198,7 +198,7 @@ class SubstitutionRecommender:
         if now is None:
             now = np.datetime64(pd.Timestamp.now("UTC").tz_localize(None).to_datetime64(), "ns")
         due = _timestamp(need_by, "need_by")
-        cand = self.candidates[o]
+        cand = cand_all = self._candidates(str(customer_id), o)
         ids = catalog.item_ids[cand]
         local, where, avail, keep = self._stock(ids, qty, location_id, inventory, other_locations)
         cand, ids, local, avail = cand[keep], ids[keep], local[keep], avail[keep]
@@ -226,9 +226,20 @@ class SubstitutionRecommender:
             need_by=None if due is None else pd.Timestamp(due).to_pydatetime(),
             unit_price=None if unit_price is None else float(unit_price),
             context=dict(context or {}),
-            n_candidates=len(self.candidates[o]),
+            n_candidates=len(cand_all),
             substitutes=subs,
         )
+
+    def _candidates(self, customer_id: str, o: int) -> np.ndarray:
+        """The item's candidates, then the active items this customer buys in its category."""
+        cand = self.candidates[o]
+        loyalty = self.features.loyalty_
+        if loyalty is None:
+            return cand
+        catalog = self.features.catalog_
+        bought = loyalty.bought(customer_id, int(catalog.category[o]))
+        bought = bought[(bought != o) & catalog.active[bought] & ~np.isin(bought, cand)]
+        return np.concatenate([cand, bought]) if len(bought) else cand
 
     def _matrix(
         self,
@@ -254,9 +265,16 @@ class SubstitutionRecommender:
             fs.taste_.keys(np.full(m, o), cand),
         )
         history = fs.history_.current(keys)
+        loyalty = {} if fs.loyalty_ is None else fs.loyalty_.current(str(customer_id), o, cand)
+        offer_set = fs.offer_set_.transform_request(
+            fs.catalog_.list_price[cand],
+            np.exp(pair["log_price_ratio"]),
+            loyalty,
+        )
         urgency = np.full(m, np.nan if due is None else (due - now) / DAY)
         customer = [np.full(m, c) for c in fs.customer_codes(str(customer_id))]
-        return fs.assemble(pair, history, urgency, cover, fs.x_values(context, m), customer)
+        x_columns = fs.x_values(context, m)
+        return fs.assemble(pair, history, loyalty, offer_set, urgency, cover, x_columns, customer)
 
     def _substitute(
         self,

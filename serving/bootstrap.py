@@ -80,8 +80,10 @@ def headline(name: str, evaluation: dict) -> str:
         if name == "substitution":
             test = evaluation["test"]
             best = max(b["ndcg@5"] for b in evaluation["baselines"].values())
+            hit = max(b["hit@1_switch"] for b in evaluation["baselines"].values())
             return (
-                f"NDCG@5 {test['ndcg@5']:.3f} (best baseline {best:.3f}), hit@1 {test['hit@1']:.3f}"
+                f"NDCG@5 {test['ndcg@5']:.3f} (best baseline {best:.3f}), "
+                f"hit@1 on switch occasions {test['hit@1_switch']:.3f} (best baseline {hit:.3f})"
             )
         if name == "demand":
             bt, base = evaluation["backtest"], evaluation["baselines"]

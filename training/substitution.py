@@ -35,11 +35,13 @@ from stockpilot.errors import InvalidInput
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import gate
+from training.substitution_baselines import baseline_scores
 from training.substitution_eval import (
     compare,
     expected_calibration_error,
     reliability_figure,
     shap_summary_figure,
+    switch_relevance,
 )
 
 MODEL_NAME = "substitution"
@@ -54,6 +56,9 @@ INPUT_COLUMNS = (
     "need_by",
     "qty",
     "available",
+    "position",
+    "original_unit_price",
+    "offered_unit_price",
 )
 
 
@@ -66,6 +71,7 @@ class Prepared:
     part: np.ndarray  # 0 train, 1 validation, 2 test
     X: pd.DataFrame
     y: np.ndarray
+    loyalty: dict[str, np.ndarray]  # point-in-time purchase loyalty and habit columns
 
 
 def prepare_offers(ds: Dataset) -> pd.DataFrame:
@@ -80,6 +86,7 @@ def prepare_offers(ds: Dataset) -> pd.DataFrame:
     return offers.assign(
         need_by=context["need_by"].to_numpy(),
         qty=context["qty"].to_numpy(),
+        order_ts=context["order_ts"].to_numpy(),
         available=stock_context(offers, ds.inventory).to_numpy(),
     )
 
@@ -110,8 +117,8 @@ def fit(
     offers = prepare_offers(ds)
     groups = offer_set_ids(offers)
     part = time_split(offers["ts"], groups)
-    features = SubstitutionFeatures().fit(ds.items, offers, ds.customers)
-    X = features.transform(offers, point_in_time=True)
+    features = SubstitutionFeatures().fit(ds.items, offers, ds.customers, ds.orders)
+    X = features.transform(offers, point_in_time=True, orders=ds.orders)
     y = offers["accepted"].astype(bool).to_numpy()
     model = AcceptanceModel(
         n_estimators=n_estimators,
@@ -132,7 +139,8 @@ def fit(
     )
     candidates = CandidateIndex(n_neighbours=n_neighbours).fit(catalog, pairs)
     recommender = SubstitutionRecommender(features, model, candidates)
-    return recommender, Prepared(offers=offers, groups=groups, part=part, X=X, y=y)
+    loyalty = features.loyalty_frame(offers, ds.orders)
+    return recommender, Prepared(offers=offers, groups=groups, part=part, X=X, y=y, loyalty=loyalty)
 
 
 def _candidate_recall(recommender: SubstitutionRecommender, prepared: Prepared) -> dict[str, float]:
@@ -168,23 +176,15 @@ def evaluate(
     groups = prepared.groups[test]
     model = recommender.model
     p = model.predict_proba(X)[:, 1]
-    catalog = recommender.features.catalog_
-    o, j = catalog.lookup(offers["original_item_id"]), catalog.lookup(offers["offered_item_id"])
-    known = (o >= 0) & (j >= 0)
-    similarity = np.where(
-        known, catalog.similarity(np.where(known, o, 0), np.where(known, j, 0)), -np.inf
-    )
-    baselines = {
-        "popularity": X["item_accept_rate"].to_numpy(),
-        "attribute_similarity": similarity,
-    }
+    baselines, fitted = baseline_scores(recommender, prepared, prepared.loyalty)
+    switch = switch_relevance(offers, y)
     oracle = None
     if "substitutions" in truth:
         oracle_p = offers[["event_id"]].merge(
             truth["substitutions"].astype({"event_id": str}), on="event_id", how="left"
         )["p_accept"]
         oracle = oracle_p.to_numpy(dtype=float)
-    result = compare(groups, y, p, baselines, oracle)
+    result = compare(groups, switch, p, baselines, oracle)
     contributions = model.contributions(X.iloc[:2000])
     importance = pd.Series(
         np.abs(contributions[:, :-1]).mean(axis=0), index=model.feature_names_in_
@@ -194,6 +194,7 @@ def evaluate(
         "model": MODEL_NAME,
         "feature_set": FEATURE_SET_VERSION,
         **result,
+        "baseline_models": fitted,
         "calibration": {
             "ece": expected_calibration_error(p, y),
             "brier": float(np.mean((p - y) ** 2)),
@@ -212,7 +213,10 @@ def evaluate(
             for k, name in enumerate(("train", "validation", "test"))
             if k in part_ts.index
         },
-        "ranking_events": "test offer sets with at least one accepted offer",
+        "ranking_events": (
+            "switch occasions: test offer sets with at least one accepted offer of an item "
+            "other than the original"
+        ),
         "best_iteration": model.best_iteration_,
         "shap_mean_abs": {k: float(v) for k, v in importance.head(15).items()},
     }
@@ -228,6 +232,13 @@ def input_example(prepared: Prepared) -> pd.DataFrame:
     cols = [c for c in INPUT_COLUMNS if c in prepared.offers.columns]
     cols += [c for c in prepared.offers.columns if str(c).startswith("x_")]
     frame = prepared.offers.loc[prepared.part == 2, cols]
+    # Numbers as float64, as the signature declares them (an export may hold nullable Int64).
+    numeric = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    frame = frame.astype({c: "float64" for c in numeric})
     complete = frame.dropna()
     return (complete if len(complete) >= 5 else frame).head(5).reset_index(drop=True)
 
@@ -266,9 +277,9 @@ def train(
         evaluation, figures = evaluate(recommender, prepared, load_truth(data))
     evaluation["gate"] = gate.verdict(
         MODEL_NAME,
-        evaluation["test"]["hit@1"],
-        {name: b["hit@1"] for name, b in evaluation["baselines"].items()},
-        (evaluation.get("oracle") or {}).get("hit@1"),
+        evaluation["test"]["hit@1_switch"],
+        {name: b["hit@1_switch"] for name, b in evaluation["baselines"].items()},
+        (evaluation.get("oracle") or {}).get("hit@1_switch"),
         gate.tolerance_for(MODEL_NAME, settings.policy_file),
     )
     used = {k: v for k, v in ds.tables().items() if k in ("items", "customers", "substitutions")}

@@ -2,9 +2,19 @@
 
 Each test event is an offer set (the offers made for one short line). A method scores
 every offer of the set; NDCG@5 and hit@k measure how high the accepted offers land.
-Events where the customer accepted nothing carry no ranking signal (every order scores
-the same), so ranking metrics use the events with at least one acceptance — the same
-events for every method. Calibration (ECE) uses every test offer.
+
+The events are the **switch occasions**: test offer sets in which the customer took a
+substitute — at least one offer of an item other than the original was accepted — the
+moment the customer switches away from the item it wanted. A set nobody accepted carries
+no ranking signal (every order scores the same); an accepted offer of the original item
+itself (an export may log one, e.g. from another location) is no switch. The relevant
+offers are the accepted substitutes; every method is scored on the same events.
+
+- ``hit@1_switch``: share of switch occasions whose top-ranked offer was accepted — the
+  headline metric and the champion gate's (:mod:`training.gate`);
+- ``hit@3``, ``ndcg@5``: the same events, deeper in the list.
+
+Calibration (ECE) uses every test offer.
 """
 
 from __future__ import annotations
@@ -17,12 +27,21 @@ import pandas as pd
 ECE_BINS = 10
 
 
+def switch_relevance(offers: pd.DataFrame, accepted: np.ndarray) -> np.ndarray:
+    """The relevant offers of switch occasions: accepted offers of another item than the
+    original (an accepted offer of the original itself is no switch)."""
+    other = offers["offered_item_id"].astype(str) != offers["original_item_id"].astype(str)
+    return np.asarray(accepted, dtype=bool) & other.to_numpy()
+
+
 def ranking_metrics(
     groups: np.ndarray, accepted: np.ndarray, score: np.ndarray, k: int = 5
 ) -> dict[str, float | int]:
-    """NDCG@k, hit@1 and hit@3 over offer sets with at least one acceptance.
+    """NDCG@k, hit@1_switch and hit@3 over the offer sets with at least one acceptance.
 
-    Ties are broken by row order (the logged offer position), identically for all methods.
+    ``accepted`` marks the relevant offers (the accepted substitutes: see the module's
+    switch occasions). Ties are broken by row order (the logged offer position),
+    identically for all methods.
     """
     frame = pd.DataFrame(
         {
@@ -38,7 +57,7 @@ def ranking_metrics(
     if frame.empty:
         return {
             f"ndcg@{k}": float("nan"),
-            "hit@1": float("nan"),
+            "hit@1_switch": float("nan"),
             "hit@3": float("nan"),
             "n_events": 0,
         }
@@ -55,7 +74,7 @@ def ranking_metrics(
     hit3 = hits[hits["r"] < 3].groupby("g")["y"].max()
     return {
         f"ndcg@{k}": float((dcg / idcg).mean()),
-        "hit@1": float(hit1.mean()),
+        "hit@1_switch": float(hit1.mean()),
         "hit@3": float(hit3.mean()),
         "n_events": len(dcg),
     }
@@ -97,8 +116,11 @@ def compare(
         "baselines": {name: ranking_metrics(groups, accepted, s) for name, s in baselines.items()},
         "oracle": None if oracle is None else ranking_metrics(groups, accepted, oracle),
     }
-    best = max(b["ndcg@5"] for b in out["baselines"].values())  # type: ignore[index]
+    ndcg = {name: b["ndcg@5"] for name, b in out["baselines"].items()}  # type: ignore[index]
+    best_name = max(ndcg, key=ndcg.__getitem__)
+    best = ndcg[best_name]
     out["relative"] = {
+        "ndcg@5_best_baseline": best_name,
         "ndcg@5_over_best_baseline": test["ndcg@5"] / best if best else float("nan"),
         "ndcg@5_gap_to_oracle": (
             None if out["oracle"] is None else out["oracle"]["ndcg@5"] - test["ndcg@5"]  # type: ignore[index]

@@ -15,10 +15,15 @@ def test_headline_names_the_model_figures_and_the_best_baseline():
         "test AUC 0.891 (best baseline 0.876, oracle 0.901), ECE 0.015"
     )
     substitution = {
-        "test": {"ndcg@5": 0.88, "hit@1": 0.79},
-        "baselines": {"popularity": {"ndcg@5": 0.72}, "attribute_similarity": {"ndcg@5": 0.75}},
+        "test": {"ndcg@5": 0.88, "hit@1_switch": 0.79},
+        "baselines": {
+            "popularity": {"ndcg@5": 0.72, "hit@1_switch": 0.52},
+            "habit": {"ndcg@5": 0.75, "hit@1_switch": 0.61},
+        },
     }
-    assert headline("substitution", substitution).startswith("NDCG@5 0.880 (best baseline 0.750)")
+    assert headline("substitution", substitution) == (
+        "NDCG@5 0.880 (best baseline 0.750), hit@1 on switch occasions 0.790 (best baseline 0.610)"
+    )
     demand = {
         "backtest": {"wape": 1.01, "coverage80": 0.789},
         "baselines": {"seasonal_naive": {"wape": 1.235}, "auto_ets": {"wape": 1.066}},

@@ -33,6 +33,10 @@ def test_contract_minimum_trains_and_recommends(small_dataset):
     assert prepared.X["urgency_days"].isna().all() and prepared.X["stock_cover"].isna().all()
     evaluation, _ = evaluate(recommender, prepared, truth={})
     assert evaluation["oracle"] is None and evaluation["test"]["n_events"] > 0
+    baselines = evaluation["baselines"]
+    assert set(baselines) == {"popularity", "habit", "conditional_logit", "attribute_similarity"}
+    assert all(np.isfinite(b["hit@1_switch"]) for b in baselines.values())
+    assert evaluation["baseline_models"]["conditional_logit"]["converged"]
     inventory = InventoryPositions.from_inventory(bare.inventory)
     line = ds.orders.iloc[-1]
     result = recommender.recommend(

@@ -63,11 +63,13 @@ def test_order_context_finds_the_short_line():
             "item_id": [offers["original_item_id"].iat[0], "nope"],
             "promised_date": pd.to_datetime(["2024-01-05", "2024-01-09"]),
             "qty": [3.0, 4.0],
+            "order_ts": pd.to_datetime(["2024-01-01 08:00", "2024-01-01 09:00"]),
         }
     )
     ctx = order_context(offers, orders)
     first = offers["order_id"] == "O0000"
     assert (ctx.loc[first, "qty"] == 3.0).all()
+    assert (ctx.loc[first, "order_ts"] == pd.Timestamp("2024-01-01 08:00")).all()
     assert ctx.loc[~first, "qty"].isna().all()  # no matching line: unknown, not zero
     assert order_context(offers.drop(columns="order_id"), orders)["qty"].isna().all()
 
@@ -95,7 +97,7 @@ def test_feature_set_names_follow_the_available_columns():
         full.feature_names_in_
     )
     assert "x_display" in full.feature_names_in_ and "x_channel" in full.categorical_features_
-    assert full.version == "substitution-v2"
+    assert full.version == "substitution-v3"
     assert {
         "customer_attr_colour_same_accept_rate",
         "customer_attr_colour_value_accept_rate",

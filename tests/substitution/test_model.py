@@ -86,7 +86,7 @@ def test_ranking_metrics_by_hand():
     m = ranking_metrics(groups, accepted, score)
     assert m["n_events"] == 2
     assert m["ndcg@5"] == pytest.approx((1 / np.log2(3) + 1.0) / 2)
-    assert m["hit@1"] == pytest.approx(0.5) and m["hit@3"] == pytest.approx(1.0)
+    assert m["hit@1_switch"] == pytest.approx(0.5) and m["hit@3"] == pytest.approx(1.0)
 
 
 def test_ece_by_hand():

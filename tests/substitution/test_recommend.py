@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from features.inventory import InventoryPositions
+from models.substitution_recommender import CandidateIndex, SubstitutionRecommender
 from stockpilot.errors import InvalidInput, NotFound
 from training.substitution import fit
 
@@ -123,13 +124,19 @@ def test_cold_start_item_gets_attribute_candidates(small_dataset, inventory):
 
 
 def test_request_path_matches_the_batch_feature_path(recommender, small_dataset, inventory):
-    """The numpy request path and the pandas frame path (pyfunc predict) agree exactly."""
+    """The numpy request path and the pandas frame path (pyfunc predict) agree exactly.
+
+    Offer-set features compare a candidate with the others, so the frame holds every
+    candidate the request scored (n large enough to return them all).
+    """
     checked = 0
     for k in range(20):
         req = _request(small_dataset, k)
         if req["item_id"] not in recommender.features.catalog_.index:
             continue
-        result = recommender.recommend(**req, inventory=inventory, n=10, context={"x_display": 1})
+        result = recommender.recommend(
+            **req, inventory=inventory, n=10_000, context={"x_display": 1}
+        )
         frame = pd.DataFrame(
             {
                 "customer_id": req["customer_id"],
@@ -190,3 +197,31 @@ def test_bad_requests_are_refused(recommender, inventory):
         recommender.recommend("C1", item, 1, "L", "not a date", inventory=inventory)
     with pytest.raises(InvalidInput, match="n must"):
         recommender.recommend("C1", item, 1, "L", inventory=inventory, n=0)
+
+
+def test_candidates_keep_every_item_the_customer_buys_in_the_category(recommender, inventory):
+    """Habit: an item the customer buys is a candidate even when no neighbour list has it."""
+    fs = recommender.features
+    catalog = fs.catalog_
+    one_neighbour = CandidateIndex(n_neighbours=1).fit(catalog, np.empty((0, 2), dtype=np.int64))
+    recommender = SubstitutionRecommender(fs, recommender.model, one_neighbour)
+    found = None
+    for customer, state in fs.loyalty_.customers_.items():
+        for j in state.items:
+            same = np.flatnonzero(
+                (catalog.category == catalog.category[j]) & (np.arange(len(catalog)) != j)
+            )
+            outside = [o for o in same if j not in set(recommender.candidates[o].tolist())]
+            if outside and catalog.active[j]:
+                found = customer, int(j), int(outside[0])
+                break
+        if found:
+            break
+    assert found, "the small dataset should have a bought item outside some neighbour list"
+    customer, j, o = found
+    inventory.update(str(catalog.item_ids[j]), "L-TEST", on_hand=1e6)
+    result = recommender.recommend(
+        customer, str(catalog.item_ids[o]), 1.0, "L-TEST", inventory=inventory, n=10_000, ts=TS
+    )
+    assert str(catalog.item_ids[j]) in [s.item_id for s in result.substitutes]
+    assert result.n_candidates > len(recommender.candidates[o])

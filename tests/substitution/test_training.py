@@ -8,11 +8,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from features.inventory import InventoryPositions
 from stockpilot.cli import app
 from training import tracking
+from training.cli import _print_evaluation
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +31,14 @@ def test_cli_trains_registers_and_plain_pyfunc_returns_probabilities(
     evaluation = json.loads(report.read_text())
     assert evaluation["model"] == "substitution"
     blocks = [evaluation["test"], evaluation["oracle"], *evaluation["baselines"].values()]
-    assert set(evaluation["baselines"]) == {"popularity", "attribute_similarity"}
+    assert set(evaluation["baselines"]) == {
+        "popularity",
+        "habit",
+        "conditional_logit",
+        "attribute_similarity",
+    }
     for block in blocks:
-        assert set(block) >= {"ndcg@5", "hit@1", "hit@3", "n_events"}
+        assert set(block) >= {"ndcg@5", "hit@1_switch", "hit@3", "n_events"}
     assert 0 <= evaluation["calibration"]["ece"] <= 1
 
     tracking.configure(settings)
@@ -69,3 +76,31 @@ def test_cli_trains_registers_and_plain_pyfunc_returns_probabilities(
         inventory=inventory,
     )
     assert result.substitutes and result.substitutes[0].reasons
+
+
+def test_a_model_that_loses_to_its_best_baseline_is_not_made_champion(settings, small_data_dir):
+    """The gate on hit@1_switch: a crippled model is registered without the alias, exit 3."""
+    from training import gate
+    from training.substitution import train
+
+    crippled = {"learning_rate": 0.01, "max_depth": 1, "num_leaves": 2}
+    report = small_data_dir.parent / "crippled.json"
+    out = CliRunner().invoke(
+        app,
+        ["train", "substitution", "--data", str(small_data_dir), "--report", str(report)],
+        catch_exceptions=False,
+    )
+    assert out.exit_code == 0, out.output  # the real model passes
+    evaluation = train(small_data_dir, alias="champion", model_params=crippled, n_estimators=1)
+    verdict = evaluation["gate"]
+    assert verdict["metric"] == "hit@1_switch" and not verdict["passed"], verdict
+    assert verdict["model"] == evaluation["test"]["hit@1_switch"]
+    best = verdict["best_baseline"]
+    assert verdict["best_baseline_value"] == evaluation["baselines"][best]["hit@1_switch"]
+    assert evaluation["registered"]["gate_refused"] and evaluation["registered"]["alias"] is None
+    champion = tracking.resolve("substitution", "champion")
+    assert champion.version != evaluation["registered"]["version"]  # the old one stays
+    assert gate.refusal_message("substitution", verdict).startswith("substitution: not made")
+    with pytest.raises(typer.Exit) as exit_:
+        _print_evaluation(evaluation)
+    assert exit_.value.exit_code == gate.EXIT_GATE_REFUSED
