@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from operator import attrgetter
@@ -118,6 +119,27 @@ def require(principal: Principal, permission: Permission | str) -> None:
             f"role {principal.role.value!r} lacks permission {Permission(permission).value!r}",
             role=principal.role.value,
             permission=Permission(permission).value,
+        )
+
+
+QUEUE_OVERSEERS = frozenset({Role.admin})
+"""Roles that may read every queue besides the roles the policy lets decide there."""
+
+
+def require_queue_reader(principal: Principal, queue: str, deciders: Iterable[Role]) -> None:
+    """Object-level check (OWASP API1) after ``queues:read``: a queue's items are read by the
+    roles that decide there (the policy's ``queues.<name>.roles``) and by the overseers.
+
+    A sales key holds ``queues:read`` but has no business in the replenishment queue: the
+    permission says what kind of object a role may read, this says which ones.
+    """
+    readers = QUEUE_OVERSEERS | frozenset(deciders)
+    if principal.role not in readers:
+        allowed = ", ".join(sorted(r.value for r in readers))
+        raise Forbidden(
+            f"role {principal.role.value!r} may not read queue {queue!r} (readers: {allowed})",
+            role=principal.role.value,
+            queue=queue,
         )
 
 

@@ -14,20 +14,26 @@ chain linear:
 To stay deadlock-free on PostgreSQL the audit lock must be the last lock a transaction
 takes: append after the rows you change, and change no other rows afterwards (updating the
 idempotency record the same transaction inserted is fine — nobody else can hold it).
+
+A store opened with an anchor (:mod:`governance.anchor`) records the head after every
+commit that appended (:func:`anchor_commits`), and :func:`verify` checks the chain against
+it, so a deleted tail is found too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from governance.access import Principal
+from governance.anchor import Anchor, Checkpoint
 from governance.chain import (
     GENESIS,
     Link,
@@ -39,12 +45,14 @@ from governance.chain import (
 from governance.inserts import RowInsert
 from governance.tables import AuditEventRow
 
+log = logging.getLogger(__name__)
 # Built once: an append runs on every scored order, so the insert goes straight to the
 # driver (governance.inserts) and the head query hits SQLAlchemy's compiled cache.
 _LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
 _HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
 _INSERT = RowInsert(AuditEventRow.__table__)
 _KNOWN_HEAD = "audit.head"  # session.info key: (transaction, seq, hash) of our last append
+_COMMITTING_HEAD = "audit.committing_head"  # session.info key: the head this commit makes
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,9 +166,47 @@ def get_event(session: Session, seq: int) -> AuditEvent | None:
     return AuditEvent.from_row(row) if row else None
 
 
-def verify(session: Session, *, batch: int = 2000) -> Verification:
-    """Walk the whole chain once; streams rows so memory stays flat on long logs."""
-    return verify_links(_links(session, batch))
+def verify(session: Session, *, anchor: Anchor | None = None, batch: int = 2000) -> Verification:
+    """Walk the whole chain once (streaming rows, so memory stays flat on long logs); with an
+    ``anchor``, the chain must also reach the anchored head with the anchored hash.
+
+    The anchor is read before the chain: it is written after each commit, so it can only be
+    behind the snapshot the walk reads, never ahead of it.
+    """
+    checkpoint = anchor.read() if anchor is not None else None
+    return verify_links(_links(session, batch), anchor=checkpoint)
+
+
+def anchor_commits(sessions: sessionmaker[Session], anchor: Anchor) -> None:
+    """Record the chain head in ``anchor`` after every commit of ``sessions`` that appended.
+
+    The head is read inside the transaction just before it commits (one primary-key probe
+    per commit, not per event: a savepoint rolled back may have undone our last append),
+    and written once the commit has succeeded.
+    """
+
+    @event.listens_for(sessions, "before_commit")
+    def _head(session: Session) -> None:
+        if session.info.pop(_KNOWN_HEAD, None) is None:
+            return
+        head = session.connection().execute(_HEAD).first()
+        if head is not None:
+            session.info[_COMMITTING_HEAD] = Checkpoint(int(head[0]), head[1])
+
+    @event.listens_for(sessions, "after_commit")
+    def _record(session: Session) -> None:
+        checkpoint = session.info.pop(_COMMITTING_HEAD, None)
+        if checkpoint is None:
+            return
+        try:
+            anchor.record(checkpoint)
+        except OSError as err:  # the commit stands; the anchor lags until the next one
+            log.warning("audit anchor %s not written: %s", anchor.path, err)
+
+    @event.listens_for(sessions, "after_rollback")
+    def _forget(session: Session) -> None:
+        session.info.pop(_KNOWN_HEAD, None)
+        session.info.pop(_COMMITTING_HEAD, None)
 
 
 def _links(session: Session, batch: int) -> Iterator[Link]:

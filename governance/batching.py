@@ -16,7 +16,9 @@ and commits once.
   caller gets the exception. Units therefore act only through the session they are
   given (no side effects outside it): a unit may run twice, and only its last run
   counts. A unit alone in its batch needs no savepoint either way.
-* If the commit fails, every unit of the batch gets that error: none was durable.
+* If the commit fails, every unit of the batch gets that error: none was durable (or,
+  when the store went away during the commit, its outcome is unknown: the error is then
+  :class:`~stockpilot.errors.Unavailable`, and a retry with the same idempotency key is safe).
 * Units run one after another on one connection, so the audit chain stays linear and
   a unit sees what earlier units of its batch wrote (two retries with one idempotency
   key in the same batch: the second finds the first's stored response).
@@ -33,7 +35,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.db import Database
+from governance.db import Database, unavailable
+from stockpilot.errors import Unavailable
 
 log = logging.getLogger(__name__)
 Unit = Callable[[Session], Any]
@@ -80,7 +83,7 @@ def _commit_isolated(db: Database, units: Sequence[Unit]) -> BatchResult:
                     with session.begin_nested():
                         outcomes.append((True, unit(session)))
                 except Exception as exc:  # this unit only; its savepoint is rolled back
-                    outcomes.append((False, exc))
+                    outcomes.append((False, unavailable(exc) or exc))
     except Exception as exc:
         return _failed(units, exc)
     return BatchResult(outcomes, committed=True, retried=True)
@@ -97,12 +100,13 @@ def _commit_alone(db: Database, unit: Unit) -> BatchResult:
                 raised = True
                 raise
     except Exception as exc:
-        if not raised:  # the unit succeeded; its commit did not
+        if not raised and not isinstance(exc, Unavailable):  # the unit succeeded, its commit not
             log.exception("commit of a lone unit failed")
         return BatchResult([(False, exc)], committed=False, retried=False)
     return BatchResult([(True, value)], committed=True, retried=False)
 
 
 def _failed(units: Sequence[Unit], exc: Exception) -> BatchResult:
-    log.exception("group commit of %d unit(s) failed", len(units))
+    if not isinstance(exc, Unavailable):  # an outage is logged once per second by the store
+        log.exception("group commit of %d unit(s) failed", len(units))
     return BatchResult([(False, exc)] * len(units), committed=False, retried=False)

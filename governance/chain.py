@@ -2,7 +2,9 @@
 
 Each event's hash covers its canonical content and the previous event's hash, so changing,
 removing or reordering any event breaks every later link; verification walks the chain once
-and names the first sequence number that does not check out. Payloads are stored as the
+and names the first sequence number that does not check out. Against an anchored head
+(:mod:`governance.anchor`) it also finds a deleted tail, and a rewrite whose hashes were
+recomputed up to the head. Payloads are stored as the
 exact canonical text that was hashed, so verification never depends on how a database
 round-trips JSON numbers.
 """
@@ -140,16 +142,24 @@ class Verification:
     count: int  # events checked (up to and including the first broken one)
     first_broken: int | None = None
     problem: str | None = None
+    anchored: int | None = None  # the anchored head the chain was checked against
 
     def __str__(self) -> str:
-        if self.ok:
-            return f"audit chain intact: {self.count} events"
-        return f"audit chain broken at seq {self.first_broken}: {self.problem}"
+        if not self.ok:
+            return f"audit chain broken at seq {self.first_broken}: {self.problem}"
+        if self.anchored is None:
+            return f"audit chain intact: {self.count} events (no anchored head to check the tail)"
+        return f"audit chain intact: {self.count} events, anchored head at seq {self.anchored}"
 
 
-def verify_links(links: Iterable[Link]) -> Verification:
-    """Check sequence contiguity (from 1), back-links and hashes, in ``seq`` order."""
+def verify_links(links: Iterable[Link], *, anchor: Any = None) -> Verification:
+    """Check sequence contiguity (from 1), back-links and hashes, in ``seq`` order.
+
+    ``anchor`` (a :class:`governance.anchor.Checkpoint`: ``seq`` and ``head``): the chain
+    must contain event ``seq`` hashing to ``head``.
+    """
     expected_seq, prev_hash, count = 1, GENESIS, 0
+    anchored = None if anchor is None else anchor.seq
     for link in links:
         count += 1
         if link.seq != expected_seq:
@@ -162,5 +172,23 @@ def verify_links(links: Iterable[Link]) -> Verification:
             )
         if link_hash(link) != link.hash:
             return Verification(False, count, link.seq, "content does not match its hash")
+        if link.seq == anchored and link.hash != anchor.head:
+            return Verification(
+                False,
+                count,
+                link.seq,
+                "does not match the anchored head hash: the chain was rewritten at or "
+                "before this event (with recomputed hashes)",
+                anchored,
+            )
         expected_seq, prev_hash = expected_seq + 1, link.hash
-    return Verification(True, count)
+    if anchored is not None and count < anchored:
+        return Verification(
+            False,
+            count,
+            count + 1,
+            f"the chain ends at seq {count} but its anchored head is seq {anchored}: "
+            f"events {count + 1}..{anchored} were deleted",
+            anchored,
+        )
+    return Verification(True, count, anchored=anchored)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -134,22 +135,67 @@ def policy_show(as_json: JsonOpt = False) -> None:
         )
 
 
+LifetimeOpt = Annotated[
+    float,
+    typer.Option("--lifetime-days", min=0, help="Days until the key expires (0: until revoked)."),
+]
+
+
+def _lifetime(days: float) -> timedelta | None:
+    return None if days == 0 else timedelta(days=days)
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option("--role", help="One of the StockPilot roles.")],
     name: Annotated[str, typer.Option("--name", help="Who or what holds the key.")],
+    lifetime_days: LifetimeOpt = 90,
 ) -> None:
     """Create an API key; the key is printed once on stdout and cannot be shown again."""
     from governance.keys import create_key
 
     with _database() as db, db.write() as session:
-        key, token = create_key(session, role=role, name=name, actor=_operator())
+        key, token = create_key(
+            session, role=role, name=name, actor=_operator(), lifetime=_lifetime(lifetime_days)
+        )
     console.print(
-        f"[green]✓[/green] created key {key.id} for {key.name} (role {key.role.value}); "
-        "store it now, it is not shown again",
+        f"[green]✓[/green] created key {key.id} for {key.name} (role {key.role.value}, "
+        f"{_expiry(key.expires_at)}); store it now, it is not shown again",
         highlight=False,
     )
     typer.echo(token)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="Key id, e.g. k_0123456789ab.")],
+    grace_hours: Annotated[
+        float, typer.Option("--grace-hours", min=0, help="How long the old key keeps working.")
+    ] = 24,
+    lifetime_days: LifetimeOpt = 90,
+) -> None:
+    """Issue the successor of a key (printed once on stdout); the old one expires after
+    the grace period."""
+    from governance.keys import rotate_key
+
+    with _database() as db, db.write() as session:
+        old, new, token = rotate_key(
+            session,
+            key_id,
+            actor=_operator(),
+            grace=timedelta(hours=grace_hours),
+            lifetime=_lifetime(lifetime_days),
+        )
+    console.print(
+        f"[green]✓[/green] key {new.id} succeeds {old.id} ({new.name}, role {new.role.value}, "
+        f"{_expiry(new.expires_at)}); {old.id} {_expiry(old.expires_at)}",
+        highlight=False,
+    )
+    typer.echo(token)
+
+
+def _expiry(moment: datetime | None) -> str:
+    return "never expires" if moment is None else f"expires {moment:%Y-%m-%d %H:%M} UTC"
 
 
 @keys_app.command("revoke")
@@ -176,22 +222,25 @@ def keys_list(as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps(rows, indent=2, default=str))
         return
     for k in keys:
-        state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        if k.revoked_at is not None:
+            state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        elif k.expired:
+            state = f"expired {k.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = f"active, {_expiry(k.expires_at)}"
         typer.echo(f"{k.id}  {k.role.value:<14} {k.prefix}…  {k.name}  ({state})")
 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first broken sequence number."""
+    """Check the hash chain and its anchored head; exit 1 naming the first broken seq."""
     from governance.audit import verify
 
     with _database() as db, db.read() as session:
-        result = verify(session)
-    if result.ok:
-        typer.echo(f"audit chain intact: {result.count} events")
-        return
-    typer.echo(f"audit chain broken at seq {result.first_broken}: {result.problem}")
-    raise typer.Exit(1)
+        result = verify(session, anchor=db.anchor)
+    typer.echo(str(result))
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @audit_app.command("list")

@@ -33,6 +33,7 @@ import itertools
 import logging
 import os
 import pickle
+import queue
 import select
 import signal
 import struct
@@ -110,10 +111,6 @@ class _Frames:
             self._buffer += chunk
         return self._pop()
 
-    def waiting(self) -> bool:
-        """Whether a frame has (at least partly) arrived, so :meth:`next` will not idle."""
-        return self._complete() or bool(select.select([self.fd], [], [], 0)[0])
-
     def drain(self) -> list[bytes]:
         """The complete frames readable now (non-blocking pipe); sets ``eof`` at the end."""
         while True:
@@ -153,15 +150,14 @@ def writer_main(fd_in: int, fd_out: int) -> None:
         with db.read() as session:  # reachable, or the serving process hears why not
             session.execute(text("SELECT 1"))
         checkpointer.start()
+        inbox = _Inbox(frames)
+        inbox.start()
         _write_frames(fd_out, [[pickle.dumps(_READY)]])
         stop = False
         while not stop:
-            try:
-                raw = [frames.next()]
-            except EOFError:  # the serving process is gone
+            raw = inbox.take(max_batch)
+            if raw is None:  # the serving process is gone
                 break
-            while len(raw) < max_batch and frames.waiting():
-                raw.append(frames.next())
             if _CLOSE in raw:
                 stop = True
                 raw = raw[: raw.index(_CLOSE)]
@@ -173,6 +169,47 @@ def writer_main(fd_in: int, fd_out: int) -> None:
     finally:
         checkpointer.stop()
         db.dispose()  # the last connection to close checkpoints what is left
+
+
+class _Inbox(threading.Thread):
+    """Reads the units pipe without pause, beside the batches.
+
+    Both pipes are bounded. When the writer only read between batches, a batch whose reply
+    filled the reply pipe (a large response, or many) blocked it writing, while the serving
+    process's event loop, which reads the replies, was itself blocked writing new units into
+    the full units pipe: each waited for the other, for good (found by the stateful
+    schemathesis run: replenishment runs, whose responses are large, back to back). Read
+    here, the units pipe always drains, so the event loop's write returns and it reads.
+    """
+
+    def __init__(self, frames: _Frames) -> None:
+        super().__init__(name="units-inbox", daemon=True)
+        self.frames = frames
+        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        try:
+            while True:
+                self.queue.put(self.frames.next())
+        except (EOFError, OSError):  # the serving process is gone
+            self.queue.put(None)
+
+    def take(self, limit: int) -> list[bytes] | None:
+        """Every frame waiting (at least one, up to ``limit``); None at the end."""
+        first = self.queue.get()
+        if first is None:
+            return None
+        raw = [first]
+        while len(raw) < limit:
+            try:
+                frame = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if frame is None:
+                self.queue.put(None)  # the end, after this batch
+                break
+            raw.append(frame)
+        return raw
 
 
 def _catch_up(db: Database) -> None:
@@ -189,8 +226,8 @@ def _catch_up(db: Database) -> None:
     """
     try:
         db.checkpoint()
-    except Exception:
-        log.exception("WAL checkpoint between batches failed")
+    except Exception as exc:  # e.g. the disk is full: retried after the next batch
+        log.warning("WAL checkpoint between batches failed: %s", exc)
 
 
 class _Checkpointer(threading.Thread):
@@ -219,8 +256,8 @@ class _Checkpointer(threading.Thread):
             self.due.clear()
             try:
                 self.db.checkpoint()
-            except Exception:  # retried after the next commit
-                log.exception("WAL checkpoint failed")
+            except Exception as exc:  # retried after the next commit
+                log.warning("WAL checkpoint failed: %s", exc)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -347,6 +384,7 @@ class GroupCommitter:
         replies_r, replies_w = os.pipe()
         with contextlib.suppress(OSError):  # Linux only; elsewhere the default size
             fcntl.fcntl(units_w, _F_SETPIPE_SZ, PIPE_BYTES)
+            fcntl.fcntl(replies_w, _F_SETPIPE_SZ, PIPE_BYTES)
         package_root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ}
         env["PYTHONPATH"] = os.pathsep.join(

@@ -15,21 +15,34 @@ writers are serialized, so the differences are settled here once:
 
 Read-only work uses :meth:`Database.read`, which begins a deferred transaction on SQLite so
 readers (key authentication, queue listings) do not queue behind writers.
+
+A store that cannot take work right now (PostgreSQL restarting, the connection gone, the
+SQLite disk full or the database locked past the busy timeout) is not a bug of the request:
+both sessions turn the driver's error into :class:`~stockpilot.errors.Unavailable` (503 with
+``Retry-After``), and the pool's pre-ping reconnects once the store is back, without a restart.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from governance.anchor import Anchor
+from governance.audit import anchor_commits
+from stockpilot.errors import Unavailable
 from stockpilot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 # What the SQLite WAL file may keep once it starts over (``PRAGMA journal_size_limit``),
@@ -37,6 +50,43 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_WAL_LIMIT_BYTES = 64 << 20
 SqliteSynchronous = Literal["FULL", "NORMAL"]
 _BEGIN_OPTION = "stockpilot_sqlite_begin"
+# Driver errors that mean "the store cannot take work now", not "this request is wrong".
+# DB-API's OperationalError is that class by definition (connection lost, server shutting
+# down or starting, disk full, lock timeout); InterfaceError a connection already closed.
+OUTAGES = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+_REASONS = (
+    ("full", "disk full"),
+    ("no space", "disk full"),
+    ("locked", "database locked"),
+    ("i/o", "I/O error"),
+    ("readonly", "read-only"),
+)
+_LOGGED_AT: dict[str, float] = {}  # reason -> when it was last logged (one line per second)
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The :class:`Unavailable` a driver error stands for, or None if it is not an outage.
+
+    The response names the kind of outage only; the driver's message (which may name hosts
+    and ports) goes to the log, once per second and kind at most, without a traceback.
+    """
+    if isinstance(exc, Unavailable):
+        return exc
+    invalidated = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    if not (isinstance(exc, OUTAGES) or invalidated):
+        return None
+    detail = str(getattr(exc, "orig", None) or exc).strip()
+    lowered = detail.lower()
+    reason = next((name for key, name in _REASONS if key in lowered), "connection lost")
+    now = time.monotonic()
+    if now - _LOGGED_AT.get(reason, -1.0) >= 1.0:
+        _LOGGED_AT[reason] = now
+        log.warning("governance store unavailable (%s): %s", reason, detail.splitlines()[0])
+    return Unavailable(
+        f"the governance store is unavailable ({reason}); nothing was recorded or its commit "
+        "is unknown: retry shortly (with the same Idempotency-Key)",
+        reason=reason,
+    )
 
 
 def make_engine(
@@ -95,6 +145,13 @@ def make_engine(
     return engine
 
 
+def _raise_outage(exc: BaseException) -> None:
+    """Raise the :class:`Unavailable` that ``exc`` stands for; return if it is no outage."""
+    outage = unavailable(exc)
+    if outage is not None:
+        raise outage from exc
+
+
 class Database:
     """One engine plus the two kinds of session the governance code uses.
 
@@ -110,10 +167,15 @@ class Database:
         sqlite_synchronous: SqliteSynchronous = "FULL",
         sqlite_autocheckpoint: int | None = None,
         sqlite_wal_limit: int = SQLITE_WAL_LIMIT_BYTES,
+        anchor: Path | str | None = None,
     ) -> None:
         self.url = url
         # Kept so another process (the group committer's writer) can open the same store.
-        self.options = {"busy_timeout": busy_timeout, "sqlite_synchronous": sqlite_synchronous}
+        self.options: dict[str, Any] = {
+            "busy_timeout": busy_timeout,
+            "sqlite_synchronous": sqlite_synchronous,
+            "anchor": None if anchor is None else str(anchor),
+        }
         self.engine = make_engine(
             url,
             busy_timeout=busy_timeout,
@@ -125,6 +187,10 @@ class Database:
         reader = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
         self._writes = sessionmaker(self.engine, expire_on_commit=False)
         self._reads = sessionmaker(reader, expire_on_commit=False)
+        # The audit chain's head, recorded outside the database after each commit.
+        self.anchor = None if anchor is None else Anchor(anchor)
+        if self.anchor is not None:
+            anchor_commits(self._writes, self.anchor)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -135,19 +201,29 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             # SQLite creates the file but not its directory (``var/`` on a fresh checkout).
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return cls(url, sqlite_synchronous=settings.sqlite_synchronous)
+        return cls(
+            url, sqlite_synchronous=settings.sqlite_synchronous, anchor=settings.audit_anchor_file
+        )
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on success."""
-        with self._writes.begin() as session:
-            yield session
+        try:
+            with self._writes.begin() as session:
+                yield session
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_outage(exc)
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction that never takes the SQLite write lock."""
-        with self._reads() as session:
-            yield session  # closing the session rolls the read transaction back
+        try:
+            with self._reads() as session:
+                yield session  # closing the session rolls the read transaction back
+        except (sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
+            _raise_outage(exc)
+            raise
 
     def checkpoint(self) -> None:
         """Copy what the SQLite WAL holds into the database file, blocking no one (PASSIVE).
@@ -181,6 +257,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.anchor is not None:
+            self.anchor.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,8 @@ from governance.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
 
 MAX_KEY_CHARS = 255
+# What an HTTP header carries safely (the IETF draft makes the key a structured-field string).
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 # Built once: claim and complete run on every POST that creates something.
 _CLAIM = {
@@ -85,9 +88,9 @@ def claim(
     now: datetime | None = None,
 ) -> Claim | StoredResponse:
     """Claim ``key`` for ``caller`` or return the response stored for it."""
-    if not key or len(key) > MAX_KEY_CHARS or not key.isprintable():
+    if not key or len(key) > MAX_KEY_CHARS or not _PRINTABLE_ASCII.fullmatch(key):
         raise InvalidInput(
-            f"Idempotency-Key: must be 1 to {MAX_KEY_CHARS} printable characters",
+            f"Idempotency-Key: must be 1 to {MAX_KEY_CHARS} printable ASCII characters",
             field="Idempotency-Key",
         )
     now = now or datetime.now(UTC)

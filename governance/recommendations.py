@@ -29,6 +29,7 @@ from governance.tables import RecommendationRow
 from stockpilot.errors import InvalidInput
 
 _INSERT = RowInsert(RecommendationRow.__table__)  # straight to the driver: runs per order
+MAX_SUBJECT_CHARS = 1000  # the ids a subject is made of (request ids: up to 200 each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,10 @@ def record(
     ``summary`` is the small context shown to reviewers in queue listings (top reasons,
     customer, line value); the full payload stays in the audit event.
     """
-    if not output.subject or len(output.subject) > 200:
-        raise InvalidInput("subject: must be 1 to 200 characters", subject=output.subject)
+    if not output.subject or len(output.subject) > MAX_SUBJECT_CHARS:
+        raise InvalidInput(
+            f"subject: must be 1 to {MAX_SUBJECT_CHARS} characters", subject=output.subject[:300]
+        )
     now = now or datetime.now(UTC)
     rec_id = new_id()
     _INSERT(

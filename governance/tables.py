@@ -118,6 +118,7 @@ class ApiKeyRow(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None]  # None: never (keys made before expiry existed)
 
 
 class RecommendationRow(Base):
@@ -128,7 +129,7 @@ class RecommendationRow(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200), index=True)
+    subject: Mapped[str] = mapped_column(String(1000), index=True)
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(100))
     score: Mapped[float | None] = mapped_column(Float)
@@ -149,7 +150,7 @@ class QueueItemRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     queue: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(1000))
     recommendation_id: Mapped[str] = mapped_column(ForeignKey("recommendations.id"))
     action: Mapped[str] = mapped_column(String(32))  # what the policy recommended
     status: Mapped[str] = mapped_column(String(16))

@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # The service's metrics are Prometheus (/metrics); FastAPI's built-in OpenTelemetry
         # would look up its providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # The body limit (errors.BodyLimit) sits in front of every route.
+        responses=errors.body_limit_response(),
     )
     app.state.services = services
     errors.install(app)

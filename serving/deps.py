@@ -51,6 +51,8 @@ def allow(permission: Permission) -> Callable[..., Principal]:
         request: Request, api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None
     ) -> Principal:
         principal = authenticate(request, api_key)
+        # Before the permission: a key hammering what it may not call is limited too.
+        request.app.state.services.limiter.take(principal.key_id or principal.actor)
         require(principal, permission)
         return principal
 
@@ -58,18 +60,28 @@ def allow(permission: Permission) -> Callable[..., Principal]:
     return dependency
 
 
-def secured(permission: Permission) -> dict[str, Any]:
-    """Route keyword arguments that publish the endpoint's permission in its OpenAPI."""
-    from serving.schemas.common import ERRORS
+def secured(
+    permission: Permission, *statuses: int, links: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Route keyword arguments that publish the endpoint's permission in its OpenAPI, with
+    the error statuses every authenticated operation may answer plus ``statuses``, and the
+    OpenAPI ``links`` of its success response (what a client, or a stateful test, can call
+    next with what it returned)."""
+    from serving.schemas.common import SECURED, errors
 
-    return {"openapi_extra": {"x-permission": permission.value}, "responses": ERRORS}
+    responses = errors(*SECURED, *statuses)
+    for status, status_links in (links or {}).items():
+        responses[status] = {**responses.get(status, {}), "links": status_links}
+    return {"openapi_extra": {"x-permission": permission.value}, "responses": responses}
 
 
 IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
         description="Retry-safe key: the same key and body return the stored response.",
     ),
 ]

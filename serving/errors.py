@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,8 +45,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StockPilotError)
     async def domain_error(request: Request, exc: StockPilotError) -> JSONResponse:
         details = {k: _jsonable(v) for k, v in exc.details.items() if k != "report"}
+        headers = None
+        if exc.retry_after is not None:  # 429 and 503: when a retry is worth making
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return JSONResponse(
-            error_body(exc.code, exc.message, **details), status_code=exc.status_code
+            error_body(exc.code, exc.message, **details),
+            status_code=exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -67,12 +73,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {
+            # FastAPI's answer to a body it cannot decode (e.g. not UTF-8); JSON that does
+            # not parse is a 422 naming the position instead.
+            400: "malformed_body",
             401: "unauthorized",
             403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
             413: "payload_too_large",
-        }.get(exc.status_code, "error")
+        }.get(exc.status_code, f"http_{exc.status_code}")
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
@@ -84,6 +93,13 @@ def install(app: FastAPI) -> None:
         # Never expected: every known failure is a StockPilotError. Logged with the trace.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal", "internal error"), status_code=500)
+
+
+def body_limit_response() -> dict[int | str, dict[str, Any]]:
+    """The 413 every operation may answer, for the app's OpenAPI."""
+    from serving.schemas.common import errors
+
+    return errors(413)
 
 
 class BodyLimit:

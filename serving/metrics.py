@@ -104,6 +104,10 @@ SCORING = {
     ),
 }
 
+LIMITS = {
+    "stockpilot_rate_limited": ("limited", "Requests refused with 429 by the per-key rate limit."),
+}
+
 
 class _ReadAtScrape(Collector):
     def __init__(self, source: object, counters: dict[str, tuple[str, str]]) -> None:

@@ -22,8 +22,9 @@ from governance.db import Database
 from governance.policy import Policy
 from governance.sweep import sweep
 from serving.live import LiveState
-from serving.metrics import COMMITS, SCORING, Metrics
+from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
 from serving.model_store import ModelStore
+from serving.ratelimit import RateLimiter
 from serving.scoring import OrderBatcher
 from stockpilot.errors import NotReady, Unauthorized
 from stockpilot.settings import Settings
@@ -58,7 +59,11 @@ class PolicyCache:
 
 @dataclass
 class KeyCache:
-    """Authenticated keys by token hash, for a few seconds: one index probe saved per call."""
+    """Authenticated keys by token hash, for a few seconds: one index probe saved per call.
+
+    An entry never outlives its key's expiry, so an expired key stops at once; a revoked one
+    within ``ttl``.
+    """
 
     ttl: float = KEY_CACHE_SECONDS
     _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
@@ -72,10 +77,13 @@ class KeyCache:
         if hit is not None and hit[0] > now:
             return hit[1]
         with db.read() as session:
-            principal = key_store.authenticate(session, token)
+            principal, expires_at = key_store.authenticate_until(session, token)
+        keep = self.ttl
+        if expires_at is not None:
+            keep = min(keep, (expires_at - datetime.now(UTC)).total_seconds())
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[digest] = (now + self.ttl, principal)
+        self._entries[digest] = (now + keep, principal)
         return principal
 
     def clear(self) -> None:
@@ -93,6 +101,7 @@ class Services:
     policy: PolicyCache = field(default_factory=PolicyCache)
     keys: KeyCache = field(default_factory=KeyCache)
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(1000.0, 2000.0))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -127,9 +136,11 @@ class Services:
             live=live,
             # The requests a pass resumes submit their writes next: one flush behind them.
             scoring=OrderBatcher(after_pass=committer.flush_soon),
+            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         )
         services.metrics.watch(services.committer, COMMITS)
         services.metrics.watch(services.scoring, SCORING)
+        services.metrics.watch(services.limiter, LIMITS)
         services.policy.refresh(db)
         services.models_changed()
         return services

@@ -6,6 +6,7 @@ from __future__ import annotations
 class StockPilotError(Exception):
     status_code = 500
     code = "error"
+    retry_after: float | None = None  # seconds; sent as ``Retry-After`` when set
 
     def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
@@ -46,6 +47,30 @@ class Forbidden(StockPilotError):
     code = "forbidden"
 
 
+class RateLimited(StockPilotError):
+    """The key has used up its request budget; ``retry_after`` says when a request fits."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **details: object) -> None:
+        super().__init__(message, **details)
+        self.retry_after = retry_after
+
+
 class NotReady(StockPilotError):
+    """Starting, or something the request needs is not there yet: worth retrying shortly."""
+
     status_code = 503
     code = "not_ready"
+    retry_after = 1.0
+
+
+class Unavailable(NotReady):
+    """The governance store cannot take the request now (connection lost, disk full, locked).
+
+    Nothing of the request was committed, or its commit is unknown (the store went away
+    while committing): a retry with the same ``Idempotency-Key`` is safe either way.
+    """
+
+    code = "store_unavailable"

@@ -7,6 +7,7 @@ directories are made by the code that writes into them.
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,12 @@ class Settings(BaseSettings):
         "then sqlite:///<home>/mlflow.db.",
     )
     model_cache_dir: Path | None = Field(None, description="Local copies of served model versions.")
+    audit_anchor_file: Path | None = Field(
+        None,
+        description="Where the audit chain's head is recorded after each commit, outside the "
+        "database, so that `audit verify` finds a deleted tail (default: beside a SQLite "
+        "database, `<file>.anchor`; for another store home/audit-anchor-<hash of its URL>).",
+    )
     policy_file: Path | None = Field(None, description="Policy YAML applied at first start-up.")
     lgbm_threads: int = Field(
         1, ge=1, description="LightGBM threads per serving process (one per request worker)."
@@ -47,6 +54,14 @@ class Settings(BaseSettings):
         "(one fsync per write, the throughput limit on slow disks). NORMAL (WAL): survives "
         "a process crash, may lose the last commits on power loss; several times faster.",
     )
+    rate_limit_per_second: float = Field(
+        1000.0,
+        gt=0,
+        description="Requests per second one API key may sustain; beyond it 429 + Retry-After.",
+    )
+    rate_limit_burst: float = Field(
+        2000.0, ge=1, description="Requests one API key may make in a row above its rate."
+    )
     idempotency_retention_hours: float = Field(24.0, gt=0)
     expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
 
@@ -59,6 +74,14 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{home / 'stockpilot.db'}"
         if self.model_cache_dir is None:
             self.model_cache_dir = home / "model-cache"
+        if self.audit_anchor_file is None:
+            # One anchor per store: another database under the same home has its own chain.
+            url = self.database_url
+            if url.startswith("sqlite:///") and "?" not in url:
+                self.audit_anchor_file = Path(url.removeprefix("sqlite:///") + ".anchor")
+            else:
+                digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+                self.audit_anchor_file = home / f"audit-anchor-{digest}"
         return self
 
     @property

@@ -190,6 +190,27 @@ def log_model(
     return info
 
 
+def log_lightgbm_peer(booster: Any, *, input_example: pd.DataFrame, experiment: str) -> str:
+    """Log a bare LightGBM booster with MLflow's own LightGBM flavour; returns its model URI.
+
+    For ``benchmarks/serving.py``: the same booster our model serves, as the fastest thing a
+    user could deploy with ``mlflow models serve`` (``predict`` is the booster's
+    probability, no data contract, no explanation). Logged in its own experiment, never
+    registered, so it cannot become anyone's champion.
+    """
+    import mlflow.lightgbm
+
+    experiment_id = ensure_experiment(experiment)
+    with mlflow.start_run(experiment_id=experiment_id, tags={"purpose": "serving peer"}):
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name="booster",
+            input_example=input_example,
+            pip_requirements=pinned_requirements(),
+        )
+    return info.model_uri
+
+
 def register(model_uri: str, model_name: str, alias: str | None, tags: Mapping[str, str]) -> str:
     """Register a logged model under ``model_name``; point ``alias`` at it. Returns the version."""
     if model_name not in MODEL_NAMES:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from governance import audit
 from governance.access import Permission, Principal
@@ -38,6 +38,9 @@ class VerificationOut(BaseModel):
     count: int
     first_broken: int | None
     problem: str | None
+    anchored: int | None = Field(
+        description="The anchored head (seq) the chain was checked against; null: none yet."
+    )
 
 
 @router.get("", summary="Audit events in order", **secured(Permission.audit_read))
@@ -75,7 +78,11 @@ def verify(
     principal: Annotated[Principal, Depends(allow(Permission.audit_verify))],
 ) -> VerificationOut:
     with services.db.read() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, anchor=services.db.anchor)
     return VerificationOut(
-        ok=result.ok, count=result.count, first_broken=result.first_broken, problem=result.problem
+        ok=result.ok,
+        count=result.count,
+        first_broken=result.first_broken,
+        problem=result.problem,
+        anchored=result.anchored,
     )

@@ -17,6 +17,7 @@ from governance.access import Permission, Principal
 from governance.events import InventoryEvent, LineOutcome
 from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
+from serving.schemas.common import WITH_BODY
 from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -31,7 +32,7 @@ def _utc(day: date | None) -> datetime | None:
     summary="Update inventory positions (the next score sees the new stock)",
     response_model=Accepted,
     status_code=202,
-    **secured(Permission.inventory_write),
+    **secured(Permission.inventory_write, *WITH_BODY, 409),
 )
 async def inventory_events(
     request: Request,
@@ -81,7 +82,7 @@ async def inventory_events(
     summary="Record shipped/delivered outcomes (monitoring, history, retraining)",
     response_model=Accepted,
     status_code=202,
-    **secured(Permission.outcomes_write),
+    **secured(Permission.outcomes_write, *WITH_BODY, 409),
 )
 async def outcomes(
     request: Request,

@@ -40,4 +40,7 @@ async def reload_models(
     report = await asyncio.to_thread(services.models.load)
     services.models_changed()
     gc.freeze()  # the new versions join the long-lived objects (see app lifespan)
-    return ReloadOut(loaded=report.loaded, unchanged=report.unchanged, errors=report.errors)
+    # The registry's errors too: a reload that kept the served versions because the registry
+    # did not answer says so (and /health/ready says degraded).
+    errors = {**services.models.errors, **report.errors}
+    return ReloadOut(loaded=report.loaded, unchanged=report.unchanged, errors=errors)

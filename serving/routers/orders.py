@@ -21,6 +21,7 @@ from models.order_risk_scorer import LineRisk
 from models.order_risk_scorer import OrderRisk as ScoredRisk
 from serving import effects, writes
 from serving.deps import IdempotencyKey, allow, secured
+from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.orders import OrderIn, OrderRiskIn, OrderRiskResultsOut
 from serving.services import Services
 from stockpilot.errors import InvalidInput
@@ -65,7 +66,12 @@ def _reasons(reasons: list[Any]) -> list[dict[str, Any]]:
     summary="Score and explain orders; route each by the active policy",
     response_model=OrderRiskResultsOut,
     status_code=201,
-    **secured(Permission.orders_score),
+    **secured(
+        Permission.orders_score,
+        *WITH_BODY,
+        409,
+        links={201: queue_item_links("$response.body#/results/0/decision/queue_item_id")},
+    ),
 )
 async def score_orders(
     request: Request,

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from governance import audit, queues
-from governance.access import Permission, Principal
+from governance.access import Permission, Principal, require_queue_reader
+from governance.policy import Policy
 from governance.workflow import Status
 from serving.deps import ServicesDep, allow, secured
+from serving.schemas.common import DECIDE_QUEUE_ITEM, GET_QUEUE_ITEM, WITH_BODY
 from serving.schemas.queues import (
     QueueDecisionIn,
     QueueItemDetailOut,
@@ -32,7 +34,9 @@ def _out(item: queues.QueueItem) -> QueueItemOut:
     return QueueItemOut(**data)
 
 
-@router.get("/queues/{queue}/items", summary="Items of a queue", **secured(Permission.queues_read))
+@router.get(
+    "/queues/{queue}/items", summary="Items of a queue", **secured(Permission.queues_read, 404)
+)
 def list_queue_items(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
@@ -45,23 +49,32 @@ def list_queue_items(
         raise NotFound(
             f"queue {queue!r} is not defined in policy version {policy.version}", queue=queue
         )
+    _require_reader(principal, queue, policy)
     with services.db.read() as session:
         items = queues.list_items(session, queue=queue, status=status, limit=limit)
     return QueueItemsOut(queue=queue, items=[_out(i) for i in items])
 
 
+def _require_reader(principal: Principal, queue: str, policy: Policy) -> None:
+    config = policy.queues.get(queue)
+    require_queue_reader(principal, queue, config.roles if config is not None else ())
+
+
 @router.get(
     "/queue-items/{item_id}",
     summary="One item with its full explanation",
-    **secured(Permission.queues_read),
+    operation_id=GET_QUEUE_ITEM,
+    **secured(Permission.queues_read, 404),
 )
 def get_queue_item(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
     item_id: ItemId,
 ) -> QueueItemDetailOut:
+    policy = services.policy.get()
     with services.db.read() as session:
         item = queues.get_item(session, item_id)
+        _require_reader(principal, item.queue, policy)
         created = audit.list_events(
             session, subject_type="recommendation", subject_id=item.recommendation_id, limit=1
         )
@@ -95,7 +108,21 @@ def _readable(payload: dict[str, Any]) -> dict[str, Any]:
 @router.post(
     "/queue-items/{item_id}/decision",
     summary="Approve, reject or override (requester cannot approve; stale → 409)",
-    **secured(Permission.queues_decide),
+    operation_id=DECIDE_QUEUE_ITEM,
+    **secured(
+        Permission.queues_decide,
+        *WITH_BODY,
+        404,
+        409,
+        links={
+            200: {
+                "GetQueueItem": {
+                    "operationId": GET_QUEUE_ITEM,
+                    "parameters": {"item_id": "$response.body#/id"},
+                }
+            }
+        },
+    ),
 )
 async def decide(
     services: ServicesDep,

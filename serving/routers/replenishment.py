@@ -19,6 +19,7 @@ from models.replenishment import ReplenishmentPolicy
 from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.effects import plain
+from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.replenishment import (
     ReplenishmentRunIn,
     ReplenishmentRunOut,
@@ -65,7 +66,12 @@ def _number(value: Any) -> float | None:
     summary="Plan replenishment as of a day; route every suggestion into the planner queue",
     response_model=ReplenishmentRunOut,
     status_code=201,
-    **secured(Permission.replenishment_run),
+    **secured(
+        Permission.replenishment_run,
+        *WITH_BODY,
+        409,
+        links={201: queue_item_links("$response.body#/suggestions/0/decision/queue_item_id")},
+    ),
 )
 async def run(
     request: Request,

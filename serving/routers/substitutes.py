@@ -20,6 +20,7 @@ from models.substitution_recommender import Reason, Substitute, SubstitutionResu
 from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.effects import plain
+from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
 from stockpilot.errors import InvalidInput, NotFound
 
@@ -39,7 +40,21 @@ def margin_loss(sub: Substitute, unit_price: float | None) -> float:
     summary="Ranked substitutes this customer will accept, from stock that is there",
     response_model=SubstitutesOut,
     status_code=201,
-    **secured(Permission.substitutes_request),
+    **secured(
+        Permission.substitutes_request,
+        *WITH_BODY,
+        404,  # an item or location the catalogue does not know
+        409,
+        links={
+            201: {
+                **queue_item_links("$response.body#/decision/queue_item_id"),
+                "Feedback": {
+                    "operationId": SUBSTITUTE_FEEDBACK,
+                    "parameters": {"recommendation_id": "$response.body#/recommendation_id"},
+                },
+            }
+        },
+    ),
 )
 async def substitutes(
     request: Request,
@@ -145,7 +160,8 @@ def _result_from(payload: dict[str, Any]) -> SubstitutionResult:
     summary="What the customer accepted: appended to the training data, audited",
     response_model=FeedbackOut,
     status_code=201,
-    **secured(Permission.substitutes_feedback),
+    operation_id=SUBSTITUTE_FEEDBACK,
+    **secured(Permission.substitutes_feedback, *WITH_BODY, 404, 409),
 )
 async def feedback(
     request: Request,

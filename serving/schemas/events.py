@@ -1,19 +1,34 @@
 from __future__ import annotations
 
-from datetime import date
-
 from pydantic import ConfigDict, Field, model_validator
 
-from serving.schemas.common import Strict
+from serving.schemas.common import Day, Integer, Strict
 
 Qty = Field(None, ge=0, le=1e12, allow_inf_nan=False)
 Id = Field(min_length=1, max_length=200)
 
 
 class InventoryEventIn(Strict):
+    model_config = ConfigDict(
+        # What _something_set checks, told to clients in the schema.
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name]}
+                for name in (
+                    "on_hand",
+                    "allocated",
+                    "reserved",
+                    "quarantined",
+                    "in_transit",
+                    "in_transit_eta",
+                )
+            ]
+        }
+    )
+
     item_id: str = Id
     location_id: str = Id
-    snapshot_date: date | None = Field(
+    snapshot_date: Day | None = Field(
         None, description="Day the position is valid from (start of day); default today."
     )
     on_hand: float | None = Qty
@@ -21,7 +36,7 @@ class InventoryEventIn(Strict):
     reserved: float | None = Qty
     quarantined: float | None = Qty
     in_transit: float | None = Qty
-    in_transit_eta: date | None = None
+    in_transit_eta: Day | None = None
 
     @model_validator(mode="after")
     def _something_set(self) -> InventoryEventIn:
@@ -69,10 +84,10 @@ class Accepted(Strict):
 
 class OutcomeIn(Strict):
     order_id: str = Id
-    line_no: int = Field(ge=0, le=10**9)
+    line_no: Integer = Field(ge=0, le=10**9)
     shipped_qty: float = Field(ge=0, le=1e12, allow_inf_nan=False)
-    ship_date: date | None = None
-    delivered_date: date | None = None
+    ship_date: Day | None = None
+    delivered_date: Day | None = None
     status: str | None = Field(None, max_length=32)
 
 

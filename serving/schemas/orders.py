@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from serving.schemas.common import DecisionOut, ModelRef, Strict
+from serving.schemas.common import CONTEXT_KEYS, Day, DecisionOut, Integer, ModelRef, Moment, Strict
 
 Id = Field(min_length=1, max_length=200)
 
@@ -14,7 +14,7 @@ def _utc_day(moment: datetime) -> date:
 
 
 class LineIn(Strict):
-    line_no: int = Field(ge=0, le=10**6)
+    line_no: Integer = Field(ge=0, le=10**6)
     item_id: str = Id
     location_id: str | None = Field(
         None, min_length=1, max_length=200, description="Default: the order's location."
@@ -28,16 +28,37 @@ class OrderIn(Strict):
     order_id: str = Id
     customer_id: str = Id
     location_id: str | None = Field(None, min_length=1, max_length=200)
-    order_ts: datetime | None = Field(None, description="Default: now (UTC).")
-    promised_date: date
-    requested_date: date | None = None
+    order_ts: Moment | None = Field(None, description="Default: now (UTC).")
+    promised_date: Day
+    requested_date: Day | None = None
     carrier_id: str | None = Field(None, max_length=200)
     ship_method: str | None = Field(None, max_length=50)
     priority: str | None = Field(None, max_length=50)
     context: dict[str, float | str | bool] = Field(
-        default_factory=dict, description="x_* columns known at order time."
+        default_factory=dict,
+        description="x_* columns known at order time.",
+        json_schema_extra=CONTEXT_KEYS,
     )
     lines: list[LineIn] = Field(min_length=1, max_length=200)
+
+    model_config = ConfigDict(
+        # _lines' location rule, told to clients in the schema.
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["location_id"], "properties": {"location_id": {"type": "string"}}},
+                {
+                    "properties": {
+                        "lines": {
+                            "items": {
+                                "required": ["location_id"],
+                                "properties": {"location_id": {"type": "string"}},
+                            }
+                        }
+                    }
+                },
+            ]
+        }
+    )
 
     @field_validator("context")
     @classmethod

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Strict as StrictMode
 
-from serving.schemas.common import Strict
+from serving.schemas.common import Integer, Strict
 
 
 class QueueItemOut(BaseModel):
@@ -51,12 +52,12 @@ class DecisionAction(StrEnum):
 
 
 class QueueDecisionIn(Strict):
-    action: DecisionAction
+    action: Annotated[DecisionAction, StrictMode(False)]  # its value, as JSON text
     reason: str | None = Field(None, max_length=2000, description="Required to reject/override.")
     edited_qty: float | None = Field(
         None, gt=0, le=1e9, description="Approve with another quantity (replenishment)."
     )
-    expected_version: int | None = Field(
+    expected_version: Integer | None = Field(
         None,
         ge=0,
         description="The version you saw: a stale decision is a 409, not a silent overwrite.",
@@ -67,6 +68,20 @@ class QueueDecisionIn(Strict):
         json_schema_extra={
             "examples": [
                 {"action": "approve", "reason": "stock confirmed by the DC", "expected_version": 1}
-            ]
+            ],
+            # The rules of the workflow's input check, told to clients in the schema.
+            "allOf": [
+                {  # a rejection or override says why
+                    "if": {"properties": {"action": {"enum": ["reject", "override"]}}},
+                    "then": {
+                        "required": ["reason"],
+                        "properties": {"reason": {"type": "string", "pattern": "\\S"}},
+                    },
+                },
+                {  # only an approval edits the quantity
+                    "if": {"properties": {"action": {"enum": ["reject", "override"]}}},
+                    "then": {"properties": {"edited_qty": {"type": "null"}}},
+                },
+            ],
         },
     )

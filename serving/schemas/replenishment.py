@@ -4,17 +4,17 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serving.schemas.common import DecisionOut, ModelRef, Strict
+from serving.schemas.common import Day, DecisionOut, ModelRef, Strict
 
 
 class ReplenishmentRunIn(Strict):
-    as_of: date | None = Field(None, description="Planning day (default: the data's last day).")
+    as_of: Day | None = Field(None, description="Planning day (default: the data's last day).")
     service_level: float | None = Field(
         None, gt=0.5, lt=1.0, description="Target cycle service level (default 0.95)."
     )
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"as_of": "2025-12-30"}]}
+        extra="forbid", json_schema_extra={"examples": [{"service_level": 0.95}]}
     )
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from serving.schemas.common import DecisionOut, ModelRef, Strict
+from serving.schemas.common import CONTEXT_KEYS, Day, DecisionOut, Integer, ModelRef, Strict
 
 Id = Field(min_length=1, max_length=200)
 
@@ -15,15 +15,17 @@ class SubstitutesIn(Strict):
     item_id: str = Field(min_length=1, max_length=200, description="The short item.")
     qty: float = Field(gt=0, le=1e9, allow_inf_nan=False, description="Quantity to cover.")
     location_id: str = Id
-    need_by: date | None = Field(None, description="Promised/requested date (urgency).")
+    need_by: Day | None = Field(None, description="Promised/requested date (urgency).")
     unit_price: float | None = Field(
         None, ge=0, le=1e9, allow_inf_nan=False, description="The line's unit price."
     )
     order_id: str | None = Field(None, max_length=200)
-    n: int = Field(5, ge=1, le=20, description="Substitutes to return.")
+    n: Integer = Field(5, ge=1, le=20, description="Substitutes to return.")
     other_locations: bool = Field(True, description="May offer another location's stock.")
     context: dict[str, float | str | bool] = Field(
-        default_factory=dict, description='x_* context known now, e.g. {"x_display": 1}.'
+        default_factory=dict,
+        description='x_* context known now, e.g. {"x_display": 1}.',
+        json_schema_extra=CONTEXT_KEYS,
     )
 
     @field_validator("context")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from governance import audit
 from governance.access import PERMISSIONS, Permission, Principal, Role, hash_token, require
-from governance.keys import authenticate, create_key, list_keys, revoke_key
+from governance.keys import (
+    DEFAULT_LIFETIME,
+    authenticate,
+    authenticate_until,
+    create_key,
+    list_keys,
+    revoke_key,
+    rotate_key,
+)
 from governance.tables import ApiKeyRow
 from stockpilot.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from tests.governance.support import ADMIN
@@ -100,3 +110,59 @@ def test_bad_roles_and_names_are_invalid(db):
         create_key(session, role="root", name="x", actor=ADMIN)
     with db.write() as session, pytest.raises(InvalidInput, match="name"):
         create_key(session, role="admin", name="  ", actor=ADMIN)
+
+
+def _expire(db, key_id: str, when: datetime) -> None:
+    with db.write() as session:
+        session.get(ApiKeyRow, key_id).expires_at = when
+
+
+def test_keys_expire(db):
+    with db.write() as session:
+        key, token = create_key(session, role=Role.sales, name="sally", actor=ADMIN)
+        forever, forever_token = create_key(
+            session, role=Role.sales, name="svc", actor=ADMIN, lifetime=None
+        )
+    assert key.expires_at - key.created_at == DEFAULT_LIFETIME and forever.expires_at is None
+    with db.read() as session:
+        principal, until = authenticate_until(session, token)
+    assert (principal.key_id, until) == (key.id, key.expires_at)
+    _expire(db, key.id, datetime.now(UTC) - timedelta(seconds=1))
+    with db.read() as session, pytest.raises(Unauthorized, match="expired at") as caught:
+        authenticate(session, token)
+    assert caught.value.status_code == 401
+    with db.read() as session:
+        assert authenticate(session, forever_token).key_id == forever.id
+        assert [k.active for k in list_keys(session)] == [False, True]
+    with db.write() as session, pytest.raises(InvalidInput, match="lifetime"):
+        create_key(session, role="sales", name="x", actor=ADMIN, lifetime=timedelta(0))
+
+
+def test_rotation_issues_a_successor_and_cuts_the_old_key_to_its_grace(db):
+    with db.write() as session:
+        key, token = create_key(session, role=Role.planner, name="pat", actor=ADMIN)
+    with db.write() as session:
+        old, new, new_token = rotate_key(session, key.id, actor=ADMIN, grace=timedelta(hours=2))
+    assert (new.name, new.role, new.id != old.id, new_token != token) == (
+        "pat",
+        Role.planner,
+        True,
+        True,
+    )
+    assert timedelta(hours=1.9) < old.expires_at - datetime.now(UTC) <= timedelta(hours=2)
+    with db.read() as session:  # both work during the grace period
+        assert authenticate(session, token).key_id == old.id
+        assert authenticate(session, new_token).key_id == new.id
+    _expire(db, old.id, datetime.now(UTC) - timedelta(seconds=1))
+    with db.read() as session:
+        with pytest.raises(Unauthorized):
+            authenticate(session, token)
+        assert authenticate(session, new_token).key_id == new.id
+        events = audit.list_events(session, subject_type="api_key", subject_id=old.id)
+    assert [e.kind for e in events] == ["key.created", "key.rotated"]
+    assert events[-1].payload["successor"] == new.id
+    assert new_token not in str(events) and token not in str(events)
+    with db.write() as session, pytest.raises(Conflict, match="expired"):
+        rotate_key(session, old.id, actor=ADMIN)
+    with db.write() as session, pytest.raises(NotFound):
+        rotate_key(session, "k_missing", actor=ADMIN)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -62,6 +63,10 @@ def big_event(session, i: int) -> int:
         subject_id=str(i),
         payload={"blob": "x" * 50_000},
     ).seq
+
+
+def echo(session, blob: bytes) -> bytes:
+    return blob
 
 
 def exit_writer(session) -> None:
@@ -179,6 +184,35 @@ def test_units_awaited_in_one_turn_of_the_event_loop_share_a_batch(db, policy, b
         ids = asyncio.run(requests(committer))
         assert committer.batches == 2 and committer.units == 11
     assert len(set(ids)) == 11 and count(db) == 11
+
+
+def test_large_units_and_replies_both_ways_do_not_deadlock_the_loop_and_the_writer(db):
+    # Units of 700 kB out and back, one per turn of the loop: a reply larger than its pipe
+    # while the next units fill theirs. The loop blocks writing units while the writer
+    # answers; the writer must keep reading, or it blocks writing a reply the blocked loop
+    # never reads.
+    async def one(committer: GroupCommitter, i: int) -> bytes:
+        for _ in range(i):
+            await asyncio.sleep(0)  # a turn of its own
+        return await committer.run_async(partial(echo, blob=bytes([i]) * 700_000))
+
+    async def requests(committer: GroupCommitter) -> list[bytes]:
+        committer.bind(asyncio.get_running_loop())
+        return await asyncio.gather(*(one(committer, i) for i in range(40)))
+
+    committer = GroupCommitter(db).start()
+    assert committer.wait_ready()
+    answers: list[list[bytes]] = []
+    loop = threading.Thread(target=lambda: answers.append(asyncio.run(requests(committer))))
+    loop.daemon = True
+    loop.start()
+    loop.join(30)
+    if loop.is_alive():  # deadlocked: free the loop's thread before failing
+        committer._writer.process.kill()
+        pytest.fail("the event loop and the writer process deadlocked on full pipes")
+    committer.close()
+    assert [a[:1] for a in answers[0]] == [bytes([i]) for i in range(40)]
+    assert all(len(a) == 700_000 for a in answers[0])
 
 
 def test_a_committer_bound_to_a_loop_answers_threads_and_closes_after_the_loop(db, policy):

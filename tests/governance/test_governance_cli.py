@@ -118,12 +118,36 @@ def test_keys_create_list_revoke(store, tmp_path):
     db.dispose()
 
 
+def test_keys_rotate_prints_the_successor_once(store, tmp_path):
+    assert run("db", "upgrade").exit_code == 0
+    token = run("keys", "create", "--role", "planner", "--name", "Pat").stdout.strip()
+    db = Database(store)
+    with db.read() as session:
+        old = authenticate(session, token)
+    rotated = run("keys", "rotate", old.key_id, "--grace-hours", "1")
+    assert rotated.exit_code == 0, rotated.output
+    successor = rotated.stdout.strip()
+    assert successor.startswith("spk_") and successor != token
+    assert token not in rotated.stderr and successor not in rotated.stderr
+    with db.read() as session:
+        assert authenticate(session, token).key_id == old.key_id  # within its grace hour
+        new = authenticate(session, successor)
+    assert (new.role.value, new.name) == ("planner", "Pat") and new.key_id in rotated.stderr
+    listed = run("keys", "list").stdout
+    assert listed.count("Pat") == 2 and token not in listed and successor not in listed
+    assert run("keys", "rotate", "k_missing").exit_code == 1
+    db.dispose()
+
+
 def test_audit_verify_names_the_first_broken_row(store, tmp_path):
     _upgraded_with_policy(tmp_path)
     for name in ("a", "b", "c"):
         assert run("keys", "create", "--role", "sales", "--name", name).exit_code == 0
     ok = run("audit", "verify")
-    assert (ok.exit_code, ok.stdout.strip()) == (0, "audit chain intact: 4 events")
+    assert (ok.exit_code, ok.stdout.strip()) == (
+        0,
+        "audit chain intact: 4 events, anchored head at seq 4",
+    )
     db = Database(store)
     with db.write() as session:
         if db.dialect == "postgresql":
@@ -135,6 +159,26 @@ def test_audit_verify_names_the_first_broken_row(store, tmp_path):
     broken = run("audit", "verify")
     assert broken.exit_code == 1
     assert "broken at seq 3" in broken.stdout
+
+
+def test_audit_verify_finds_a_deleted_tail(store, tmp_path):
+    _upgraded_with_policy(tmp_path)
+    for name in ("a", "b"):
+        assert run("keys", "create", "--role", "sales", "--name", name).exit_code == 0
+    db = Database(store)  # no anchor of its own: a SQL prompt, not the service
+    with db.write() as session:
+        if db.dialect == "postgresql":
+            session.execute(text("DROP TRIGGER audit_events_no_update_delete ON audit_events"))
+        else:
+            session.execute(text("DROP TRIGGER audit_events_no_delete"))
+        session.execute(text("DELETE FROM audit_events WHERE seq = 3"))
+    db.dispose()
+    broken = run("audit", "verify")
+    assert broken.exit_code == 1
+    assert broken.stdout.strip() == (
+        "audit chain broken at seq 3: the chain ends at seq 2 but its anchored head is "
+        "seq 3: events 3..3 were deleted"
+    )
 
 
 def test_queues_expire_sweeps_overdue_items(store, tmp_path):

@@ -141,7 +141,7 @@ def test_records_expire_after_retention_and_the_key_is_reusable(db, policy):
         assert session.scalar(select(func.count()).select_from(IdempotencyRow)) == 0
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there"])
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "caf\u00e9"])
 def test_malformed_keys_are_invalid(db, key):
     with db.write() as session, pytest.raises(InvalidInput, match="Idempotency-Key"):
         idempotency.claim(session, caller="erp", key=key, fingerprint="f", retention=DAY)

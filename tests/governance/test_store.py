@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, insert, text
-from sqlalchemy.exc import OperationalError
 
 from governance import audit
 from governance.db import Database
@@ -15,7 +14,7 @@ from governance.policies import active_policy, active_version, apply_policy, ens
 from governance.policy import PolicyError, default_policy_text
 from governance.schema import current_revision, head_revision, require_current, upgrade
 from governance.tables import QueueItemRow, RecommendationRow
-from stockpilot.errors import Conflict, NotReady
+from stockpilot.errors import Conflict, NotReady, Unavailable
 from stockpilot.settings import get_settings
 from tests.governance.support import ADMIN
 
@@ -36,7 +35,7 @@ def test_sqlite_write_transactions_take_the_write_lock_at_begin(tmp_path):
     assert "BEGIN DEFERRED" in statements
     with holder.write() as session:
         session.execute(text("SELECT count(*) FROM t")).scalar()  # no write yet
-        with pytest.raises(OperationalError, match="locked"), other.write() as writer:
+        with pytest.raises(Unavailable, match="database locked"), other.write() as writer:
             writer.execute(text("INSERT INTO t VALUES (2)"))
     assert "BEGIN IMMEDIATE" in statements
     with holder.engine.connect() as conn:

@@ -7,14 +7,19 @@ its own SQLite database, live state and app, built by the real lifespan code.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
 import shutil
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from governance.access import Principal, Role
@@ -57,7 +62,10 @@ def _train_all(home: Path) -> None:
 @pytest.fixture(scope="session")
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runtime home with a small dataset and three champion models (shared, read-only)."""
-    root = tmp_path_factory.getbasetemp().parent  # shared by the xdist workers of this run
+    # Shared by the xdist workers of this run (their base temps are siblings); a run without
+    # xdist keeps it to itself: the parent of its base temp holds every run's, of any code.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if base.name.startswith("popen-gw") else base
     home = root / "serving-home"
     with open(root / "serving-home.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -120,6 +128,28 @@ def client(serving_settings: Settings, services: Services) -> Iterator[TestClien
     app = create_app(serving_settings, services=services)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def live_url(serving_settings: Settings, services: Services) -> Iterator[str]:
+    """The app behind real HTTP: uvicorn on a loopback port, in a thread of this process."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(serving_settings, services=services), log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
 
 
 def auth(token: str, **headers: str) -> dict[str, str]:

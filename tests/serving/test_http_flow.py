@@ -4,42 +4,19 @@ requester cannot approve its own item; two supervisors at once → one 200, one 
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 
 from governance.policies import apply_policy
 from governance.policy import default_policy_text
-from serving.app import create_app
 from tests.serving.conftest import ADMIN, auth, dataset_orders
 
 
 @pytest.fixture
-def base_url(serving_settings, services) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(serving_settings, services=services), log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+def base_url(live_url: str) -> str:
+    return live_url
 
 
 def held_order(settings) -> dict:
