@@ -58,6 +58,8 @@ TABULAR_PARAMS = {
     "verbose": -1,
 }
 MAX_ROUNDS = 1500
+MAX_LEVELS = 1000
+MIN_LEVEL_LINES = 20
 EARLY_STOPPING_ROUNDS = 50
 
 
@@ -176,8 +178,13 @@ class TabularBaseline:
 
 
 def _levels(values: pd.Series) -> list[str]:
-    """Levels seen in training, most frequent first (unseen ones become missing)."""
-    return values.dropna().value_counts().index.astype(str).tolist()
+    """Levels kept as categories: the :data:`MAX_LEVELS` most frequent seen in training at
+    least :data:`MIN_LEVEL_LINES` times. Rarer and unseen ones are missing — a level
+    with a handful of lines cannot be learned, and thousands of them (customer ids of a
+    large export) make each boosting round slow."""
+    counts = values.dropna().value_counts()
+    counts = counts[counts >= MIN_LEVEL_LINES].head(MAX_LEVELS)
+    return counts.index.astype(str).tolist()
 
 
 def logistic_baseline(

@@ -89,3 +89,13 @@ def test_every_baseline_runs_on_a_minimal_export(small_ds: Dataset, variant: str
     for name, p in scores.items():
         assert p.shape == (n_test,) and np.isfinite(p).all(), name
     assert roc_auc_score(y[masks["test"]], scores["tabular"]) > 0.5
+
+
+def test_tabular_keeps_only_levels_it_can_learn(monkeypatch: pytest.MonkeyPatch):
+    X, y, _ = route_world(3000, 3)
+    X["customer_id"] = [f"C{k}" for k in range(len(X))]  # one line each: an id, not a level
+    X.loc[:99, "customer_id"] = "REGULAR"
+    monkeypatch.setattr(rb, "MAX_LEVELS", 2)
+    model = rb.TabularBaseline().fit(X, y, np.arange(len(y)))
+    assert model.levels_["customer_id"] == ["REGULAR"]
+    assert len(model.levels_["x_vendor"]) == 2
