@@ -93,8 +93,14 @@ def quality(scale: str, evaluation: dict, seconds: float) -> None:
     )
     print(
         f"test AUC {test['auc']:.4f} | oracle {oracle.get('auc', float('nan')):.4f} "
-        f"(gap {gap:.4f}, need <= 0.03) | logistic {base['logistic']['auc']:.4f} | "
-        f"rule {base['rule']['auc']:.4f}"
+        f"(gap {gap:.4f}, need <= 0.03) | tabular {base['tabular']['auc']:.4f} | "
+        f"logistic {base['logistic']['auc']:.4f} | rule {base['rule']['auc']:.4f}"
+    )
+    gate, cal = evaluation["gate"], evaluation["calibration"]
+    print(
+        f"gate: best baseline {gate['best_baseline']} margin {gate['margin']:+.4f}, "
+        f"beats_best_baseline {gate['beats_best_baseline']} | calibration {cal['method']} "
+        f"slope {cal['slope']:.3f} (fallback: {cal['reason']})"
     )
     print(
         f"ECE {test['ece']:.4f} (need <= 0.03) | Brier {test['brier']:.4f} "

@@ -23,11 +23,21 @@ ITEM_COLUMNS = {
     "item_list_price": "list_price",
     "item_active": "active",
     "item_category": "category",
+    "item_brand": "brand",
+    "item_supplier": "supplier_id",
 }
 CUSTOMER_COLUMNS = {"cust_tier": "tier", "cust_segment": "segment", "cust_region": "region"}
 CARRIER_COLUMNS = {"carrier_mode": "mode"}
 TEXT_VALUES = frozenset(
-    {"item_category", "cust_tier", "cust_segment", "cust_region", "carrier_mode"}
+    {
+        "item_category",
+        "item_brand",
+        "item_supplier",
+        "cust_tier",
+        "cust_segment",
+        "cust_region",
+        "carrier_mode",
+    }
 )
 
 

@@ -26,21 +26,23 @@ import numpy as np
 import pandas as pd
 
 from features.order_fields import CATEGORICAL_FIELDS
+from features.risk_identities import in_state, named
 from features.risk_state import DEMAND_DAYS, LOAD_DAYS, log_price_index
 
 FEATURE_SET = "order-risk"
-FEATURE_SET_VERSION = "1"
+FEATURE_SET_VERSION = "2"
 
 FAMILIES = (
     "inventory_shortfall",
     "carrier_delay",
+    "route",
     "slack",
     "warehouse_load",
     "customer",
     "margin_erosion",
     "order_anomaly",
     "master_data",
-    "order_context",
+    "context",
 )
 
 
@@ -78,12 +80,17 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("carrier_late_trend", "carrier_delay", "carrier_recent_n"),
     _s("carrier_mode", "carrier_delay", "carrier_mode", cat=True),
     _s("ship_method", "carrier_delay", "ship_method", cat=True),
+    # route (location × carrier × ship method): besides the miss rates of every identity
+    # (``miss_rate_<identity>``, built from the state values present, see identity_spec)
+    _s("recent_miss_rate_route", "route", "ids_route_recent_n", "ids_route_n", "net_n"),
+    _s("route_volume", "route", "ids_route_n"),
     # slack between order and promise
     _s("promised_days", "slack", "promised_day", monotone=-1),
     _s("slack_vs_lane", "slack", "lane_o2d_n", monotone=-1),
     _s("slack_vs_transit", "slack", "lane_transit_n", monotone=-1),
     _s("requested_days", "slack", "requested_day"),
     _s("promised_after_requested", "slack", "requested_day", monotone=-1),
+    _s("lead_vs_route", "slack", "promised_day", "route_lead_n", monotone=-1),
     _s("order_hour", "slack", "order_hour"),
     _s("order_weekday", "slack", "order_weekday"),
     # warehouse load at the shipping location
@@ -112,10 +119,26 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("item_inactive", "master_data", "item_active"),
     _s("cost_missing", "master_data", "item_cost"),
     _s("customer_unknown", "master_data", "cust_known"),
-    # order context
-    _s("priority", "order_context", "priority", cat=True),
+    # context: priority, the network's recent miss rate, and every x_* order column
+    _s("priority", "context", "priority", cat=True),
+    _s("network_recent_miss_rate", "context", "net_recent_n", "net_n"),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+RATE_PREFIX = "miss_rate_"
+
+
+def identity_spec(identity: str) -> FeatureSpec:
+    """The feature of an identity's shrunk miss rate (``features.risk_identities``)."""
+    found = named(identity)
+    return _s(f"{RATE_PREFIX}{identity}", found.family, found.n, found.m, "net_n", "net_m")
+
+
+def spec_of(name: str) -> FeatureSpec | None:
+    """The spec of a feature: declared in :data:`SPECS`, an identity rate, or None (x_*)."""
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None and name.startswith(RATE_PREFIX):
+        return identity_spec(name[len(RATE_PREFIX) :])
+    return spec
 
 
 # --- derivation -----------------------------------------------------------------------
@@ -187,6 +210,25 @@ def derive(
         value = get("inv_in_transit_due")
         return 0.0 if value is None else value
 
+    def network_rate() -> np.ndarray:
+        if "net" not in cache:
+            cache["net"] = _rate(inputs["net_m"], inputs["net_n"], priors.miss, k)
+        return cache["net"]
+
+    def identity_rate(name: str) -> np.ndarray:
+        """Shrunk towards the parent identity's rate, at the top the network's."""
+        key = f"rate:{name}"
+        if key not in cache:
+            identity = named(name)
+            parent = identity.parent
+            base = (
+                identity_rate(parent)
+                if parent is not None and named(parent).n in inputs
+                else network_rate()
+            )
+            cache[key] = _rate(inputs[identity.m], inputs[identity.n], base, k)
+        return cache[key]
+
     formulas: dict[str, Callable[[], Any]] = {
         "inv_available": lambda: inputs["inv_available"],
         "inv_cover": lambda: effective() / qty,
@@ -212,6 +254,15 @@ def derive(
         "carrier_late_trend": lambda: recent_rate() - carrier_rate(),
         "carrier_mode": lambda: inputs["carrier_mode"],
         "ship_method": lambda: inputs["ship_method"],
+        "recent_miss_rate_route": lambda: _rate(
+            inputs["ids_route_recent_m"], inputs["ids_route_recent_n"], identity_rate("route"), k
+        ),
+        "route_volume": lambda: np.log1p(inputs["ids_route_n"]),
+        "lead_vs_route": lambda: (
+            inputs["promised_day"]
+            - inputs["order_day"]
+            - _ratio(inputs["route_lead_sum"], inputs["route_lead_n"])
+        ),
         "promised_days": lambda: inputs["promised_day"] - inputs["order_day"],
         "slack_vs_lane": lambda: (
             inputs["promised_day"]
@@ -274,12 +325,19 @@ def derive(
         ),
         "customer_unknown": lambda: 1.0 - inputs["cust_known"],
         "priority": lambda: inputs["priority"],
+        "network_recent_miss_rate": lambda: _rate(
+            inputs["net_recent_m"], inputs["net_recent_n"], network_rate(), k
+        ),
     }
     out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         for name in names:
-            # x_* context columns pass through as they are.
-            value = formulas[name]() if name in formulas else inputs[name]
+            if name in formulas:
+                value = formulas[name]()
+            elif name.startswith(RATE_PREFIX):
+                value = identity_rate(name[len(RATE_PREFIX) :])
+            else:  # x_* context columns pass through as they are.
+                value = inputs[name]
             out[name] = value if isinstance(value, np.ndarray) else np.full(len(qty), value)
     return out
 
@@ -311,6 +369,7 @@ class OrderRiskFeatures:
         if len(y) != len(inputs["qty"]):
             raise ValueError(f"y has {len(y)} rows, the lines {len(inputs['qty'])}")
         names = [s.name for s in SPECS if all(r in inputs for r in s.requires)]
+        names += [identity_spec(i).name for i in in_state(state)]
         free = sorted(k for k in fields if k.startswith("x_"))
         self.priors_ = Priors(
             late=_pooled(state, "lane_late", "lane_late_n", 0.1),
@@ -321,17 +380,12 @@ class OrderRiskFeatures:
         self.feature_names_ = [*names, *free]
         derived = derive(inputs, self.feature_names_, self.priors_)
         self.categories_: dict[str, dict[str, float]] = {}
-        for name in self.feature_names_:
-            spec = SPEC_BY_NAME.get(name)
+        specs = [spec_of(n) for n in self.feature_names_]
+        for name, spec in zip(self.feature_names_, specs, strict=True):
             if (spec is not None and spec.categorical) or derived[name].dtype == object:
                 self.categories_[name] = self._codes(derived[name], y)
-        self.families_ = [
-            SPEC_BY_NAME[n].family if n in SPEC_BY_NAME else "order_context"
-            for n in self.feature_names_
-        ]
-        self.monotone_ = [
-            SPEC_BY_NAME[n].monotone if n in SPEC_BY_NAME else 0 for n in self.feature_names_
-        ]
+        self.families_ = [spec.family if spec else "context" for spec in specs]
+        self.monotone_ = [spec.monotone if spec else 0 for spec in specs]
         return self
 
     def _codes(self, values: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -384,7 +438,7 @@ def _pooled(state: Mapping[str, np.ndarray], events: str, n: str, default: float
 def _needed_inputs(names: tuple[str, ...]) -> tuple[str, ...]:
     needed: dict[str, None] = {}
     for name in names:
-        spec = SPEC_BY_NAME.get(name)
+        spec = spec_of(name)
         for key in spec.requires if spec is not None else (name,):
             needed[key] = None
     return tuple(needed)

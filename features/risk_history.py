@@ -20,6 +20,17 @@ from features.dataset import Dataset
 from features.inventory import available, in_transit_by
 from features.master import MasterData
 from features.order_outcomes import line_outcomes
+from features.risk_identities import (
+    NET_M,
+    NET_N,
+    NET_RECENT_M,
+    NET_RECENT_N,
+    RECENT_DAYS,
+    ROUTE_LEAD_N,
+    ROUTE_LEAD_SUM,
+    choose,
+    route_of,
+)
 from features.risk_state import (
     CARRIER_RECENT_DAYS,
     DEMAND_DAYS,
@@ -223,4 +234,27 @@ def state_values(ds: Dataset, outcomes: pd.DataFrame | None = None) -> dict[str,
     (cc,) = key_codes([orders["customer_id"], pd.Series(out["item_category"])])
     cc_sums = before(earlier_orders(cc, np.column_stack([pi_known, np.nan_to_num(logpi)])), cc)
     out["cc_pi_n"], out["cc_logpi_sum"] = cc_sums[:, 0], cc_sums[:, 1]
+
+    # Identities (route, supplier, text x_* …): misses among outcomes known by the day.
+    miss = np.column_stack([ones, outcomes["miss_event"].to_numpy(float)])
+    network = known_outcomes(np.zeros(n, dtype=np.int64), miss)
+    total, recent = network.at(np.zeros(n), day), network.window(np.zeros(n), day, RECENT_DAYS)
+    out[NET_N], out[NET_M] = total[:, 0], total[:, 1]
+    out[NET_RECENT_N], out[NET_RECENT_M] = recent[:, 0], recent[:, 1]
+    identities = choose(orders, set(master.names))
+    for identity in identities:
+        parts = [orders[p] if p in orders.columns else pd.Series(out[p]) for p in identity.parts]
+        (key,) = key_codes(parts)
+        sums = known_outcomes(key, miss)
+        total = sums.at(key, day)
+        out[identity.n], out[identity.m] = total[:, 0], total[:, 1]
+        if identity.recent:
+            recent = sums.window(key, day, RECENT_DAYS)
+            out[identity.recent_n], out[identity.recent_m] = recent[:, 0], recent[:, 1]
+    route = route_of(identities)
+    if route is not None:
+        (key,) = key_codes([orders[p] for p in route.parts])
+        promised_day = to_days(orders["promised_date"])
+        lead = before(earlier_orders(key, np.column_stack([ones, promised_day - day])), key)
+        out[ROUTE_LEAD_N], out[ROUTE_LEAD_SUM] = lead[:, 0], lead[:, 1]
     return out

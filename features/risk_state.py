@@ -33,6 +33,20 @@ from features.dataset import Dataset
 from features.inventory import InventoryPositions, latest_positions
 from features.master import TEXT_VALUES, MasterData
 from features.order_outcomes import export_day, final_events, line_outcomes
+from features.risk_identities import (
+    NET_M,
+    NET_N,
+    NET_RECENT_M,
+    NET_RECENT_N,
+    RECENT_DAYS,
+    ROUTE_LEAD_N,
+    ROUTE_LEAD_SUM,
+    Identity,
+    choose,
+    key_of,
+    line_key,
+    route_of,
+)
 from features.state_tables import (
     NO_DAYS,
     DayTotals,
@@ -93,8 +107,10 @@ class RiskState:
         snapshot_day: dict[tuple, int],
         flags: dict[str, bool],
         horizon: float,
+        identities: tuple[Identity, ...] = (),
     ) -> None:
         self.master = master
+        self.identities = identities
         self.positions = positions
         self.flags = flags
         self.horizon = horizon
@@ -113,6 +129,15 @@ class RiskState:
         self._open: dict[tuple, tuple] = {}
         self._pending: list[tuple[float, int, tuple, dict[str, float]]] = []
         self._seq = 0
+        # Per identity (features.risk_identities): key → [outcomes, misses]; the recent
+        # ones also per final day. The network is the identity with the empty key.
+        self._ids: dict[str, dict[tuple, list[float]]] = {i.name: {} for i in identities}
+        self._ids_days: dict[str, dict[tuple, tuple[DayTotals, DayTotals]]] = {
+            i.name: {} for i in identities if i.recent
+        }
+        self._net = [0.0, 0.0]
+        self._net_days = (DayTotals(), DayTotals())
+        self._route_lead: dict[tuple, list[float]] = {}  # route → [orders' lines, Σ lead days]
         # Lanes are carrier × origin × customer region when the customer master has regions.
         self._regional_lanes = "cust_region" in master.customers
 
@@ -150,9 +175,9 @@ class RiskState:
             "delivery": "delivered_date" in ds.fulfillments.columns,
             "ship": "ship_date" in ds.fulfillments.columns,
         }
-        state = cls(
-            MasterData.from_dataset(ds), InventoryPositions(positions), snapshot_day, flags, horizon
-        )
+        master = MasterData.from_dataset(ds)
+        identities = choose(orders, set(master.names))
+        state = cls(master, InventoryPositions(positions), snapshot_day, flags, horizon, identities)
         state._day = day
         past = (orders["order_ts"] < as_of).to_numpy()
         outcomes = line_outcomes(ds, horizon)
@@ -194,6 +219,13 @@ class RiskState:
             frame["disc_n"], frame["disc"] = ~np.isnan(disc), np.nan_to_num(disc)
         else:
             frame["disc_n"], frame["disc"] = 0.0, 0.0
+        for part in {p for identity in self.identities for p in identity.parts}:
+            if part in lines.columns:
+                values = lines[part].astype(object).where(lines[part].notna(), None)
+                frame[part] = values.to_numpy(dtype=object)
+            else:
+                frame[part] = master.get(part, np.full(n, None, dtype=object))
+        frame["lead"] = to_days(lines["promised_date"]) - frame["day"].to_numpy()
         return frame
 
     def _load_orders(self, orders: pd.DataFrame, day: int) -> None:
@@ -209,6 +241,9 @@ class RiskState:
         self._loc_days = day_totals(recent, ["loc"], "one")
         firsts = f.groupby("loc")["day"].min()
         self._loc_first = {(str(k),): int(v) for k, v in firsts.items()}
+        route = route_of(self.identities)
+        if route is not None:
+            self._route_lead = table_sums(f, list(route.parts), ["one", "lead"])
 
     def _load_outcomes(self, orders: pd.DataFrame, outcomes: pd.DataFrame, day: int) -> None:
         """Outcomes known by ``day`` (vectorised :meth:`_apply_pending`); later ones are open."""
@@ -245,6 +280,7 @@ class RiskState:
             n_days = day_totals(recent, ["carrier"], "late_known", "final_day")
             late_days = day_totals(recent, ["carrier"], "late", "final_day")
             self._carrier_days = {k: (n_days[k], late_days[k]) for k in n_days}
+        self._load_identities(done, day)
         still_open = ~known
         ids = zip(
             orders["order_id"].astype(str).to_numpy()[still_open],
@@ -253,14 +289,47 @@ class RiskState:
         )
         rows = f.loc[still_open, ["item", "loc", "cust", "carrier", "region", "day"]]
         promised = to_days(orders["promised_date"])[still_open]
-        for key, row, prom, qty in zip(
+        keys = self._frame_keys(f[still_open])
+        for key, row, prom, qty, id_keys in zip(
             ids,
             rows.itertuples(index=False),
             promised,
             f["qty"].to_numpy()[still_open],
+            keys,
             strict=True,
         ):
-            self._open[key] = (*row[:5], float(row[5]), float(prom), float(qty))
+            self._open[key] = (*row[:5], float(row[5]), float(prom), float(qty), id_keys)
+
+    def _load_identities(self, done: pd.DataFrame, day: int) -> None:
+        """Identity statistics of the outcomes known by ``day`` (vectorised
+        :meth:`_apply_pending`)."""
+        self._net = [float(len(done)), float(done["miss"].sum())]
+        recent = done[done["final_day"] >= day - LOAD_BASE_DAYS]
+        days = recent.groupby("final_day", sort=False)[["one", "miss"]].sum()
+        for final_day, (ones, misses) in zip(days.index, days.to_numpy().tolist(), strict=True):
+            self._net_days[0].add(int(final_day), ones)
+            self._net_days[1].add(int(final_day), misses)
+        for identity in self.identities:
+            parts = list(identity.parts)
+            self._ids[identity.name] = table_sums(done, parts, ["one", "miss"])
+            if identity.recent:
+                n_days = day_totals(recent, parts, "one", "final_day")
+                miss_days = day_totals(recent, parts, "miss", "final_day")
+                self._ids_days[identity.name] = {k: (n_days[k], miss_days[k]) for k in n_days}
+
+    def _frame_keys(self, f: pd.DataFrame) -> list[tuple]:
+        """Per row of a :meth:`_line_frame`, its key of every identity (None: no key)."""
+        if not self.identities:
+            return [()] * len(f)
+        columns = []
+        for identity in self.identities:
+            parts = [f[p].to_numpy() for p in identity.parts]
+            columns.append([key_of(values) for values in zip(*parts, strict=True)])
+        return list(zip(*columns, strict=True))
+
+    def _line_keys(self, values: Mapping[str, Any]) -> tuple:
+        """One line's key of every identity; ``values`` maps part names to its values."""
+        return tuple(line_key(identity.parts, values) for identity in self.identities)
 
     # --- recording ----------------------------------------------------------------------
 
@@ -340,6 +409,11 @@ class RiskState:
                 None if disc is None else float(disc),
             )
             carrier = line.get("carrier_id") if self.flags["carrier"] else None
+            promised = day_of(line, "promised_date")
+            keys = self._line_keys({**m, **line}) if self.identities else ()
+            route = self._route_key(keys)
+            if route is not None:
+                add_to(self._route_lead, route, (1.0, float(promised - day)))
             self._open[(str(line["order_id"]), int(line["line_no"]))] = (
                 item,
                 loc,
@@ -347,8 +421,9 @@ class RiskState:
                 carrier,
                 m.get("cust_region"),
                 float(day),
-                float(day_of(line, "promised_date")),
+                float(promised),
                 float(line["qty"]),
+                keys,
             )
 
     def record_outcome(
@@ -368,7 +443,7 @@ class RiskState:
         line = self._open.pop((str(order_id), int(line_no)), None)
         if line is None:
             return False
-        item, loc, cust, carrier, region, order_day, promised, qty = line
+        item, loc, cust, carrier, region, order_day, promised, qty, keys = line
         events = final_events(
             np.array([qty]),
             np.array([float(shipped_qty)]),
@@ -385,7 +460,7 @@ class RiskState:
             self._open[(str(order_id), int(line_no))] = line
             return False
         event = {k: float(v[0]) for k, v in events.items() if k != "final_day"}
-        self._push(final_day, (item, loc, cust, carrier, region), event)
+        self._push(final_day, (item, loc, cust, carrier, region, keys), event)
         self._apply_pending(self._day)
         return True
 
@@ -407,9 +482,10 @@ class RiskState:
     def _apply_pending(self, day: int) -> None:
         while self._pending and self._pending[0][0] <= day:
             final_day, _, line, event = heapq.heappop(self._pending)
-            item, loc, cust, carrier, region = line
+            item, loc, cust, carrier, region, keys = line
             add_to(self._il, (item, loc), (0.0, 0.0, 1.0, event["short"]))
             add_to(self._cust, (cust,), (1.0, event["miss_event"], 0.0, 0.0, 0.0, 0.0))
+            self._record_identities(keys, int(final_day), event["miss_event"])
             if carrier is None or not self.flags["carrier"]:
                 continue
             late_known = event["late_known"] == 1.0
@@ -437,6 +513,30 @@ class RiskState:
             days[0].add(int(final_day), float(late_known))
             days[1].add(int(final_day), late)
 
+    def _record_identities(self, keys: tuple, final_day: int, miss: float) -> None:
+        """Count one final outcome for the network and each identity of the line."""
+        self._net[0] += 1.0
+        self._net[1] += miss
+        self._net_days[0].add(final_day, 1.0)
+        self._net_days[1].add(final_day, miss)
+        for identity, key in zip(self.identities, keys, strict=True):
+            if key is None:
+                continue
+            add_to(self._ids[identity.name], key, (1.0, miss))
+            if identity.recent:
+                table = self._ids_days[identity.name]
+                days = table.get(key)
+                if days is None:
+                    days = table[key] = (DayTotals(), DayTotals())
+                days[0].add(final_day, 1.0)
+                days[1].add(final_day, miss)
+
+    def _route_key(self, keys: tuple) -> tuple | None:
+        for identity, key in zip(self.identities, keys, strict=True):
+            if identity.name == "route":
+                return key
+        return None
+
     def _advance(self, day: int) -> None:
         """Move the state's clock: apply outcomes now known, forget buckets out of every window."""
         if day <= self._day:
@@ -450,6 +550,12 @@ class RiskState:
         for pair in self._carrier_days.values():
             for days in pair:
                 days.prune(oldest)
+        for table in self.__dict__.get("_ids_days", {}).values():
+            for pair in table.values():
+                for days in pair:
+                    days.prune(oldest)
+        for days in self.__dict__.get("_net_days", ()):
+            days.prune(oldest)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -468,6 +574,7 @@ class RiskState:
         lane_names = self._lane_names()
         zeros4 = (0.0,) * 4
         shared_values: dict[tuple, dict[str, float]] = {}
+        network = self._network(int(max(days)))
         for k in range(len(days)):
             item, loc = str(fields["item_id"][k]), str(fields["location_id"][k])
             cust = str(fields["customer_id"][k])
@@ -504,8 +611,48 @@ class RiskState:
             row["cc_pi_n"], row["cc_logpi_sum"] = (
                 self._cc.get(cc_key, (0.0, 0.0)) if cc_key else (0.0, 0.0)
             )
+            if network is not None:
+                row.update(network)
+                self._identity_values(row, fields, k, day)
             rows.append(row)
         return rows
+
+    def _network(self, day: int) -> dict[str, float] | None:
+        """The network's outcome counts, all-time and recent (None: a state from before
+        identity statistics existed, pickled with an older model)."""
+        if "_net" not in self.__dict__:
+            return None
+        n_days, m_days = self._net_days
+        start = day - RECENT_DAYS + 1
+        return {
+            NET_N: self._net[0],
+            NET_M: self._net[1],
+            NET_RECENT_N: n_days.total(start, day) + n_days.get(day),
+            NET_RECENT_M: m_days.total(start, day) + m_days.get(day),
+        }
+
+    def _identity_values(
+        self, row: dict[str, Any], fields: Mapping[str, Any], k: int, day: int
+    ) -> None:
+        """Each identity's counts for line ``k``: parts from the line fields, or from its
+        master values already in ``row``."""
+        start = day - RECENT_DAYS + 1
+        for identity in self.identities:
+            key = key_of(
+                [row[p] if p in _TEXT_VALUES else _field(fields, p, k) for p in identity.parts]
+            )
+            n, m = self._ids[identity.name].get(key, (0.0, 0.0)) if key else (0.0, 0.0)
+            row[identity.n], row[identity.m] = n, m
+            if identity.recent:
+                pair = self._ids_days[identity.name].get(key) if key else None
+                if pair is None:
+                    row[identity.recent_n] = row[identity.recent_m] = 0.0
+                else:
+                    row[identity.recent_n] = pair[0].total(start, day) + pair[0].get(day)
+                    row[identity.recent_m] = pair[1].total(start, day) + pair[1].get(day)
+            if identity.name == "route":
+                lead = self._route_lead.get(key, (0.0, 0.0)) if key else (0.0, 0.0)
+                row[ROUTE_LEAD_N], row[ROUTE_LEAD_SUM] = lead
 
     def _lane_names(self) -> tuple[str, ...]:
         names = self.__dict__.get("_lane_stat_names")  # absent in older pickles
@@ -617,6 +764,11 @@ def value_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
         if name in _TEXT_VALUES:
             out[name] = np.array([r[name] for r in rows], dtype=object)
     return out
+
+
+def _field(fields: Mapping[str, Any], name: str, k: int) -> Any:
+    column = fields.get(name)
+    return None if column is None else column[k]
 
 
 def _day_of(value: Any) -> int:

@@ -32,6 +32,7 @@ class DriverFamily(StrEnum):
 
     inventory_shortfall = "inventory_shortfall"
     carrier_delay = "carrier_delay"
+    route = "route"
     margin_erosion = "margin_erosion"
     order_anomaly = "order_anomaly"
     master_data = "master_data"

@@ -1,9 +1,11 @@
 """Order-risk estimators: the calibrated LightGBM classifier and the margin-erosion detector.
 
 :class:`OrderRiskClassifier` learns P(line misses its commitment). LightGBM gives a raw
-margin (log-odds); a Platt map ``p = σ(a·margin + b)`` fitted on a *later* time slice
-corrects the drift between training and now without touching the ranking (it is
-strictly increasing, so monotone constraints still hold for the probability). SHAP
+margin (log-odds); a monotone map ``p = σ(a·margin + b)`` with ``a > 0``, fitted on a
+*later* time slice (:mod:`models.calibration`: Platt scaling, or a safe intercept shift
+when the later slice disagrees), corrects the drift between training and now without
+touching the ranking (it is strictly increasing, so monotone constraints still hold for
+the probability). SHAP
 values explain the raw margin: ``expected_value + Σ contributions = margin``, and the
 calibrated log-odds is ``a·margin + b`` — the contributions scaled by ``a`` are
 therefore exact contributions to the calibrated log-odds as well.
@@ -23,8 +25,8 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.linear_model import LogisticRegression
 
+from models.calibration import Calibration, fit_calibration
 from models.treeshap import TreeTables, compile_booster
 
 
@@ -39,7 +41,7 @@ class Explanation:
 
 
 class OrderRiskClassifier(ClassifierMixin, BaseEstimator):
-    """LightGBM binary classifier with monotone constraints, Platt calibration, exact SHAP.
+    """LightGBM binary classifier with monotone constraints, monotone calibration, exact SHAP.
 
     Small trees by default: explained scoring costs grow with trees × leaves, and on
     this problem accuracy saturates early (see ``benchmarks/order_risk.py``).
@@ -106,8 +108,13 @@ class OrderRiskClassifier(ClassifierMixin, BaseEstimator):
         X_calib: np.ndarray,
         y_calib: np.ndarray,
         feature_names: Sequence[str] | None = None,
+        calib_order: np.ndarray | None = None,
     ) -> OrderRiskClassifier:
-        """Fit trees on ``(X, y)``, then the calibration map on the later ``(X_calib, y_calib)``."""
+        """Fit trees on ``(X, y)``, then the calibration map on the later ``(X_calib, y_calib)``.
+
+        ``calib_order`` (the calibration rows' times) orders the map's out-of-sample
+        check; without it the rows are taken to be in time order.
+        """
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         if X.ndim != 2 or len(X) != len(y):
@@ -129,14 +136,14 @@ class OrderRiskClassifier(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.array(names, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.classes_ = np.array([0, 1])
-        margin = self.trees_.margin(X_calib)
-        platt = LogisticRegression(C=1e6, max_iter=1000).fit(margin[:, None], np.asarray(y_calib))
-        self.calibration_slope_ = float(platt.coef_[0, 0])
-        self.calibration_intercept_ = float(platt.intercept_[0])
+        margin = self.trees_.margin(np.asarray(X_calib, dtype=float))
+        self.calibration_: Calibration = fit_calibration(margin, y_calib, calib_order)
+        self.calibration_slope_ = self.calibration_.slope
+        self.calibration_intercept_ = self.calibration_.intercept
         return self
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
-        """The calibrated probability of a raw margin (strictly increasing)."""
+        """The calibrated probability of a raw margin (strictly increasing: slope > 0)."""
         z = self.calibration_slope_ * np.asarray(margin) + self.calibration_intercept_
         return 1.0 / (1.0 + np.exp(-z))
 

@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from features.risk_identities import RECENT_DAYS, named
+
 Values = Mapping[str, np.ndarray]
+RATE_PREFIX = "miss_rate_"
 
 
 def _get(values: Values, name: str, k: int, default: float = math.nan) -> Any:
@@ -99,12 +102,78 @@ def _load(k: int, inputs: Values, derived: Values) -> str:
     return f"{loc} is busier than usual today"
 
 
+def _label(name: str, values: list[str]) -> str:
+    """How a reason names an identity: "route DAL → CR03 ground", "supplier S9 at DAL"."""
+    labels = {
+        "route": lambda v: f"route {' → '.join(v[:2])}{' ' + v[2] if len(v) > 2 else ''}",
+        "supplier_location": lambda v: f"supplier {v[0]} at {v[1]}",
+        "customer_region": lambda v: f"customers in region {v[0]}",
+        "customer_segment": lambda v: f"{v[0]} customers",
+        "customer_tier": lambda v: f"tier {v[0]} customers",
+        "priority": lambda v: f"{v[0]} priority orders",
+    }
+    if name in labels:
+        return labels[name](values)
+    if name.startswith("x_"):
+        return f"{name} = {values[0]}"
+    return f"{name} {values[0]}"
+
+
+def _identities(family: str, k: int, inputs: Values, derived: Values) -> list[tuple[float, str]]:
+    """This line's identities of ``family`` with history, riskiest first, as (rate, text).
+
+    The text gives the plain share of past lines that missed (not the shrunk estimate
+    the model saw), and how many lines that share is of.
+    """
+    out = []
+    for feature in derived:
+        if not feature.startswith(RATE_PREFIX):
+            continue
+        identity = named(feature[len(RATE_PREFIX) :])
+        n = float(_get(inputs, identity.n, k, 0.0))
+        if identity.family != family or n < 1:
+            continue
+        values = [_get(inputs, part, k, None) for part in identity.parts]
+        if not all(isinstance(v, str) for v in values):
+            values = [None if v is None else str(v) for v in values]
+        rate = float(_get(inputs, identity.m, k, 0.0)) / n
+        text = f"{_label(identity.name, values)}: {_pct(rate)} of its past {_num(n)} lines missed"
+        if identity.recent:
+            recent_n = float(_get(inputs, identity.recent_n, k, 0.0))
+            recent = float(_get(inputs, identity.recent_m, k, 0.0)) / max(recent_n, 1.0)
+            if recent_n >= 10 and recent > rate + 0.02:
+                text += f", {_pct(recent)} over the last {RECENT_DAYS} days"
+        out.append((rate, text))
+    return sorted(out, key=lambda pair: -pair[0])
+
+
+def _network(k: int, inputs: Values) -> str:
+    n = float(_get(inputs, "net_n", k, 0.0))
+    if n < 1:
+        return ""
+    return f" (all lines: {_pct(float(_get(inputs, 'net_m', k, 0.0)) / n)})"
+
+
+def _route(k: int, inputs: Values, derived: Values) -> str:
+    found = _identities("route", k, inputs, derived)
+    if not found:
+        return "new route with no delivery history"
+    text = "; ".join(t for _, t in found[:2]) + _network(k, inputs)
+    lead = _get(derived, "lead_vs_route", k)
+    if _ok(lead) and lead <= -1:
+        text += f"; promised {_num(-lead)} days sooner than usual on this route"
+    return text
+
+
 def _customer(k: int, inputs: Values, derived: Values) -> str:
     rate = _get(derived, "customer_miss_rate", k)
     n = float(_get(inputs, "cust_outcomes", k, 0.0))
     if _ok(rate) and n > 0:
-        return f"{_pct(rate)} of this customer's past {_num(n)} lines missed their commitment"
-    return "new customer with no delivery history"
+        text = f"{_pct(rate)} of this customer's past {_num(n)} lines missed their commitment"
+    else:
+        text = "new customer with no delivery history"
+    found = _identities("customer", k, inputs, derived)
+    return f"{text}; {found[0][1]}" if found else text
 
 
 def _margin(k: int, inputs: Values, derived: Values, erosion: Any = None) -> str:
@@ -168,22 +237,29 @@ def _master(k: int, inputs: Values, derived: Values) -> str:
 
 
 def _context(k: int, inputs: Values, derived: Values) -> str:
+    found = _identities("context", k, inputs, derived)
+    if found:
+        return "; ".join(t for _, t in found[:2]) + _network(k, inputs)
     priority = _get(inputs, "priority", k, None)
     if priority:
         return f"{priority} priority order"
+    recent = _get(derived, "network_recent_miss_rate", k)
+    if _ok(recent):
+        return f"{_pct(recent)} of all lines missed over the last {RECENT_DAYS} days"
     return "order context (extra order attributes)"
 
 
 REASONS: dict[str, Callable[..., str]] = {
     "inventory_shortfall": _inventory,
     "carrier_delay": _carrier,
+    "route": _route,
     "slack": _slack,
     "warehouse_load": _load,
     "customer": _customer,
     "margin_erosion": _margin,
     "order_anomaly": _anomaly,
     "master_data": _master,
-    "order_context": _context,
+    "context": _context,
 }
 
 

@@ -34,6 +34,7 @@ from stockpilot.settings import Settings, get_settings
 from training import gate
 from training import order_risk_eval as ev
 from training.data import load_dataset, load_truth
+from training.order_risk_baselines import raw_columns
 
 MODEL_NAME = "order-risk"
 SPLIT = (0.70, 0.85)  # train | calibration | test by order time of labelled lines
@@ -143,6 +144,7 @@ def fit(
     features = OrderRiskFeatures().fit(fields, state, y[masks["train"]])
     X_train = features.transform(fields, state)
     X_cal = features.transform(*prepared.take(masks["calibration"]))
+    order_ts = prepared.orders["order_ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     classifier = OrderRiskClassifier(
         **{**DEFAULT_PARAMS, **(params or {})},
         monotone_constraints=features.monotone_,
@@ -153,6 +155,7 @@ def fit(
         X_calib=X_cal,
         y_calib=y[masks["calibration"]],
         feature_names=features.feature_names_,
+        calib_order=order_ts[masks["calibration"]],
     )
     return OrderRiskScorer(features, classifier, MarginErosionDetector().fit())
 
@@ -162,30 +165,26 @@ def evaluate(
     prepared: Prepared,
     masks: dict[str, np.ndarray],
     truth: dict[str, pd.DataFrame],
+    raw: pd.DataFrame,
+    n_jobs: int = 1,
 ) -> tuple[dict[str, Any], Any]:
-    """``evaluation.json`` content, and the test slice's scores (for plots)."""
+    """``evaluation.json`` content, and the test slice's scores (for plots).
+
+    ``raw`` is :func:`training.order_risk_baselines.raw_columns` of the same orders: what
+    the ``tabular`` and ``logistic`` baselines learn from.
+    """
     y = prepared.outcomes["miss"].to_numpy(dtype=float)
-    test, train = masks["test"], masks["train"]
+    test = masks["test"]
     scores = scorer.explain_arrays(*prepared.take(test), parallel=True)
     y_test = y[test]
-    raw = scorer.classifier.booster_.predict(scores.features, raw_score=True)
-    additivity = np.abs(scores.contributions.sum(axis=1) + scorer.expected_value - raw)
-    # The logistic baseline learns from a seeded sample of the training slice.
-    rows = np.flatnonzero(train)
-    if len(rows) > ev.LOGISTIC_MAX_ROWS:
-        rows = np.sort(np.random.default_rng(0).choice(rows, ev.LOGISTIC_MAX_ROWS, replace=False))
-    sample = np.zeros(len(train), dtype=bool)
-    sample[rows] = True
-    X_train = scorer.features.transform(*prepared.take(sample))
+    margin = scorer.classifier.booster_.predict(scores.features, raw_score=True)
+    additivity = np.abs(scores.contributions.sum(axis=1) + scorer.expected_value - margin)
+    baselines = ev.baselines(prepared, masks, raw, scores.derived, n_jobs)
     evaluation: dict[str, Any] = {
         "model": MODEL_NAME,
         "test": ev.classification_metrics(y_test, scores.probability),
-        "baselines": {
-            "rule": {"auc": _auc(y_test, ev.rule_baseline(scores.derived, len(y_test)))},
-            "logistic": {
-                "auc": _auc(y_test, ev.logistic_baseline(X_train, y[sample], scores.features))
-            },
-        },
+        "baselines": {name: {"auc": _auc(y_test, p)} for name, p in baselines.items()},
+        "calibration": scorer.classifier.calibration_.report(),
         "explain": {
             "additivity_max_err": float(additivity.max()),
             "expected_value": scorer.expected_value,
@@ -244,8 +243,12 @@ def train(
     _threads(settings.train_threads)
     with step("fitting LightGBM and the calibration map"):
         scorer = fit(prepared, masks, params, n_jobs=settings.train_threads)
-    with step("evaluating on the latest slice (exact SHAP)"):
-        evaluation, scores = evaluate(scorer, prepared, masks, load_truth(data))
+    with step("evaluating on the latest slice (exact SHAP, baselines)"):
+        raw = raw_columns(ds)
+        evaluation, scores = evaluate(
+            scorer, prepared, masks, load_truth(data), raw, settings.train_threads
+        )
+        del raw
     oracle_p = evaluation.pop("_oracle_p", None)
     evaluation["gate"] = gate.verdict(
         MODEL_NAME,
@@ -283,7 +286,7 @@ def train(
                 "split": "/".join(map(str, SPLIT)),
                 "embargo_days": EMBARGO_DAYS,
                 "aggregation": scorer.aggregation,
-                "calibration": "platt",
+                "calibration": clf.calibration_.method,
                 "erosion_min_drop": scorer.detector.min_drop,
             }
         )

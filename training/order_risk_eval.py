@@ -12,13 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from models.order_risk_scorer import AGGREGATIONS, aggregate
+from training.order_risk_baselines import TabularBaseline, logistic_baseline
 
 ECE_BINS = 10
 
@@ -58,27 +55,28 @@ def rule_baseline(derived: Mapping[str, np.ndarray], n: int) -> np.ndarray:
     return shortfall + late
 
 
-LOGISTIC_MAX_ROWS = 300_000
+def baselines(
+    prepared: Any,
+    masks: Mapping[str, np.ndarray],
+    raw: pd.DataFrame,
+    derived: Mapping[str, np.ndarray],
+    n_jobs: int = 1,
+) -> dict[str, np.ndarray]:
+    """Each baseline's P(miss) (or score) on the test slice, fitted on the training slice.
 
-
-def logistic_baseline(
-    X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, random_state: int = 0
-) -> np.ndarray:
-    """Logistic regression on the same features (median-imputed, standardised).
-
-    Fitted on at most :data:`LOGISTIC_MAX_ROWS` training lines (a seeded sample): a
-    linear baseline does not need millions of rows, and its copies would dominate memory.
+    ``tabular`` and ``logistic`` learn from the raw order columns (``raw``, see
+    :mod:`training.order_risk_baselines`), ``rule`` reads the test lines' ``derived``
+    features. ``prepared`` is the pipeline's :class:`~training.order_risk.Prepared`.
     """
-    if len(X_train) > LOGISTIC_MAX_ROWS:
-        rows = np.random.default_rng(random_state).choice(len(X_train), LOGISTIC_MAX_ROWS, False)
-        X_train, y_train = X_train[np.sort(rows)], y_train[np.sort(rows)]
-    model = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
-        StandardScaler(),
-        LogisticRegression(max_iter=1000, random_state=random_state),
-    )
-    model.fit(np.clip(X_train, -1e6, 1e6), y_train)
-    return model.predict_proba(np.clip(X_test, -1e6, 1e6))[:, 1]
+    train, test = masks["train"], masks["test"]
+    y = prepared.outcomes["miss"].to_numpy(dtype=float)
+    order_ts = prepared.orders["order_ts"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    tabular = TabularBaseline(n_jobs=n_jobs).fit(raw[train], y[train], order_ts[train])
+    return {
+        "tabular": tabular.predict_proba(raw[test]),
+        "logistic": logistic_baseline(raw[train], y[train], raw[test]),
+        "rule": rule_baseline(derived, int(test.sum())),
+    }
 
 
 def order_level(order_ids: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str, dict[str, float]]:

@@ -56,6 +56,9 @@ def test_review_goes_to_the_queue_of_the_dominant_driver():
     # a family without a route (order_anomaly) falls back to the review queue
     decision = route(OrderRisk(probability=0.5, drivers={"order_anomaly": 1.0}), POLICY)
     assert decision.queue == "order-review"
+    # a risky fulfilment route goes to logistics too
+    drivers = {"route": 0.8, "inventory_shortfall": 0.3, "context": 0.5}
+    assert route(OrderRisk(probability=0.5, drivers=drivers), POLICY).queue == "logistics"
 
 
 def test_hold_stays_with_the_supervisors_whatever_the_driver():

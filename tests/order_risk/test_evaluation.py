@@ -28,13 +28,6 @@ def test_order_level_compares_both_aggregations():
     assert out["noisy_or"]["mean_score"] == pytest.approx(noisy)
 
 
-def test_erosion_metrics_and_logistic_baseline_sampling():
+def test_erosion_metrics():
     m = ev.erosion_metrics(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
     assert m["precision"] == 0.5 and m["recall"] == 0.5
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(ev.LOGISTIC_MAX_ROWS + 10, 2))
-    X[::3, 1] = np.nan
-    y = (X[:, 0] + rng.normal(size=len(X)) > 0).astype(float)
-    p = ev.logistic_baseline(X, y, X[:100])
-    assert ((p > 0) & (p < 1)).all()
-    assert np.corrcoef(p, X[:100, 0])[0, 1] > 0.8

@@ -139,13 +139,14 @@ def test_served_order_carries_reasons_families_and_contributions(
     assert set(line.families) <= {
         "inventory_shortfall",
         "carrier_delay",
+        "route",
         "slack",
         "warehouse_load",
         "customer",
         "margin_erosion",
         "order_anomaly",
         "master_data",
-        "order_context",
+        "context",
     }
     total = risky.expected_value + sum(line.contributions.values())
     assert total == pytest.approx(line.margin, abs=1e-9)

@@ -32,7 +32,11 @@ def test_train_register_load_with_plain_mlflow_then_score(
     evaluation = json.loads(report.read_text())
     assert evaluation["model"] == "order-risk"
     assert {"auc", "pr_auc", "brier", "ece", "base_rate", "n"} <= set(evaluation["test"])
-    assert {"rule", "logistic"} <= set(evaluation["baselines"])
+    assert set(evaluation["baselines"]) == {"tabular", "logistic", "rule"}
+    assert set(evaluation["gate"]["baselines"]) == {"tabular", "logistic", "rule"}
+    calibration = evaluation["calibration"]
+    assert calibration["method"] in {"platt", "shift"} and calibration["slope"] > 0
+    assert calibration["fallback"] == (calibration["reason"] is not None)
     assert {"auc", "brier"} <= set(evaluation["oracle"])
     assert {"precision", "recall"} <= set(evaluation["margin_erosion"])
     assert evaluation["explain"]["additivity_max_err"] <= 1e-6

@@ -67,8 +67,8 @@ def test_a_model_that_loses_is_registered_without_champion_unless_forced(
 ) -> None:
     from training.order_risk import train
 
-    # One shallow tree with a tiny learning rate: the logistic baseline on the same
-    # features ranks the test slice better, by more than the policy's tolerance.
+    # One shallow tree with a tiny learning rate: the baselines (a LightGBM on the raw
+    # order columns, the rule) rank the test slice better, by more than the tolerance.
     crippled = {"n_estimators": 1, "num_leaves": 2, "max_depth": 1, "learning_rate": 0.01}
     evaluation = train(small_data_dir, alias="champion", params=crippled)
     verdict = evaluation["gate"]
