@@ -1,4 +1,4 @@
-"""Commands of the training area: data validate, simulate, train, score, replenish.
+"""Commands of the training area: data validate, simulate, train, backtest, score, replenish.
 
 Heavy imports (LightGBM, MLflow, mlforecast) happen inside the commands so that
 ``stockpilot --help`` stays instant.
@@ -7,6 +7,8 @@ Heavy imports (LightGBM, MLflow, mlforecast) happen inside the commands so that
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +24,13 @@ train_app = typer.Typer(
     help="Train a model, log it to MLflow and register it.", no_args_is_help=True
 )
 score_app = typer.Typer(help="Batch-score a dataset with a registered model.", no_args_is_help=True)
+backtest_app = typer.Typer(
+    help="Rolling-origin backtest of a model against its baselines (nothing is registered).",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(train_app, name="train")
+app.add_typer(backtest_app, name="backtest")
 app.add_typer(score_app, name="score")
 
 
@@ -74,6 +81,56 @@ ForceOpt = Annotated[
         "(recorded as a tag on the version).",
     ),
 ]
+
+
+HorizonOpt = Annotated[
+    int, typer.Option("--horizon", min=1, max=366, help="Days forecast from each cutoff.")
+]
+WindowsOpt = Annotated[
+    int,
+    typer.Option(
+        "--windows",
+        min=1,
+        help="Scored backtest windows (one more, before them, calibrates the intervals).",
+    ),
+]
+StepOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--step",
+        min=1,
+        help="Days between cutoffs (default: the horizon). The last cutoff is the last "
+        "date minus the horizon; the model is refitted at every cutoff.",
+    ),
+]
+RefreshOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--refresh-days",
+        min=1,
+        help="Score each day on a forecast at most R days old: every R days after the "
+        "cutoff the window's model (not refitted) is given the actuals up to that day and "
+        "forecasts again, and so are the baselines. Default: every day is scored on the "
+        "forecast issued at the cutoff.",
+    ),
+]
+
+
+def _demand_backtest(
+    horizon: int, windows: int, step: int | None, refresh_days: int | None, for_training: bool
+):
+    """The backtest configuration of the options, or a clear usage error."""
+    from training.demand.backtest import BacktestConfig
+    from training.demand.train import train_backtest
+
+    try:
+        if for_training:
+            return train_backtest(horizon, windows, step, refresh_days)
+        return BacktestConfig(
+            horizon=horizon, n_windows=windows, step=step, refresh_days=refresh_days
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 @data_app.command("validate")
@@ -161,6 +218,18 @@ def simulate(
     )
 
 
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """A user's data that cannot do what was asked is one paragraph and exit 1, not a trace."""
+    from stockpilot.errors import InvalidInput
+
+    try:
+        yield
+    except InvalidInput as err:
+        console.print(f"[red]✗[/red] {err.message}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 def _print_evaluation(evaluation: dict) -> None:
     """The report on stdout; a model the champion gate refused exits with status 3."""
     from training.gate import EXIT_GATE_REFUSED, refusal_message
@@ -207,13 +276,50 @@ def train_demand(
     report: ReportPath = None,
     alias: AliasOpt = Alias.champion,
     force: ForceOpt = False,
+    horizon: HorizonOpt = 28,
+    windows: WindowsOpt = 3,
+    step: StepOpt = None,
+    refresh_days: RefreshOpt = None,
 ) -> None:
     """Global LightGBM demand model (mlforecast) with a rolling-origin backtest."""
-    from training.demand import train
+    from training.demand import TrainConfig, train
 
-    _print_evaluation(
-        train(data, report=report, alias=None if alias is Alias.none else alias.value, force=force)
-    )
+    config = TrainConfig(backtest=_demand_backtest(horizon, windows, step, refresh_days, True))
+    with _clear_errors():
+        evaluation = train(
+            data,
+            report=report,
+            alias=None if alias is Alias.none else alias.value,
+            force=force,
+            config=config,
+        )
+    _print_evaluation(evaluation)
+
+
+@backtest_app.command("demand")
+def backtest_demand(
+    data: DataDir,
+    horizon: HorizonOpt = 28,
+    windows: WindowsOpt = 3,
+    step: StepOpt = None,
+    refresh_days: RefreshOpt = None,
+    report: ReportPath = None,
+) -> None:
+    """Demand model vs SeasonalNaive, AutoETS, ADIDA, Croston and a plain LightGBM.
+
+    Rolling origin: the last cutoff is the last date minus the horizon, cutoffs are
+    STEP days apart, every model is refitted at every cutoff on the days up to it and
+    forecasts the horizon from it, with the known-future price, promo and x_* columns
+    of those days. Prints WAPE, MASE and bias per window and overall.
+    """
+    from training.demand.backtest_report import backtest, render
+
+    config = _demand_backtest(horizon, windows, step, refresh_days, False)
+    with _clear_errors():
+        evaluation = backtest(data, config, report=report)
+    console.print(render(evaluation))
+    if report is not None:
+        console.print(f"[green]✓[/green] report written to {report}", highlight=False)
 
 
 @score_app.command("order-risk")

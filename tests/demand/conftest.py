@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -65,3 +67,45 @@ def demand_table() -> pd.DataFrame:
 @pytest.fixture
 def daily(demand_table: pd.DataFrame) -> pd.DataFrame:
     return zero_fill(demand_table)
+
+
+def write_tiny_dataset(directory: Path, n_days: int = 200, n_items: int = 6) -> Path:
+    """A minimal contract dataset on disk around :func:`synthetic_demand` (seconds to fit)."""
+    from training.data import write_tables
+
+    demand = synthetic_demand(n_items=n_items, n_days=n_days)
+    items = synthetic_items(n_items)
+    first = demand[demand["qty"] > 0].drop_duplicates("item_id").reset_index(drop=True)
+    orders = pd.DataFrame(
+        {
+            "order_id": [f"o{k}" for k in range(len(first))],
+            "line_no": 1,
+            "order_ts": first["date"] + pd.Timedelta(hours=9),
+            "customer_id": "C1",
+            "item_id": first["item_id"],
+            "location_id": first["location_id"],
+            "qty": first["qty"],
+            "unit_price": 5.0,
+            "promised_date": first["date"] + pd.Timedelta(days=3),
+        }
+    )
+    tables = {
+        "items": items,
+        "locations": pd.DataFrame({"location_id": ["L1", "L2"]}),
+        "customers": pd.DataFrame({"customer_id": ["C1"]}),
+        "orders": orders,
+        "fulfillments": pd.DataFrame(
+            {"order_id": orders["order_id"], "line_no": 1, "shipped_qty": orders["qty"]}
+        ),
+        "inventory": pd.DataFrame(
+            {
+                "snapshot_date": demand["date"].min(),
+                "item_id": items["item_id"],
+                "location_id": ["L1" if k % 2 == 0 else "L2" for k in range(n_items)],
+                "on_hand": 100.0,
+            }
+        ),
+        "demand": demand,
+    }
+    write_tables(tables, directory)
+    return directory

@@ -165,11 +165,11 @@ def test_backtest_windows_are_time_ordered_and_never_see_the_future(daily: pd.Da
 
 
 def test_backtest_needs_enough_history(daily: pd.DataFrame):
-    with pytest.raises(InvalidInput, match="too little history for 21 backtest windows"):
+    with pytest.raises(InvalidInput, match="not enough history.*20 scored window"):
         run_backtest(daily, None, tiny, BacktestConfig(horizon=14, n_windows=20))
     # 200 days, 8 windows of 14: the first window would learn from 88 days, fewer than the
     # 98 the lag features need (LightGBM used to fail on an empty training frame).
-    with pytest.raises(InvalidInput, match=r"needs 98 days before the first window.*210 days"):
+    with pytest.raises(InvalidInput, match=r"after at least 98 days.*need 210 days"):
         run_backtest(daily, None, tiny, BacktestConfig(horizon=14, n_windows=7))
     with pytest.raises(ValueError, match="refresh_days"):
         BacktestConfig(horizon=7, refresh_days=8)

@@ -39,7 +39,21 @@ def test_train_registers_a_model_that_plain_pyfunc_loads(
         assert isinstance(backtest[key], float)
     assert backtest["n_windows"] == 3
     assert set(backtest["by_segment"]) <= {"fast", "slow", "intermittent"}
-    assert {"seasonal_naive", "auto_ets", "intermittent"} <= set(saved["baselines"])
+    assert set(saved["baselines"]) == {
+        "seasonal_naive",
+        "auto_ets",
+        "intermittent",
+        "croston_optimized",
+        "plain_lightgbm",
+    }
+    # The gate weighs the model against every baseline of the report, on the same rows.
+    verdict = saved["gate"]
+    assert verdict["metric"] == "wape" and verdict["model"] == backtest["wape"]
+    assert verdict["baselines"] == {k: b["wape"] for k, b in saved["baselines"].items()}
+    assert verdict["best_baseline_value"] == min(verdict["baselines"].values())
+    assert isinstance(verdict["beats_best_baseline"], bool)
+    assert verdict["passed"] == (verdict["margin"] >= -verdict["tolerance"])
+    assert len(backtest["windows"]) == 3
     assert saved["oracle"]["wape"] > 0  # small data is simulated: truth is there
     assert saved["level_shift"]["n_shifts"] >= 0
     rep = saved["replenishment"]

@@ -15,6 +15,7 @@ import pandas as pd
 from models.distribution import pit_coverage, quantile
 from training.demand import metrics
 from training.demand.backtest import BacktestResult
+from training.demand.baselines import NAMES
 
 SHIFT_THRESHOLD = 0.8
 MA_DAYS = 28
@@ -27,7 +28,7 @@ def score_windows(bt: BacktestResult) -> pd.DataFrame:
     """
     frames = []
     for w in bt.eval_windows:
-        f = bt.window_forecasts([w]).copy()
+        f = bt.scored_forecasts([w]).copy()
         cal = bt.calibration_for(w)
         mean = f["mean"].to_numpy(float)
         var = cal.daily_factor(f["segment"].to_numpy()) * f["phi"].to_numpy(float) * mean
@@ -118,42 +119,58 @@ def level_shift_report(
     return report, curves
 
 
+def per_window(
+    scored: pd.DataFrame, forecast: str, scale: pd.Series, cutoffs: list[pd.Timestamp]
+) -> list[dict[str, Any]]:
+    """WAPE, MASE and bias of one forecast column in each evaluated window."""
+    return [
+        {
+            "window": int(w),
+            "cutoff": str(cutoffs[w].date()),
+            **metrics.summarize(g, forecast, scale),
+        }
+        for w, g in scored.dropna(subset=[forecast]).groupby("window", sort=True)
+    ]
+
+
 def evaluate(
     bt: BacktestResult,
     baselines: pd.DataFrame,
     daily: pd.DataFrame,
     truth: dict[str, pd.DataFrame],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The backtest, baselines and oracle sections of evaluation.json, plus scored rows."""
+    """The backtest, baselines and oracle sections of evaluation.json, plus scored rows.
+
+    Every model is scored on the same rows: the series × days of the evaluated windows
+    that every baseline forecast (a baseline that could not forecast a series would
+    otherwise be scored on an easier subset).
+    """
     scored = score_windows(bt)
     scored = scored.merge(baselines, on=["window", "unique_id", "date"], how="left")
+    point = [c for c in NAMES if c in scored.columns]
+    scored = scored.dropna(subset=point).reset_index(drop=True)
     scored = _with_truth(scored, daily, truth)
     scale = window_scales(daily, bt)
     cov = {"coverage80_interval": "inside80"}
     backtest = metrics.summarize(scored, "mean", scale, coverage="pit80")
     backtest["coverage80_interval"] = float(scored["inside80"].mean())
     backtest["by_segment"] = metrics.by_segment(scored, "mean", scale, coverage="pit80", extra=cov)
-    backtest["windows"] = [
-        {"cutoff": str(bt.cutoffs[w].date()), "wape": metrics.wape(g["y"], g["mean"])}
-        for w, g in scored.groupby("window", sort=True)
-    ]
+    backtest["windows"] = per_window(scored, "mean", scale, bt.cutoffs)
     backtest.update(
         n_series=int(scored["unique_id"].nunique()),
         n_windows=len(bt.eval_windows),
         horizon=bt.config.horizon,
+        step=bt.config.window_step,
+        refresh_days=bt.config.refresh_days,
+        cutoffs=[str(bt.cutoffs[w].date()) for w in bt.eval_windows],
         coverage_note=(
             "coverage80 is the non-randomised PIT coverage of the count distribution; "
             "coverage80_interval counts lo_80 <= y <= hi_80 (inflated by zero days)"
         ),
     )
     out: dict[str, Any] = {"model": "demand", "backtest": backtest, "baselines": {}}
-    for name, model_name in (
-        ("seasonal_naive", "SeasonalNaive(7)"),
-        ("auto_ets", "AutoETS(season_length=7, model='ZNZ')"),
-        ("intermittent", "ADIDA"),
-        ("croston_optimized", "CrostonOptimized"),
-    ):
-        part = scored.dropna(subset=[name])
+    for name in point:
+        part = scored
         inside = None
         if f"{name}_lo" in part.columns:
             part = part.assign(
@@ -163,8 +180,9 @@ def evaluate(
             )
             inside = "_inside"
         stats = metrics.summarize(part, name, scale, coverage=inside)
-        stats["model"] = model_name
+        stats["model"] = NAMES[name]
         stats["by_segment"] = metrics.by_segment(part, name, scale, coverage=inside)
+        stats["windows"] = per_window(part, name, scale, bt.cutoffs)
         out["baselines"][name] = stats
     if "expected_qty" in scored.columns and scored["expected_qty"].notna().any():
         part = scored.dropna(subset=["expected_qty"])
@@ -173,13 +191,13 @@ def evaluate(
             "by_segment": {
                 seg: metrics.wape(g["y"], g["expected_qty"]) for seg, g in part.groupby("segment")
             },
+            "windows": per_window(part, "expected_qty", scale, bt.cutoffs),
         }
     else:
         out["oracle"] = None
-    sn, ets = out["baselines"]["seasonal_naive"]["wape"], out["baselines"]["auto_ets"]["wape"]
     out["improvement"] = {
-        "wape_vs_seasonal_naive": 1 - backtest["wape"] / sn if sn else float("nan"),
-        "wape_vs_auto_ets": 1 - backtest["wape"] / ets if ets else float("nan"),
+        f"wape_vs_{name}": 1 - backtest["wape"] / b["wape"] if b["wape"] else float("nan")
+        for name, b in out["baselines"].items()
     }
     return out, scored
 

@@ -291,6 +291,9 @@ def baseline_decider(world: World, policy: ReplenishmentPolicy) -> Decide:
 def forecast_decider(world: World, bt: BacktestResult, policy: ReplenishmentPolicy) -> Decide:
     """Our policy: :func:`suggest` on the latest backtest forecast and its calibration."""
     f = bt.forecasts[bt.forecasts["unique_id"].isin(set(world.series["unique_id"]))]
+    # With windows closer together than their horizon, a day is the origin of more
+    # than one window's forecast: the planner uses the newest model's.
+    f = f[f["window"] == f.groupby("origin")["window"].transform("max")]
     origins = np.array(sorted(f["origin"].unique()))
     by_origin = {o: g for o, g in f.groupby("origin", sort=False)}
     window_of = f.drop_duplicates("origin").set_index("origin")["window"].to_dict()
