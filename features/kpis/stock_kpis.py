@@ -65,9 +65,10 @@ def line_series(facts: KpiFacts) -> np.ndarray:
     def make() -> np.ndarray:
         width = len(facts.dims.labels["location"]) + 1
         item = pd.Index(lines.item_ids.astype(str)).get_indexer(stock.item_ids.astype(str))
-        keys = np.where(item >= 0, item * width + stock.location + 1, -1)
-        found = pd.Index(keys).get_indexer(lines.item * width + lines.location + 1)
-        return np.where(lines.location >= 0, found, -1)
+        known = np.flatnonzero((item >= 0) & (stock.location >= 0))  # unique (item, location)
+        keys = pd.Index(item[known] * width + stock.location[known])
+        found = keys.get_indexer(lines.item * width + lines.location)
+        return np.where((lines.location >= 0) & (found >= 0), known[np.maximum(found, 0)], -1)
 
     return lines.cached(f"stock_series_{len(stock.item_ids)}", make)
 

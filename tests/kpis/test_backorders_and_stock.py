@@ -107,3 +107,26 @@ def test_reported_positions_replace_their_day_and_carry_unset_fields(facts):
     assert live.available[list(live.item_ids).index("I2"), 4] == 2
     new_series = with_events(live, events.assign(item_id="I9"), facts.dims)
     assert len(new_series.item_ids) == len(live.item_ids) + 1  # an unknown item × location
+
+
+def test_stock_of_items_nobody_ordered_does_not_confuse_the_goods_lookup():
+    inv = pd.concat(
+        [
+            tiny.inventory(),
+            *(
+                pd.DataFrame(
+                    {
+                        "snapshot_date": pd.date_range("2025-01-11", "2025-01-15"),
+                        "item_id": item,
+                        "location_id": "L1",
+                        "on_hand": 1.0,
+                        "allocated": 0.0,
+                    }
+                )
+                for item in ("I3", "I4")  # I3 never ordered, I4 not even in the master
+            ),
+        ],
+        ignore_index=True,
+    )
+    facts = facts_of(tiny.dataset(inventory=inv))
+    assert evaluate("inventory_turns", facts, january()).components["cost_of_goods_shipped"] == 30
