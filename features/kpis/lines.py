@@ -181,12 +181,15 @@ def build_lines(ds: Dataset, dims: Dims, horizon: float | None = None) -> LineFa
     return _sorted(facts)
 
 
-def with_outcomes(facts: LineFacts, outcomes: pd.DataFrame) -> tuple[LineFacts, int, np.ndarray]:
+def with_outcomes(
+    facts: LineFacts, outcomes: pd.DataFrame, latest: float = np.inf
+) -> tuple[LineFacts, int, np.ndarray]:
     """Lines updated by reported outcomes (contract ``fulfillments`` rows, latest per line).
 
     Returns the new facts, how many outcomes name a line the facts do not hold (an order
     the dataset does not know cannot be measured: no quantity, no promise) and the rows
-    that changed.
+    that changed. The records reach the latest reported date, but never past ``latest``
+    (today): a date in the future is a typo, not knowledge.
     """
     none = np.zeros(0, dtype=np.int64)
     if outcomes.empty:
@@ -197,7 +200,8 @@ def with_outcomes(facts: LineFacts, outcomes: pd.DataFrame) -> tuple[LineFacts, 
     if not len(rows):
         return facts, int((~known).sum()), none
     last = [to_days(reported[c]) for c in ("ship_date", "delivered_date") if c in reported.columns]
-    horizon = max([facts.horizon, *(float(np.nanmax(d)) for d in last if np.isfinite(d).any())])
+    reported_days = [float(np.nanmax(d)) for d in last if np.isfinite(d).any()]
+    horizon = max(facts.horizon, min(max(reported_days, default=facts.horizon), latest))
     mini = pd.DataFrame(
         {
             "order_id": reported["order_id"].astype(str).to_numpy(),
