@@ -38,7 +38,7 @@ from features.kpis.query import Grain, Period, Query, auto_grain, day_date, day_
 from features.kpis.records import RecordFacts, build_records
 from features.kpis.rows import Outcome, Page, rows
 from features.kpis.stock import StockFacts, build_stock, with_events
-from features.kpis.weights import patched_weights
+from features.kpis.weights import patched_weights, weights
 from governance.kpi_records import HighWater, KpiRecords
 from stockpilot.errors import InvalidInput, NotFound, NotReady
 
@@ -343,6 +343,28 @@ class KpiStore:
         return value
 
 
+def sources_dict(snapshot: Snapshot) -> dict[str, Any]:
+    """Where the numbers come from: dataset, live records up to their high-water mark."""
+    first, last = data_span(snapshot.facts)
+    hw = snapshot.high_water
+    return {
+        "dataset_fingerprint": snapshot.base.fingerprint,
+        "facts_source": snapshot.base.source,
+        "facts_seconds": round(snapshot.base.seconds, 3),
+        "high_water": {
+            "outcome_id": hw.outcome_id,
+            "inventory_id": hw.inventory_id,
+            "audit_seq": hw.audit_seq,
+        },
+        "stale": snapshot.stale,
+        "unmatched_outcomes": snapshot.unmatched_outcomes,
+        "ignored_inventory_events": snapshot.ignored_inventory_events,
+        "governance": snapshot.facts.has_records,
+        "data_from": day_date(first),
+        "data_to": day_date(last),
+    }
+
+
 def data_span(facts: KpiFacts) -> tuple[int, int]:
     """First and last day the facts know about (due days, snapshots, governance)."""
     due = facts.lines.due_day[np.isfinite(facts.lines.due_day)]
@@ -372,6 +394,7 @@ class _Live:
         self.items = RecordFacts.empty().items
         self.recs = RecordFacts.empty().recommendations
         self.facts_records = RecordFacts.empty()
+        weights(self.lines)  # the first dashboard should not pay for them
         self.unmatched = 0
         self.ignored_events = 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from governance.cli import app as governance_app
+from governance.kpi_cli import app as kpi_app
 from serving.cli import app as serving_app
 from training.cli import app as training_app
 
@@ -17,6 +18,11 @@ app = typer.Typer(
 app.add_typer(training_app)
 app.add_typer(governance_app)
 app.add_typer(serving_app)
+app.add_typer(
+    kpi_app,
+    name="kpis",
+    help="Operational KPIs: values, targets, trend; `replay` for what the recommendations changed.",
+)
 
 
 def _quiet_libraries() -> None:

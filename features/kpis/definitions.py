@@ -168,8 +168,8 @@ CATALOG: tuple[Definition, ...] = (
     Definition(
         id="fill_rate_order",
         title="Order fill rate (first time)",
-        formula="orders whose every line shipped in full / orders whose lines all shipped "
-        "or were cancelled",
+        formula="orders whose every line shipped in full / orders with a known outcome (every "
+        "line shipped or cancelled, or one already short)",
         grain="order",
         anchor=DUE,
         inclusion=(*LINE_KNOWN, "with a slice, only the order's lines inside the slice count"),
@@ -205,8 +205,8 @@ CATALOG: tuple[Definition, ...] = (
     Definition(
         id="fill_rate_order_after_substitution",
         title="Order fill rate after substitution",
-        formula="orders whose every line is filled after substitution / orders whose lines "
-        "all shipped or were cancelled",
+        formula="orders whose every line is filled after substitution / orders with a known "
+        "outcome (every line shipped or cancelled, or one already short)",
         grain="order",
         anchor=DUE,
         inclusion=(*LINE_KNOWN, *AFTER_SUB),
@@ -307,6 +307,7 @@ CATALOG: tuple[Definition, ...] = (
         inclusion=(
             "the SLA is the one the item was created under (due_at − created_at)",
             "an expired item breached its SLA; its turnaround is the time to expiry",
+            "the queue refuses decisions after the SLA (409), so items breach it by expiring",
         ),
         unit="ratio",
         target=Target(">=", 0.90),

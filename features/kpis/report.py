@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from features.kpis.base import Result
 from features.kpis.compute import Computed
 from features.kpis.definitions import Definition, Target
-from features.kpis.query import Period
+from features.kpis.query import Period, day_date
 
 SPARK = "▁▂▃▄▅▆▇█"
+
+
+def clean(value: Any) -> Any:
+    """NaN and infinities have no JSON: they are no value."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def period_dict(period: Period) -> dict[str, Any]:
+    return {"from": day_date(period.start), "to": day_date(period.end), "grain": period.grain}
 
 
 def target_dict(target: Target) -> dict[str, Any]:

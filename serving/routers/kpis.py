@@ -8,18 +8,17 @@ session: the store reads the governance records through its own read repository.
 
 from __future__ import annotations
 
-import math
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from features.kpis.definitions import BY_ID
 from features.kpis.query import Grain, day_date
-from features.kpis.report import kpi_dict
+from features.kpis.report import clean, kpi_dict, period_dict
 from governance.access import Permission, Principal
-from governance.kpis import KpiStore, Snapshot, data_span
+from governance.kpis import KpiStore, sources_dict
 from serving.deps import allow, secured
 from serving.schemas.kpis import KpiRowsOut, KpisOut
 from stockpilot.errors import NotFound
@@ -45,43 +44,6 @@ def _filters(
     location: str | None, segment: str | None, category: str | None, carrier: str | None
 ) -> dict[str, str | None]:
     return {"location": location, "segment": segment, "category": category, "carrier": carrier}
-
-
-def _clean(value: Any) -> Any:
-    """NaN and infinities have no JSON; they are no value."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _period(query) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    p = query.period
-    return {"from": day_date(p.start), "to": day_date(p.end), "grain": p.grain}
-
-
-def _sources(snapshot: Snapshot) -> dict[str, Any]:
-    first, last = data_span(snapshot.facts)
-    hw = snapshot.high_water
-    return {
-        "dataset_fingerprint": snapshot.base.fingerprint,
-        "facts_source": snapshot.base.source,
-        "facts_seconds": round(snapshot.base.seconds, 3),
-        "high_water": {
-            "outcome_id": hw.outcome_id,
-            "inventory_id": hw.inventory_id,
-            "audit_seq": hw.audit_seq,
-        },
-        "stale": snapshot.stale,
-        "unmatched_outcomes": snapshot.unmatched_outcomes,
-        "ignored_inventory_events": snapshot.ignored_inventory_events,
-        "governance": snapshot.facts.has_records,
-        "data_from": day_date(first),
-        "data_to": day_date(last),
-    }
 
 
 @router.get("", summary="KPI values, targets and trend", **secured(Permission.kpis_read))
@@ -111,15 +73,15 @@ def kpis(
         {"from": day_date(query.period.start), "to": day_date(query.period.end), **chosen}
     )
     items = [
-        {**_clean(kpi_dict(c, query.period)), "rows_url": f"/v1/kpis/{c.definition.id}/rows?{link}"}
+        {**clean(kpi_dict(c, query.period)), "rows_url": f"/v1/kpis/{c.definition.id}/rows?{link}"}
         for c in computed
     ]
     return KpisOut.model_validate(
         {
-            "period": _period(query),
+            "period": period_dict(query.period),
             "filters": chosen,
             "by": by,
-            "sources": _sources(snapshot),
+            "sources": sources_dict(snapshot),
             "kpis": items,
         }
     )
@@ -160,13 +122,13 @@ def kpi_rows(
             "kpi": kpi_id,
             "version": definition.version,
             "grain": page.grain,
-            "period": _period(query),
+            "period": period_dict(query.period),
             "filters": {k: v for k, v in filters.items() if v is not None},
             "outcome": outcome,
             "total": page.total,
             "limit": limit,
             "offset": offset,
             "next_offset": following if following < page.total else None,
-            "rows": _clean(page.rows),
+            "rows": clean(page.rows),
         }
     )

@@ -68,3 +68,11 @@ def test_targets_compare_as_written():
     assert Target("<=", 0).met(0) and not Target("<=", 0).met(1)
     assert Target("between", (10, 45)).met(10) and not Target("between", (10, 45)).met(46)
     assert Target(">=", 0.9).met(None) is None
+
+
+def test_the_documented_versions_are_the_current_ones():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "kpis.md").read_text()
+    stale = [d.id for d in CATALOG if f"| `{d.id}` |" not in doc or f"`{d.version}`" not in doc]
+    assert stale == [], "update the table in docs/kpis.md"
