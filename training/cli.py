@@ -33,6 +33,16 @@ class Scale(StrEnum):
     large = "large"
 
 
+class Regime(StrEnum):
+    """The simulator's stories (``training.simulator.REGIMES``; a test keeps both equal)."""
+
+    standard = "standard"
+    routes = "routes"
+    loyalty = "loyalty"
+    sparse = "sparse"
+    drift = "drift"
+
+
 class Alias(StrEnum):
     champion = "champion"
     challenger = "challenger"
@@ -127,19 +137,26 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the dataset to.")],
     scale: Annotated[Scale, typer.Option("--scale", help="Dataset size.")] = Scale.small,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 0,
-    fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = (
-        Format.parquet
-    ),
+    regime: Annotated[
+        Regime,
+        typer.Option(
+            "--regime", help="Generative story (docs/simulator.md); standard is today's world."
+        ),
+    ] = Regime.standard,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", help="File format of the tables (default: the regime's own)."),
+    ] = None,
 ) -> None:
-    """Simulate a distributor: every contract table plus ground truth under OUT/truth/."""
+    """Simulate a distributor: the contract tables plus ground truth under OUT/truth/."""
     from training.simulator import simulate as run_simulation
     from training.simulator import write
 
-    result = run_simulation(scale.value, seed=seed, show_progress=True)
-    write(result, out, fmt=fmt.value)
+    result = run_simulation(scale.value, seed=seed, regime=regime.value, show_progress=True)
+    write(result, out, fmt=fmt.value if fmt else None)
     rows = ", ".join(f"{name} {len(df):,}" for name, df in result.tables.items())
     console.print(
-        f"[green]✓[/green] simulated {scale.value} (seed {seed}) into {out}: {rows}",
+        f"[green]✓[/green] simulated {regime.value} {scale.value} (seed {seed}) into {out}: {rows}",
         highlight=False,
     )
 

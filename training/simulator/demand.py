@@ -20,6 +20,16 @@ BULK_RATE = 0.004  # share of lines that are unusually large orders
 BULK_FACTORS = np.array([4, 5, 6, 7, 8])
 LINE_QTY_SHAPE = 1.5  # negative-binomial shape of units per line
 DAY_NOISE_SHAPE = 8.0
+PRICE_RESPONSE = 0.6  # share of the promotion elasticity that answers a lasting price change
+
+
+@dataclass(frozen=True)
+class DemandKnobs:
+    """What a story changes about demand; the defaults are the standard world."""
+
+    shift_rate: float = 0.08  # share of series with a level shift
+    shift_factors: tuple[float, ...] = (0.45, 0.6, 1.7, 2.2, 2.6)
+    promo_rate: float = 0.45  # share of items that are ever promoted
 
 
 @dataclass
@@ -61,7 +71,10 @@ def holidays(dates: pd.DatetimeIndex) -> np.ndarray:
     return dates.isin(list(days))
 
 
-def build_demand(world: World, rng: np.random.Generator) -> Demand:
+def build_demand(
+    world: World, rng: np.random.Generator, knobs: DemandKnobs | None = None
+) -> Demand:
+    knobs = knobs or DemandKnobs()
     cfg = world.config
     n_i, n_l, n_d = cfg.n_items, cfg.n_locations, cfg.n_days
     t = np.arange(n_d)
@@ -93,18 +106,18 @@ def build_demand(world: World, rng: np.random.Generator) -> Demand:
     trend = np.exp(rng.normal(0, 0.1, n_s)[None, :] * t[:, None] / 365)
 
     # Level shifts that demand sensing should catch early.
-    has_shift = rng.random(n_s) < 0.08
+    has_shift = rng.random(n_s) < knobs.shift_rate
     shift_day = np.where(has_shift, rng.integers(int(0.4 * n_d), int(0.9 * n_d), n_s), -1).astype(
         int
     )
-    shift_factor = np.where(has_shift, rng.choice([0.45, 0.6, 1.7, 2.2, 2.6], n_s), 1.0)
+    shift_factor = np.where(has_shift, rng.choice(np.array(knobs.shift_factors), n_s), 1.0)
     shifted = (shift_day[None, :] >= 0) & (t[:, None] >= shift_day[None, :])
     level = np.where(shifted, shift_factor[None, :], 1.0)
 
     # Chain-wide promotions per item: known in advance, price cut plus display lift.
     promo = np.zeros((n_d, n_i), dtype=bool)
     promo_cut = np.zeros((n_d, n_i))
-    promoted = np.nonzero(rng.random(n_i) < 0.45)[0]
+    promoted = np.nonzero(rng.random(n_i) < knobs.promo_rate)[0]
     for i in promoted:
         n_promos = rng.poisson(n_d / 365 * 3) + 1
         for start in rng.integers(0, n_d, n_promos):
@@ -120,6 +133,9 @@ def build_demand(world: World, rng: np.random.Generator) -> Demand:
 
     scale = cfg.lines_per_day / (base.sum() * 1.0)
     intensity = scale * base[None, :] * weekly * yearly * trend * level * lift * holiday_effect
+    if world.price_level is not None:  # a price regime change: demand answers it
+        response = -PRICE_RESPONSE * world.elasticity[series_item]
+        intensity = intensity * world.price_level[:, world.category[series_item]] ** response
     mean_qty = world.line_qty_mean[series_item] * (1 + BULK_RATE * (BULK_FACTORS.mean() - 1))
     return Demand(
         series_item=series_item,

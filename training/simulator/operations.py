@@ -56,6 +56,22 @@ class Orders:
     p_late: np.ndarray
 
 
+def group_lines(
+    day: np.ndarray, location: np.ndarray, rng: np.random.Generator, p_new: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lines of one location-day into orders: a new order starts with probability ``p_new``.
+
+    Returns the permutation that sorts lines by (day, location, random), each sorted
+    line's order index and the position of every order's first line.
+    """
+    n = len(day)
+    order_key = np.lexsort((rng.random(n), location, day))
+    d, loc = day[order_key], location[order_key]
+    boundary = np.ones(n, dtype=bool)
+    boundary[1:] = (d[1:] != d[:-1]) | (loc[1:] != loc[:-1]) | (rng.random(n - 1) < p_new)
+    return order_key, np.cumsum(boundary) - 1, np.nonzero(boundary)[0]
+
+
 def build_orders(world: World, demand: Demand, lines: Lines, rng: np.random.Generator) -> Orders:
     cfg = world.config
     n = len(lines.qty)
@@ -63,13 +79,9 @@ def build_orders(world: World, demand: Demand, lines: Lines, rng: np.random.Gene
     item = demand.series_item[lines.series]
 
     # Group the lines of a location-day into orders (mean ~2.5 lines per order).
-    order_key = np.lexsort((rng.random(n), location, lines.day))
+    order_key, order_idx, first = group_lines(lines.day, location, rng, 0.4)
     day, loc = lines.day[order_key], location[order_key]
-    boundary = np.ones(n, dtype=bool)
-    boundary[1:] = (day[1:] != day[:-1]) | (loc[1:] != loc[:-1]) | (rng.random(n - 1) < 0.4)
-    order_idx = np.cumsum(boundary) - 1
     n_orders = order_idx[-1] + 1
-    first = np.nonzero(boundary)[0]
     o_day, o_loc = day[first], loc[first]
 
     # Customers order mostly from the location serving their region.
@@ -134,6 +146,8 @@ def build_orders(world: World, demand: Demand, lines: Lines, rng: np.random.Gene
         - 0.3 * o_exp
         - 0.3 * (o_prio > 0)
     )
+    if world.late_shock is not None:
+        logit = logit + world.late_shock[o_day, o_car]
     o_p_late = _sigmoid(logit)
 
     # Lines in order, numbered within their order, sorted by time.
@@ -147,7 +161,8 @@ def build_orders(world: World, demand: Demand, lines: Lines, rng: np.random.Gene
     cust = o_cust[oi]
     promo = demand.promo[lines.day[perm], it]
     cut = demand.promo_cut[lines.day[perm], it]
-    normal = world.list_price[it] * (1 - world.contract_discount[cust]) * (1 - cut)
+    list_price = world.list_price_on(it, lines.day[perm])
+    normal = list_price * (1 - world.contract_discount[cust]) * (1 - cut)
     normal = normal * (1 + rng.normal(0, 0.004, n))
     anomaly = rng.random(n) < ANOMALY_RATE
     misprice = anomaly & (rng.random(n) < 0.4)
@@ -156,7 +171,7 @@ def build_orders(world: World, demand: Demand, lines: Lines, rng: np.random.Gene
     price = np.where(misprice, world.cost_true[it] * rng.uniform(0.6, 0.95, n), price)
     price = np.round(np.maximum(price, 0.01), 2)
     recorded = np.where(misprice, normal, price)
-    discount = np.round(np.clip(100 * (1 - recorded / world.list_price[it]), 0, 100), 2)
+    discount = np.round(np.clip(100 * (1 - recorded / list_price), 0, 100), 2)
     kind = np.where(unauthorized, "unauthorized_discount", np.where(misprice, "mispricing", ""))
 
     return Orders(
@@ -217,8 +232,15 @@ def _qty_before(orders: Orders) -> np.ndarray:
 
 
 def run_warehouse(
-    world: World, demand: Demand, orders: Orders, rng: np.random.Generator, progress=None
+    world: World,
+    demand: Demand,
+    orders: Orders,
+    rng: np.random.Generator,
+    progress=None,
+    cover: float = 1.0,
 ) -> Warehouse:
+    """The day loop. ``cover`` scales every series' safety stock (``routes`` keeps so much
+    stock that shortfalls are rare and inventory tells nothing)."""
     n_d, n_s = world.n_days, len(demand.series_item)
     s_item = demand.series_item
     lead = world.lead_time[s_item].astype(float)
@@ -226,7 +248,7 @@ def run_warehouse(
     moq = world.moq[s_item]
     mult = world.order_multiple[s_item]
     active = world.active[s_item]
-    safety = rng.lognormal(0.0, 0.45, n_s)
+    safety = rng.lognormal(0.0, 0.45, n_s) * cover
     reserve_share = np.where(rng.random(n_s) < 0.2, rng.uniform(0.03, 0.15, n_s), 0.0)
 
     daily = np.bincount(

@@ -94,7 +94,7 @@ def offers(
             "position": frame["position"].to_numpy(),
             "original_unit_price": orders.unit_price[line],
             "offered_unit_price": np.round(
-                world.list_price[j] * (1 - world.contract_discount[c]), 2
+                world.list_price_on(j, orders.day[line]) * (1 - world.contract_discount[c]), 2
             ),
             "x_display": display.astype(np.int64),
         }

@@ -128,10 +128,19 @@ class World:
     lane_effect: np.ndarray  # [carrier, location, region] hidden log-odds
     transit_days: np.ndarray  # [carrier, location, region]
     disrupted: np.ndarray  # [day, carrier] bool
+    # Events a story injects (None in the standard world):
+    late_shock: np.ndarray | None = None  # [day, carrier] added log-odds of lateness
+    price_level: np.ndarray | None = None  # [day, category] factor on list prices
 
     @property
     def n_days(self) -> int:
         return len(self.dates)
+
+    def list_price_on(self, items: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """List prices of ``items`` on ``days`` (broadcast together)."""
+        if self.price_level is None:
+            return self.list_price[items]
+        return self.list_price[items] * self.price_level[days, self.category[items]]
 
 
 def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
@@ -240,9 +249,17 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
     )
 
 
+def category_names(n: int) -> np.ndarray:
+    """Names of ``n`` categories: the words, then the words again with a number."""
+    words = len(CATEGORY_WORDS)
+    return np.array(
+        [CATEGORY_WORDS[k % words] + ("" if k < words else f"-{k // words + 1}") for k in range(n)]
+    )
+
+
 def master_tables(world: World) -> dict[str, pd.DataFrame]:
     """The contract's master-data tables."""
-    cat_names = np.array(CATEGORY_WORDS[: world.config.n_categories])
+    cat_names = category_names(world.config.n_categories)
     brand_names = np.array([f"B{b:03d}" for b in range(world.brand.max() + 1)])
     materials = np.array(MATERIALS)
     # A few items are missing from the master export (orders still reference them).
@@ -252,7 +269,10 @@ def master_tables(world: World) -> dict[str, pd.DataFrame]:
             "item_id": world.item_ids,
             "category": cat_names[world.category],
             "unit_cost": world.unit_cost,
-            "list_price": world.list_price,
+            # The master is a snapshot at the export: today's list prices.
+            "list_price": world.list_price_on(
+                np.arange(len(world.item_ids)), np.array(world.n_days - 1)
+            ),
             "brand": brand_names[world.brand],
             "description": [
                 f"{b} {c} {m} size {s:g}"
