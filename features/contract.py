@@ -139,6 +139,9 @@ TABLES: dict[str, TableSpec] = {
                 _opt("ship_date", "date"),
                 _opt("delivered_date", "date"),
                 _opt("status", "text"),
+                # Perfect order components where the WMS/TMS reports them (KPIs only).
+                _opt("damaged", "bool"),
+                _opt("documents_ok", "bool"),
             ),
             key=("order_id", "line_no"),
         ),

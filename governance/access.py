@@ -47,6 +47,7 @@ class Permission(StrEnum):
     policy_read = "policy:read"
     policy_apply = "policy:apply"
     keys_manage = "keys:manage"
+    kpis_read = "kpis:read"
 
 
 P = Permission
@@ -59,7 +60,13 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
         Role.sales: _EVERYONE
         | {P.substitutes_request, P.substitutes_feedback, P.queues_read, P.queues_decide},
         Role.planner: _EVERYONE
-        | {P.replenishment_run, P.replenishment_read, P.queues_read, P.queues_decide},
+        | {
+            P.replenishment_run,
+            P.replenishment_read,
+            P.queues_read,
+            P.queues_decide,
+            P.kpis_read,
+        },
         Role.supervisor: _EVERYONE
         | {
             P.replenishment_read,
@@ -67,8 +74,9 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
             P.queues_decide,
             P.audit_read,
             P.audit_verify,
+            P.kpis_read,
         },
-        Role.data_scientist: _EVERYONE | {P.audit_read, P.models_reload},
+        Role.data_scientist: _EVERYONE | {P.audit_read, P.models_reload, P.kpis_read},
         Role.admin: _EVERYONE
         | {
             P.queues_read,
@@ -77,6 +85,7 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
             P.models_reload,
             P.policy_apply,
             P.keys_manage,
+            P.kpis_read,
         },
     }
 )

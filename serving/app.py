@@ -22,6 +22,7 @@ from serving.routers import (
     audit,
     events,
     health,
+    kpis,
     models,
     orders,
     policy,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         audit,
         models,
         policy,
+        kpis,
     ):
         app.include_router(module.router)
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)

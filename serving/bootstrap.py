@@ -97,6 +97,20 @@ def headline(name: str, evaluation: dict) -> str:
     return f"evaluation in the run's evaluation.json ({name})"
 
 
+def ensure_kpi_facts(settings: Settings) -> None:
+    """Build the KPI facts once (loading and validating the dataset), so the first
+    dashboard after start-up reads them from the cache instead (``home/cache``)."""
+    from governance.kpis import KpiStore
+
+    assert settings.data_dir is not None  # Settings fills in the default
+    snapshot = KpiStore(settings.data_dir, settings.home / "cache").snapshot()
+    base = snapshot.base
+    console.print(
+        f"• KPI facts: {base.source} in {base.seconds:.1f} s ({len(base.lines):,} order lines)",
+        highlight=False,
+    )
+
+
 def ensure_store(settings: Settings) -> dict[str, str]:
     """Migrate, apply the first policy, and return the demo keys (created once)."""
     from governance import keys, policies, schema

@@ -67,6 +67,7 @@ def run(
     del ds
     bootstrap.ensure_models(settings, data_dir)
     tokens = bootstrap.ensure_store(settings)
+    bootstrap.ensure_kpi_facts(settings)
     bootstrap.print_keys(settings, tokens)
     if not no_serve:
         _serve(host, port)

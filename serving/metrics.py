@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -52,6 +53,11 @@ class Metrics:
         ``counters``: metric name → (attribute, help), e.g. :data:`COMMITS`.
         """
         self.registry.register(_ReadAtScrape(source, counters))
+
+    def watch_kpis(self, store: object) -> None:
+        """Export the KPIs over the last 28 days of data as gauges, read at scrape time
+        (``store``: a :class:`governance.kpis.KpiStore`; nothing until its facts exist)."""
+        self.registry.register(_KpiGauges(store))
 
     def set_models(self, served: list[tuple[str, str, str]]) -> None:
         self.model_version.clear()
@@ -117,3 +123,32 @@ class _ReadAtScrape(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         for name, (attribute, documentation) in self.counters.items():
             yield CounterMetricFamily(name, documentation, getattr(self.source, attribute))
+
+
+class _KpiGauges(Collector):
+    def __init__(self, store: object) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        value = GaugeMetricFamily(
+            "stockpilot_kpi_value",
+            "Operational KPI over the last 28 days of data (GET /v1/kpis for the definitions).",
+            labels=["kpi", "version", "unit"],
+        )
+        met = GaugeMetricFamily(
+            "stockpilot_kpi_target_met",
+            "1 when the KPI meets its target, 0 when not.",
+            labels=["kpi"],
+        )
+        try:
+            current = self.store.current()  # type: ignore[attr-defined]
+        except Exception:  # a scrape never fails because the KPIs cannot be computed now
+            current = None
+        for computed in current[1] if current is not None else ():
+            d, figure = computed.definition, computed.result.value
+            if figure is not None and math.isfinite(figure):
+                value.add_metric([d.id, d.version, d.unit], figure)
+            if computed.status != "no_data":
+                met.add_metric([d.id], 1.0 if computed.status == "met" else 0.0)
+        yield value
+        yield met

@@ -19,6 +19,8 @@ from governance import policies, schema
 from governance.access import Principal, Role, hash_token
 from governance.committer import GroupCommitter
 from governance.db import Database
+from governance.kpi_records import KpiRecords
+from governance.kpis import KpiStore
 from governance.policy import Policy
 from governance.sweep import sweep
 from serving.live import LiveState
@@ -98,6 +100,7 @@ class Services:
     models: ModelStore
     metrics: Metrics
     live: LiveState
+    kpis: KpiStore
     policy: PolicyCache = field(default_factory=PolicyCache)
     keys: KeyCache = field(default_factory=KeyCache)
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
@@ -134,6 +137,7 @@ class Services:
             models=models,
             metrics=Metrics(),
             live=live,
+            kpis=kpi_store(settings, db),
             # The requests a pass resumes submit their writes next: one flush behind them.
             scoring=OrderBatcher(after_pass=committer.flush_soon),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
@@ -141,6 +145,7 @@ class Services:
         services.metrics.watch(services.committer, COMMITS)
         services.metrics.watch(services.scoring, SCORING)
         services.metrics.watch(services.limiter, LIMITS)
+        services.metrics.watch_kpis(services.kpis)
         services.policy.refresh(db)
         services.models_changed()
         return services
@@ -209,6 +214,12 @@ class Services:
     def close(self) -> None:
         self.committer.close()
         self.db.dispose()
+
+
+def kpi_store(settings: Settings, db: Database) -> KpiStore:
+    """KPIs over the served dataset and this store; facts cached under ``home/cache``."""
+    assert settings.data_dir is not None  # Settings fills in the default
+    return KpiStore(settings.data_dir, settings.home / "cache", KpiRecords(db))
 
 
 def require_ready(services: Services) -> None:

@@ -17,6 +17,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from governance.cli import app as governance_app
+from governance.kpi_cli import app as kpi_app
 from serving.cli import app as serving_app
 from stockpilot.errors import StockPilotError
 from stockpilot.progress import console
@@ -48,6 +49,11 @@ app = typer.Typer(
 app.add_typer(training_app)
 app.add_typer(governance_app)
 app.add_typer(serving_app)
+app.add_typer(
+    kpi_app,
+    name="kpis",
+    help="Operational KPIs: values, targets, trend; `replay` for what the recommendations changed.",
+)
 
 
 def _quiet_libraries() -> None:

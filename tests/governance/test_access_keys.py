@@ -40,6 +40,7 @@ EXPECTED = {
     "policy:read": {r.value for r in Role},
     "policy:apply": {"admin"},
     "keys:manage": {"admin"},
+    "kpis:read": {"supervisor", "planner", "data_scientist", "admin"},  # issue 18
 }
 
 

@@ -59,6 +59,7 @@ class Outcome:
     warm_up_days: int = 0
     fill_rate_all: float = float("nan")
     avg_inventory_all: float = float("nan")
+    daily_served: np.ndarray | None = None  # [T, S] units served per day and series
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -206,6 +207,7 @@ def run_policy(world: World, decide: Decide, warm_up_days: int = 0) -> Outcome:
     on_hand = world.start_stock.astype(float).copy()
     orders = world.open_orders.copy()
     served = np.zeros(n_days)
+    served_by_series = np.zeros_like(world.demand, dtype=float)
     lost = np.zeros(n_days)
     inventory = np.zeros(n_days)
     value = np.zeros(n_days)
@@ -219,6 +221,7 @@ def run_policy(world: World, decide: Decide, warm_up_days: int = 0) -> Outcome:
         shipped = np.minimum(on_hand, world.demand[t])
         on_hand -= shipped
         served[t] = shipped.sum()
+        served_by_series[t] = shipped
         lost[t] = float((world.demand[t] - shipped > 0).sum())
         inventory[t] = on_hand.sum()
         value[t] = (on_hand * cost).sum()
@@ -253,6 +256,7 @@ def run_policy(world: World, decide: Decide, warm_up_days: int = 0) -> Outcome:
         warm_up_days=w,
         fill_rate_all=fill(0),
         avg_inventory_all=float(inventory.mean()),
+        daily_served=served_by_series,
     )
 
 
