@@ -46,7 +46,15 @@ class Computed:
 
 
 def evaluate(kpi_id: str, facts: KpiFacts, query: Query, view: LineView | None = None) -> Result:
-    """One KPI's result (``view``: the query's line view, when the caller already has it)."""
+    """One KPI's result (``view``: the query's line view, when the caller already has it).
+    A result without a value always says why."""
+    result = _evaluate(kpi_id, facts, query, view)
+    if result.value is None and result.note is None:
+        result.note = "nothing to count in this period and slice"
+    return result
+
+
+def _evaluate(kpi_id: str, facts: KpiFacts, query: Query, view: LineView | None) -> Result:
     definition(kpi_id)
     if kpi_id in FULFILMENT:
         return FULFILMENT[kpi_id](view or LineView(facts.lines, query))

@@ -83,8 +83,12 @@ class LineFacts:
         return self.cached("open_rest", self._open_rest)
 
     def _open_rest(self) -> np.ndarray:
-        is_open = np.array([s.lower() in OPEN_STATUSES for s in self.status_labels], dtype=bool)
-        return (self.status >= 0) & is_open[np.maximum(self.status, 0)]
+        return self.status_is(lambda s: s.lower() in OPEN_STATUSES)
+
+    def status_is(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Per line: its status passes ``test`` (False without a status)."""
+        passes = np.array([*(test(str(s)) for s in self.status_labels), False], dtype=bool)
+        return passes[np.where(self.status >= 0, self.status, len(self.status_labels))]
 
     def cached(self, name: str, make: Callable[[], Any]) -> Any:
         """A value derived from these facts, computed once (facts are never modified:
@@ -280,8 +284,7 @@ def _outcomes(orders: pd.DataFrame, ful: pd.DataFrame, horizon: float) -> dict[s
 def _late_by_horizon(late: np.ndarray, f: LineFacts, horizon: float) -> np.ndarray:
     """The late flags once the records reach ``horizon`` (same rules as the build)."""
     passed = f.promised_day < horizon
-    delivered_status = np.array([s.lower() == "delivered" for s in f.status_labels], dtype=bool)
-    says_delivered = (f.status >= 0) & delivered_status[np.maximum(f.status, 0)]
+    says_delivered = f.status_is(lambda s: s.lower() == "delivered")
     in_flight = f.fulfilled & np.isnan(f.delivered_day) & (f.shipped > 0) & ~says_delivered
     out = late.copy()
     out[(in_flight | ~f.fulfilled) & passed] = 1.0
