@@ -165,7 +165,7 @@ def test_backtest_windows_are_time_ordered_and_never_see_the_future(daily: pd.Da
 
 
 def test_backtest_needs_enough_history(daily: pd.DataFrame):
-    with pytest.raises(InvalidInput, match="not enough history.*20 scored window"):
+    with pytest.raises(InvalidInput, match=r"not enough history.*20 scored window"):
         run_backtest(daily, None, tiny, BacktestConfig(horizon=14, n_windows=20))
     # 200 days, 8 windows of 14: the first window would learn from 88 days, fewer than the
     # 98 the lag features need (LightGBM used to fail on an empty training frame).
