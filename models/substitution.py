@@ -2,11 +2,14 @@
 
 A classifier rather than a ranker because serving needs a *probability* the customer
 accepts (policy thresholds auto-offer above one), and ranking by that probability is
-what a rep does anyway. Calibration is a sigmoid on the raw margin fitted on a later,
-held-out slice of time: strictly increasing, so it never reorders candidates (isotonic
-regression would create ties inside an offer set), and it corrects the drift between
-the training period and the recent one. SHAP contributions are LightGBM's exact
-TreeSHAP in margin space (``pred_contrib``); they sum to the raw margin.
+what a rep does anyway. Calibration is the order-risk model's monotone map
+(:mod:`models.calibration`), fitted on a later, held-out slice of time: a sigmoid with a
+positive slope, so it never reorders candidates (isotonic regression would create ties
+inside an offer set), and it corrects the drift between the training period and the
+recent one. When that slice disagrees with the trees (Platt slope ≤ 0, or Platt worse out
+of sample) the map falls back to an intercept shift, and ``calibration_`` says why. SHAP
+contributions are LightGBM's exact TreeSHAP in margin space (``pred_contrib``); they sum
+to the raw margin, and ``slope · contribution`` to the calibrated log-odds.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
+from models.calibration import Calibration, fit_calibration
 from stockpilot.errors import InvalidInput
 
 # Exact TreeSHAP costs O(leaves · depth²) per tree and row, and the request path explains
@@ -57,7 +60,8 @@ class AcceptanceModel:
     """P(customer accepts the offered substitute), scikit-learn style.
 
     Parameters are stored untouched; ``fit`` validates and learns ``booster_``,
-    ``calibration_`` (slope, intercept on the raw margin), ``feature_names_in_`` and
+    ``calibration_`` (the monotone map and the evidence for it), ``calibration_slope_`` and
+    ``calibration_intercept_`` (on the raw margin, slope > 0), ``feature_names_in_`` and
     ``best_iteration_``.
     """
 
@@ -83,7 +87,11 @@ class AcceptanceModel:
         X_valid: pd.DataFrame,
         y_valid: Sequence[bool] | np.ndarray,
         categorical_features: Sequence[str] = (),
+        valid_order: np.ndarray | None = None,
     ) -> AcceptanceModel:
+        """Trees on ``(X, y)`` with early stopping on the later ``(X_valid, y_valid)``, which
+        also fits the calibration map; ``valid_order`` (the validation offers' times) orders
+        the map's out-of-sample check, else the rows are taken to be in time order."""
         if self.n_estimators < 1:
             raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
         if self.num_threads < 1:
@@ -131,14 +139,9 @@ class AcceptanceModel:
             model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_)
         )
         margin = self._margin(X_valid.to_numpy(dtype=float))
-        platt = LogisticRegression(C=1e6).fit(margin.reshape(-1, 1), y_val)
-        self.calibration_ = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
-        if self.calibration_[0] <= 0:
-            raise InvalidInput(
-                f"the acceptance model learned nothing from {len(y_fit)} training offers: on "
-                f"the {len(y_val)} validation offers its score does not rise with acceptance "
-                "(calibration slope <= 0); it needs more offer history"
-            )
+        self.calibration_: Calibration = fit_calibration(margin, y_val, valid_order)
+        self.calibration_slope_ = self.calibration_.slope
+        self.calibration_intercept_ = self.calibration_.intercept
         return self
 
     def _check(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
@@ -163,8 +166,12 @@ class AcceptanceModel:
         return self._margin(self._check(X))
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
-        slope, intercept = self.calibration_
-        return 1.0 / (1.0 + np.exp(-(slope * margin + intercept)))
+        """The calibrated probability of a raw margin (strictly increasing: slope > 0)."""
+        if isinstance(self.calibration_, tuple):  # pickled before models.calibration
+            slope, intercept = self.calibration_
+        else:
+            slope, intercept = self.calibration_slope_, self.calibration_intercept_
+        return 1.0 / (1.0 + np.exp(-(slope * np.asarray(margin) + intercept)))
 
     def predict_proba(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
         """Calibrated acceptance probability as ``(n, 2)`` like scikit-learn classifiers."""

@@ -96,10 +96,22 @@ def test_ece_by_hand():
     assert expected_calibration_error(p, np.array([1, 1, 0, 0])) == pytest.approx(0.95)
 
 
-def test_a_model_whose_score_falls_with_acceptance_is_refused_as_learning_nothing():
-    """Tiny offer histories can teach the opposite of what the next period shows; the
-    refusal is a user error naming the offers (it was a bare ValueError, a traceback)."""
-    X, y, _ = _logistic_data(400, 3)
-    Xv, yv, _ = _logistic_data(200, 4)
-    with pytest.raises(InvalidInput, match="learned nothing from 400 training offers"):
-        AcceptanceModel(n_estimators=20).fit(X, y, X_valid=Xv, y_valid=~yv)
+def test_a_reversed_calibration_slice_never_inverts_the_ranking():
+    """A later slice whose labels say the opposite of the training fit (a real export's
+    weakened relation, here reversed outright) gets a Platt slope <= 0: the model falls
+    back to the safe map, says so, and keeps the trees' ranking of the test slice."""
+    X, y, _ = _logistic_data(4000, 3)
+    Xv, yv, _ = _logistic_data(2000, 4)
+    model = AcceptanceModel(n_estimators=50, early_stopping_rounds=50).fit(
+        X, y, X_valid=Xv, y_valid=~yv
+    )
+    calibration = model.calibration_.report()
+    assert calibration["platt_slope"] < 0
+    assert calibration["fallback"] and calibration["reason"] == "slope_not_positive"
+    assert model.calibration_slope_ > 0
+    Xt, _, p_true = _logistic_data(5000, 5)
+    margin = model.decision_function(Xt)
+    p = model.predict_proba(Xt)[:, 1]
+    order = np.argsort(margin, kind="stable")
+    assert (np.diff(p[order]) >= 0).all()  # non-decreasing in the margin
+    assert np.corrcoef(p, p_true)[0, 1] > 0.9  # the ranking is the trees', not inverted
