@@ -29,7 +29,7 @@ import numpy as np
 from features.substitution_history import UNKNOWN, Statistic
 
 if TYPE_CHECKING:  # features.substitution imports this module
-    from features.substitution import ItemCatalog
+    from features.substitution_catalog import ItemCatalog
 
 MAX_CATEGORICAL = 8
 MAX_NUMERIC = 8

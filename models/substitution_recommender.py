@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from features.inventory import InventoryPositions
-from features.substitution import ItemCatalog, SubstitutionFeatures, history_keys
+from features.substitution import SubstitutionFeatures, history_keys
+from features.substitution_catalog import ItemCatalog
 from models.substitution import AcceptanceModel, Reason
 from models.substitution_reasons import top_reasons
 from stockpilot.errors import InvalidInput, NotFound
