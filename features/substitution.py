@@ -19,227 +19,33 @@ feature matrix through the same functions: :meth:`ItemCatalog.pair_features` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features.inventory import available
+from features.substitution_catalog import DIFF_CLIP, ItemCatalog, _codes
+from features.substitution_context import offer_set_ids, order_context, stock_context
 from features.substitution_history import STATISTICS, AcceptanceHistory
 from features.substitution_loyalty import PurchaseLoyalty
 from features.substitution_offerset import SERVING_POSITION, OfferSetContext
 from features.substitution_taste import TasteRelations
 
-FEATURE_SET_VERSION = "substitution-v3"
+# Re-exported: importers (and models pickled before the split) find them here.
+__all__ = [
+    "CUSTOMER_ATTRIBUTES",
+    "DIFF_CLIP",
+    "FEATURE_SET_VERSION",
+    "ItemCatalog",
+    "SubstitutionFeatures",
+    "history_keys",
+    "offer_set_ids",
+    "order_context",
+    "stock_context",
+]
+
+FEATURE_SET_VERSION = "substitution-v4"
 CUSTOMER_ATTRIBUTES = ("segment", "tier", "region")
-# A numeric attribute difference of more than this many standard deviations is "far".
-DIFF_CLIP = 3.0
 STOCK_COVER_CLIP = 20.0
-
-
-def offer_set_ids(offers: pd.DataFrame) -> np.ndarray:
-    """Integer id of the offer set (one short line) each logged offer belongs to.
-
-    Offers of one short line share ``order_id``, ``original_item_id`` and ``ts``; real
-    exports may lack ``order_id`` (or leave it empty), then (customer, item, ts) groups.
-    """
-    order = (
-        offers["order_id"].astype(object)
-        if "order_id" in offers.columns
-        else pd.Series(None, index=offers.index, dtype=object)
-    )
-    fallback = "c:" + offers["customer_id"].astype(str)
-    key = pd.DataFrame(
-        {
-            "who": np.where(order.notna(), "o:" + order.astype(str), fallback),
-            "item": offers["original_item_id"].astype(str),
-            "ts": offers["ts"],
-        }
-    )
-    return key.groupby(["who", "item", "ts"], sort=False).ngroup().to_numpy()
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, dict[str, int]]:
-    """Integer codes (-1 for missing) and the vocabulary that maps text back to them."""
-    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-    return codes.astype(np.int64), {str(u): k for k, u in enumerate(uniques)}
-
-
-def _safe_log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log(a / b)
-    return np.where(np.isfinite(out), out, np.nan)
-
-
-@dataclass
-class ItemCatalog:
-    """Item master as numpy arrays indexed by item position (built once, read per request)."""
-
-    item_ids: np.ndarray
-    index: dict[str, int]
-    category: np.ndarray
-    list_price: np.ndarray
-    unit_cost: np.ndarray
-    active: np.ndarray
-    brand: np.ndarray | None
-    pack_size: np.ndarray | None
-    numeric_attrs: dict[str, np.ndarray]  # already divided by the column's spread
-    categorical_attrs: dict[str, np.ndarray]  # codes, -1 when missing
-
-    @classmethod
-    def from_items(cls, items: pd.DataFrame) -> ItemCatalog:
-        items = items.drop_duplicates("item_id").reset_index(drop=True)
-        ids = items["item_id"].astype(str).to_numpy(dtype=object)
-        category, _ = _codes(items["category"])
-        numeric: dict[str, np.ndarray] = {}
-        categorical: dict[str, np.ndarray] = {}
-        for col in sorted(c for c in items.columns if str(c).startswith("attr_")):
-            s = items[col]
-            if pd.api.types.is_numeric_dtype(s):
-                x = s.to_numpy(dtype=float)
-                spread = np.nanstd(x) if np.isfinite(x).sum() > 1 else 0.0
-                numeric[col] = x / (spread if spread > 0 else 1.0)
-            else:
-                categorical[col] = _codes(s)[0]
-        active = (
-            items["active"].fillna(True).astype(bool).to_numpy()
-            if "active" in items.columns
-            else np.ones(len(items), dtype=bool)
-        )
-        has_brand = "brand" in items.columns and items["brand"].notna().any()
-        has_pack = "pack_size" in items.columns and items["pack_size"].notna().any()
-        return cls(
-            item_ids=ids,
-            index={i: k for k, i in enumerate(ids)},
-            category=category,
-            list_price=items["list_price"].to_numpy(dtype=float),
-            unit_cost=items["unit_cost"].to_numpy(dtype=float),
-            active=active,
-            brand=_codes(items["brand"])[0] if has_brand else None,
-            pack_size=items["pack_size"].to_numpy(dtype=float) if has_pack else None,
-            numeric_attrs=numeric,
-            categorical_attrs=categorical,
-        )
-
-    def __len__(self) -> int:
-        return len(self.item_ids)
-
-    def lookup(self, ids: pd.Series | np.ndarray) -> np.ndarray:
-        """Positions of item ids; -1 for an item missing from the master."""
-        get = self.index.get
-        return np.fromiter((get(str(i), -1) for i in ids), dtype=np.int64, count=len(ids))
-
-    def pair_feature_names(self) -> list[str]:
-        names = ["same_category", "log_price_ratio"]
-        if self.brand is not None:
-            names.append("same_brand")
-        if self.pack_size is not None:
-            names.append("log_pack_ratio")
-        names += [f"{c}_diff" for c in self.numeric_attrs]
-        names += [f"{c}_same" for c in self.categorical_attrs]
-        return [*names, "attribute_distance"]
-
-    @staticmethod
-    def _same(codes: np.ndarray, o: np.ndarray, j: np.ndarray) -> np.ndarray:
-        a, b = codes[o], codes[j]
-        return np.where((a < 0) | (b < 0), np.nan, (a == b).astype(float))
-
-    def pair_features(self, o: np.ndarray, j: np.ndarray) -> dict[str, np.ndarray]:
-        """Closeness of offered items ``j`` to originals ``o`` (index arrays, same length)."""
-        out: dict[str, np.ndarray] = {
-            "same_category": (self.category[o] == self.category[j]).astype(float),
-            "log_price_ratio": _safe_log_ratio(self.list_price[j], self.list_price[o]),
-        }
-        # Distance components: each in "about one unit means clearly different".
-        parts = [np.abs(out["log_price_ratio"])]
-        if self.brand is not None:
-            out["same_brand"] = self._same(self.brand, o, j)
-            parts.append(1.0 - out["same_brand"])
-        if self.pack_size is not None:
-            out["log_pack_ratio"] = _safe_log_ratio(self.pack_size[j], self.pack_size[o])
-            parts.append(np.abs(out["log_pack_ratio"]))
-        for col, x in self.numeric_attrs.items():
-            out[f"{col}_diff"] = np.minimum(np.abs(x[j] - x[o]), DIFF_CLIP)
-            parts.append(out[f"{col}_diff"])
-        for col, codes in self.categorical_attrs.items():
-            out[f"{col}_same"] = self._same(codes, o, j)
-            parts.append(1.0 - out[f"{col}_same"])
-        stacked = np.vstack(parts)
-        counted = np.isfinite(stacked).sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            out["attribute_distance"] = np.where(
-                counted > 0, np.nansum(stacked, axis=0) / np.maximum(counted, 1), np.nan
-            )
-        return out
-
-    def similarity(self, o: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Attribute similarity (higher is closer): the rule-based ranking and candidate order."""
-        d = self.pair_features(o, j)["attribute_distance"]
-        return np.where(np.isfinite(d), -d, -np.inf)
-
-
-def order_context(offers: pd.DataFrame, orders: pd.DataFrame | None) -> pd.DataFrame:
-    """``need_by`` (promised date), ``qty`` and ``order_ts`` of the short line of each offer.
-
-    Needs ``order_id`` on the offers; without it (or without a matching line) they stay
-    empty: the urgency/stock features are missing and purchase loyalty is cut at the
-    offer's own time.
-    """
-    out = pd.DataFrame(
-        {"need_by": pd.NaT, "qty": np.nan, "order_ts": pd.NaT},
-        index=offers.index,
-        columns=["need_by", "qty", "order_ts"],
-    ).astype({"need_by": "datetime64[ns]", "qty": float, "order_ts": "datetime64[ns]"})
-    if orders is None or "order_id" not in offers.columns:
-        return out
-    lines = (
-        orders[["order_id", "item_id", "promised_date", "qty", "order_ts"]]
-        .drop_duplicates(["order_id", "item_id"])
-        .astype({"order_id": str, "item_id": str})
-    )
-    keys = pd.DataFrame(
-        {
-            "order_id": offers["order_id"].astype(str).to_numpy(),
-            "item_id": offers["original_item_id"].astype(str).to_numpy(),
-        }
-    )
-    joined = keys.merge(lines, on=["order_id", "item_id"], how="left")
-    out["need_by"] = joined["promised_date"].to_numpy(dtype="datetime64[ns]")
-    out["qty"] = joined["qty"].to_numpy(dtype=float)
-    out["order_ts"] = joined["order_ts"].to_numpy(dtype="datetime64[ns]")
-    return out
-
-
-def stock_context(offers: pd.DataFrame, inventory: pd.DataFrame | None) -> pd.Series:
-    """Available stock of the offered item at the offer's location at offer time.
-
-    Point-in-time: the latest snapshot on or before the offer's date (single inventory
-    truth). Missing when the location or the position is unknown.
-    """
-    result = pd.Series(np.nan, index=offers.index, name="available")
-    if inventory is None or "location_id" not in offers.columns:
-        return result
-    snap = pd.DataFrame(
-        {
-            "date": inventory["snapshot_date"].to_numpy(dtype="datetime64[ns]"),
-            "item": inventory["item_id"].astype(str).to_numpy(),
-            "loc": inventory["location_id"].astype(str).to_numpy(),
-            "available": available(inventory).to_numpy(),
-        }
-    ).sort_values("date", kind="stable")
-    query = pd.DataFrame(
-        {
-            "date": offers["ts"].to_numpy(dtype="datetime64[ns]"),
-            "item": offers["offered_item_id"].astype(str).to_numpy(),
-            "loc": offers["location_id"].astype(str).to_numpy(),
-            "row": np.arange(len(offers)),
-        }
-    ).sort_values("date", kind="stable")
-    joined = pd.merge_asof(query, snap, on="date", by=["item", "loc"], direction="backward")
-    values = np.full(len(offers), np.nan)
-    values[joined["row"].to_numpy()] = joined["available"].to_numpy(dtype=float)
-    result[:] = values
-    return result
 
 
 def history_keys(
@@ -312,7 +118,7 @@ class SubstitutionFeatures:
         if orders is not None and not orders.empty:
             catalog = self.catalog_
             self.loyalty_ = PurchaseLoyalty().fit(
-                orders, catalog.index, catalog.category, catalog.brand
+                orders, catalog.index, catalog.category, catalog.brand, catalog.list_price
             )
         self.offer_set_ = OfferSetContext().fit(offers, self.x_numeric_, self.loyalty_names())
         self.feature_names_in_ = [

@@ -32,6 +32,7 @@ DEFAULT_SMOOTHING = {
     "customer": 10.0,
     "customer_brand": 5.0,
     "customer_price": 5.0,
+    "customer_item": 3.0,
     "taste": 10.0,  # every customer × relation statistic (features.substitution_taste)
 }
 UNKNOWN = ""  # a key value meaning "not known": the statistic's features are missing
@@ -53,6 +54,7 @@ STATISTICS = (
     Statistic("customer", ("customer",), "global", True),
     Statistic("customer_brand", ("customer", "same_brand"), "customer", False),
     Statistic("customer_price", ("customer", "pricier"), "customer", False),
+    Statistic("customer_item", ("customer", "offered"), "customer", True),
 )
 
 

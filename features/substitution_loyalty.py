@@ -14,6 +14,15 @@ the recency-weighted share of item ``j`` among the customer's ``k`` purchases of
 zero, and the shares of a category sum to one). The share of a brand is the sum of its
 items' shares. Occasions are order lines (one per order and item).
 
+A purchase at a deal price says less about what the customer prefers than one at its
+usual price: a shopper of habit buys the item it never otherwise takes when that item is on
+promotion. ``item_regular_share`` is therefore the item's share among the customer's
+*regular-price* purchases of the category, where a line is a deal when its price, as a share
+of the item's list price, is more than ``DEAL_CUT`` below the highest such share among the
+customer's last ``DEAL_WINDOW`` lines of the category (its contract level there; a list-price
+change moves the reference within a few lines). Contract columns only: ``unit_price`` and
+``items.list_price``, no promotion flag needed.
+
 Point in time: an offer sees the purchases strictly before its *cutoff* — the order time
 of the short line it was made for when known, else the offer's own time — so the lines of
 that very order (where an ERP may record the accepted substitute) never leak into it.
@@ -31,9 +40,12 @@ import numpy as np
 import pandas as pd
 
 DECAY = 0.8  # α: Guadagni & Little estimated 0.875 for brands; items churn faster
+DEAL_CUT = 0.05  # price this much (relative) below the customer's level: a deal
+DEAL_WINDOW = 8  # lines of the customer × category that set that level
 FEATURES = (
     "item_loyalty",
     "item_purchase_share",
+    "item_regular_share",
     "last_purchased",
     "brand_loyalty",
     "original_loyalty",
@@ -62,6 +74,19 @@ def _decayed_runs(group: np.ndarray, occasion: np.ndarray, decay: float) -> np.n
     return np.exp(np.logaddexp.accumulate(shifted) - shifted)
 
 
+def _rolling_max(group: np.ndarray, values: np.ndarray, window: int) -> np.ndarray:
+    """Max of ``values`` over each row and the ``window − 1`` rows before it in its group
+    (rows sorted by group; NaN ignored)."""
+    out = values.copy()
+    for k in range(1, window):
+        if k >= len(values):
+            break
+        same = group[k:] == group[:-k]
+        earlier = np.where(same, values[:-k], np.nan)
+        out[k:] = np.fmax(out[k:], earlier)
+    return out
+
+
 @dataclass
 class _CustomerState:
     """One customer's purchases after the last order line of the training data."""
@@ -72,6 +97,8 @@ class _CustomerState:
     count: np.ndarray  # purchases of the item
     recency: np.ndarray  # occasion of the last purchase / purchases of the category (1 = last)
     category_purchases: dict[int, int]
+    regular: np.ndarray | None = None  # share among regular-price purchases of the category
+    regular_purchases: dict[int, float] | None = None  # regular-price occasions per category
 
 
 class PurchaseLoyalty:
@@ -91,22 +118,38 @@ class PurchaseLoyalty:
         index: Mapping[str, int],
         category: np.ndarray,
         brand: np.ndarray | None,
+        list_price: np.ndarray | None = None,
     ) -> PurchaseLoyalty:
+        """``list_price`` (by catalogue position) enables ``item_regular_share``."""
         if not 0 < self.decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {self.decay}")
         self.index_ = dict(index)
         self.category_ = np.asarray(category)
         self.brand_ = None if brand is None else np.asarray(brand)
-        self.feature_names_ = [f for f in FEATURES if f != "brand_loyalty" or brand is not None]
+        self.list_price_ = None if list_price is None else np.asarray(list_price, dtype=float)
+        has_prices = self.list_price_ is not None and "unit_price" in orders.columns
+        self.feature_names_ = [
+            f
+            for f in FEATURES
+            if (f != "brand_loyalty" or brand is not None)
+            and (f != "item_regular_share" or has_prices)
+        ]
         p, customer_ids = self._purchases(orders)
         last = p.groupby(["c", "i"], sort=True).tail(1)
         k = p.groupby(["c", "g"], sort=False)["k"].max()
         total = k.reindex(pd.MultiIndex.from_frame(last[["c", "g"]])).to_numpy(dtype=float)
+        kr = p.groupby(["c", "g"], sort=False)["kr"].max()
+        regular_total = kr.reindex(pd.MultiIndex.from_frame(last[["c", "g"]])).to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            regular = np.where(regular_total > 0, last["nr"].to_numpy(float) / regular_total, 0.0)
         gl = self._share(total, last["k"].to_numpy(dtype=float), last["e"].to_numpy())
         self.customers_: dict[str, _CustomerState] = {}
         cat_counts: dict[int, dict[int, int]] = {}
         for (c, g), n in k.items():
             cat_counts.setdefault(int(c), {})[int(g)] = int(n)
+        regular_counts: dict[int, dict[int, float]] = {}
+        for (c, g), n in kr.items():
+            regular_counts.setdefault(int(c), {})[int(g)] = float(n)
         c_col = last["c"].to_numpy()
         bounds = np.flatnonzero(np.r_[True, c_col[1:] != c_col[:-1], True])
         items = last["i"].to_numpy()
@@ -120,6 +163,8 @@ class PurchaseLoyalty:
                 count=count[a:b],
                 recency=last["k"].to_numpy(dtype=float)[a:b] / total[a:b],
                 category_purchases=cat_counts[c],
+                regular=regular[a:b],
+                regular_purchases=regular_counts[c],
             )
         return self
 
@@ -128,9 +173,12 @@ class PurchaseLoyalty:
 
         Columns: ``c`` customer code, ``i`` item, ``g`` category, ``t`` order time, ``k`` the
         occasion's number in the customer × category, ``n`` the purchase's number of the item,
-        ``e`` the item's decayed run (:func:`_decayed_runs`), ``b`` brand when known.
+        ``e`` the item's decayed run (:func:`_decayed_runs`), ``b`` brand when known, ``kr``
+        and ``nr`` the regular-price occasions of the category and purchases of the item so far.
         """
-        lines = orders[["order_id", "order_ts", "customer_id", "item_id"]].drop_duplicates(
+        cols = ["order_id", "order_ts", "customer_id", "item_id"]
+        priced = "unit_price" in orders.columns
+        lines = orders[[*cols, "unit_price"] if priced else cols].drop_duplicates(
             ["order_id", "item_id"]
         )
         get = self.index_.get
@@ -148,10 +196,22 @@ class PurchaseLoyalty:
             }
         ).sort_values(["c", "g", "t", "order", "i"], kind="stable")
         p["k"] = p.groupby(["c", "g"], sort=False).cumcount().to_numpy() + 1
+        regular = np.ones(len(p))
+        if priced and self.list_price_ is not None:
+            paid = lines["unit_price"].to_numpy(dtype=float)[known][p.index.to_numpy()]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                level = paid / self.list_price_[p["i"].to_numpy()]
+            level = np.where(np.isfinite(level), level, np.nan)
+            key = p["c"].to_numpy() * (int(self.category_.max()) + 2) + p["g"].to_numpy()
+            reference = _rolling_max(key, level, DEAL_WINDOW)
+            regular = (~(level < reference * (1 - DEAL_CUT))).astype(float)
+        p["r"] = regular
+        p["kr"] = p.groupby(["c", "g"], sort=False)["r"].cumsum().to_numpy()
         if self.brand_ is not None:
             p["b"] = self.brand_[p["i"].to_numpy()].astype(np.int64)
         p = p.sort_values(["c", "i", "k"], kind="stable")
         p["n"] = p.groupby(["c", "i"], sort=False).cumcount().to_numpy() + 1
+        p["nr"] = p.groupby(["c", "i"], sort=False)["r"].cumsum().to_numpy()
         p["e"] = _decayed_runs(
             p["c"].to_numpy() * (len(self.category_) + 1) + p["i"].to_numpy(),
             p["k"].to_numpy(),
@@ -200,8 +260,10 @@ class PurchaseLoyalty:
                     "row": np.flatnonzero(valid),
                 }
             ).sort_values("t", kind="stable")
-            total = self._asof(q, p, ["c", "g"], ["k"])["k"].fillna(0).to_numpy()
-            run = self._asof(q, p, ["c", "i"], ["k", "e", "n"])
+            category = self._asof(q, p, ["c", "g"], ["k", "kr"])
+            total = category["k"].fillna(0).to_numpy()
+            regular_total = category["kr"].fillna(0).to_numpy()
+            run = self._asof(q, p, ["c", "i"], ["k", "e", "n", "nr"])
             last_k = run["k"].to_numpy(dtype=float)
             e = run["e"].fillna(0.0).to_numpy()
             gl = np.nan_to_num(self._share(total, np.nan_to_num(last_k, nan=0.0), e), nan=0.0)
@@ -214,6 +276,9 @@ class PurchaseLoyalty:
             with np.errstate(invalid="ignore", divide="ignore"):
                 out["item_loyalty"][rows] = gl
                 out["item_purchase_share"][rows] = np.where(total > 0, n / total, np.nan)
+                out["item_regular_share"][rows] = np.where(
+                    regular_total > 0, run["nr"].fillna(0.0).to_numpy() / regular_total, np.nan
+                )
                 out["last_purchased"][rows] = np.where(
                     total > 0, (last_k == total).astype(float), np.nan
                 )
@@ -287,6 +352,12 @@ class PurchaseLoyalty:
         has = total > 0
         out["item_loyalty"] = np.where(has, np.where(hit, state.loyalty[pos], 0.0), np.nan)
         out["item_purchase_share"] = np.where(has, np.where(hit, state.share[pos], 0.0), np.nan)
+        if state.regular is not None:
+            counts = state.regular_purchases or {}
+            regular_total = np.array([counts.get(int(x), 0.0) for x in g], dtype=float)
+            out["item_regular_share"] = np.where(
+                regular_total > 0, np.where(hit, state.regular[pos], 0.0), np.nan
+            )
         out["last_purchased"] = np.where(has, (hit & (state.recency[pos] == 1.0)) * 1.0, np.nan)
         out["item_purchases"] = np.where(hit, state.count[pos], 0.0)
         out["item_recency"] = np.where(hit, state.recency[pos], 0.0)

@@ -23,7 +23,7 @@ import pandas as pd
 
 SERVING_POSITION = 1.0
 # Purchase-loyalty features (features.substitution_loyalty) compared with the set's best.
-RELATIVE_LOYALTY = ("item_loyalty", "item_purchase_share", "brand_loyalty")
+RELATIVE_LOYALTY = ("item_loyalty", "item_purchase_share", "item_regular_share", "brand_loyalty")
 
 
 def _group_stat(groups: np.ndarray, values: np.ndarray, how: str) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.substitution import ItemCatalog
+from features.substitution_catalog import ItemCatalog
 from features.substitution_loyalty import PurchaseLoyalty
 from tests.substitution.conftest import tiny_items
 
@@ -104,7 +104,10 @@ def test_point_in_time_sees_only_purchases_strictly_before_the_cutoff(catalog):
 def test_point_in_time_agrees_with_serving_on_a_simulated_history(small_dataset):
     ds = small_dataset
     catalog = ItemCatalog.from_items(ds.items)
-    loyalty = PurchaseLoyalty().fit(ds.orders, catalog.index, catalog.category, catalog.brand)
+    loyalty = PurchaseLoyalty().fit(
+        ds.orders, catalog.index, catalog.category, catalog.brand, catalog.list_price
+    )
+    assert "item_regular_share" in loyalty.feature_names_
     rng = np.random.default_rng(3)
     customers = rng.choice(ds.orders["customer_id"].unique(), 60)
     offered = rng.integers(0, len(catalog), 60)
@@ -124,3 +127,41 @@ def test_items_unknown_to_the_master_are_ignored(catalog):
     assert loyalty.bought("C1", int(catalog.category[catalog.index["A1"]])).tolist() == sorted(
         catalog.lookup(["A1", "A3"]).tolist()
     )
+
+
+def test_a_purchase_at_a_deal_price_is_no_regular_purchase(catalog):
+    """C1 pays its usual 90 % of list for A1 three times and for A3 once at 60 % (a
+    promotion): A3 has a quarter of the purchases but none of the regular-price ones."""
+    orders = _orders(HISTORY)
+    list_price = dict(zip(catalog.item_ids, catalog.list_price, strict=True))
+    level = np.where((orders["item_id"] == "A3").to_numpy(), 0.6, 0.9)
+    orders["unit_price"] = orders["item_id"].map(list_price).to_numpy() * level
+    loyalty = PurchaseLoyalty().fit(
+        orders, catalog.index, catalog.category, None, catalog.list_price
+    )
+    a1, a2, a3 = catalog.lookup(["A1", "A2", "A3"])
+    f = loyalty.current("C1", int(a2), np.array([a1, a3]))
+    assert f["item_purchase_share"].tolist() == pytest.approx([0.75, 0.25])
+    assert f["item_regular_share"].tolist() == pytest.approx([1.0, 0.0])
+    # The same at the contract level: every purchase is regular, shares are the plain ones.
+    orders["unit_price"] = orders["item_id"].map(list_price).to_numpy() * 0.9
+    flat = PurchaseLoyalty().fit(orders, catalog.index, catalog.category, None, catalog.list_price)
+    g = flat.current("C1", int(a2), np.array([a1, a3]))
+    assert g["item_regular_share"].tolist() == pytest.approx([0.75, 0.25])
+    # Point in time after all history is the serving state.
+    after = np.full(2, np.datetime64("2100-01-01"), dtype="datetime64[ns]")
+    pit = loyalty.point_in_time(
+        orders.assign(unit_price=orders["unit_price"] / 0.9 * level),
+        np.array(["C1", "C1"]),
+        np.full(2, a2),
+        np.array([a1, a3]),
+        after,
+    )
+    assert pit["item_regular_share"].tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_without_unit_prices_there_is_no_regular_share(catalog):
+    loyalty = PurchaseLoyalty().fit(
+        _orders(HISTORY), catalog.index, catalog.category, None, catalog.list_price
+    )
+    assert "item_regular_share" not in loyalty.feature_names_
