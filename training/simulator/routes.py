@@ -26,7 +26,7 @@ from training.simulator import tables as tb
 from training.simulator.demand import build_demand, draw_lines
 from training.simulator.operations import Orders, group_lines, run_warehouse
 from training.simulator.result import SimulationResult, streams
-from training.simulator.substitution import offers
+from training.simulator.substitution import offers, population_acceptance
 from training.simulator.world import SCALES, ScaleConfig, World, build_world, master_tables
 
 COUNTRIES = np.array(["US", "CA", "MX", "BR", "GB", "DE", "FR", "NL", "PL", "CN", "JP", "AU"])
@@ -80,7 +80,7 @@ def simulate_routes(scale: str, seed: int, show_progress: bool = False) -> Simul
     orders, context = _orders(world, demand, lines, hidden, rngs[3])
     wh = run_warehouse(world, demand, orders, rngs[4], cover=STOCK_COVER)
     late, delivered = _deliveries(orders, wh, hidden, rngs[5])
-    subs, p_accept = offers(world, orders, wh, rngs[6])
+    subs, p_accept, pairs = offers(world, orders, wh, rngs[6])
 
     tables = master_tables(world)
     tables["customers"]["region"] = COUNTRIES[hidden.country]
@@ -102,7 +102,14 @@ def simulate_routes(scale: str, seed: int, show_progress: bool = False) -> Simul
     tables["purchase_orders"] = tb.purchase_orders_table(world, demand, wh)
     truth = {
         "order_lines": tb.order_lines_truth(orders, wh.p_short, late, wh.shipped < orders.qty),
-        "substitutions": pd.DataFrame({"event_id": subs["event_id"], "p_accept": p_accept}),
+        # Customers are seen about once: the reachable oracle integrates their hidden taste.
+        "substitutions": pd.DataFrame(
+            {
+                "event_id": subs["event_id"],
+                "p_accept": p_accept,
+                "p_accept_population": population_acceptance(world, pairs),
+            }
+        ),
         "demand": tb.demand_truth(world, demand),
         "level_shifts": tb.level_shifts_truth(world, demand),
         "late_effects": _effects_table(world, hidden, context["intercept"]),

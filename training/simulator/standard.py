@@ -54,7 +54,7 @@ def operate(
     else:
         wh = run_warehouse(world, demand, orders, rngs[3])
     late, delivered = deliveries(world, orders, wh, rngs[4])
-    subs, p_accept = offers(world, orders, wh, rngs[5])
+    subs, p_accept, _ = offers(world, orders, wh, rngs[5])
 
     tables: dict[str, pd.DataFrame] = master_tables(world)
     tables["orders"] = tb.orders_table(world, orders)

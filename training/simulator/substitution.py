@@ -5,16 +5,25 @@ customer accepts an offer with probability sigmoid(utility), where utility weigh
 the customer's general propensity, brand loyalty and price sensitivity, the
 offered item's appeal, attribute and pack-size closeness, urgency and a display
 flag known at offer time (``x_display``).
+
+:func:`population_acceptance` is the oracle of a world whose customers are seen once: the
+same utility with each customer's hidden taste (propensity, brand loyalty, price
+sensitivity within its segment, grade and material preference) integrated over the
+distribution it is drawn from (``world.build_world``) — the best any model can do for a
+customer whose own history shows nothing.
 """
 
 from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from training.simulator.operations import Orders, Warehouse
-from training.simulator.world import World
+from training.simulator.world import SEGMENT_PRICE, World
 
 OFFER_SHARE = 0.6  # short lines that get substitute offers
 CANDIDATE_DRAWS = 8
@@ -24,10 +33,79 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return expit(x)
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """The offers' customer, original and offered items and offer-time context, row-aligned."""
+
+    customer: np.ndarray
+    original: np.ndarray
+    offered: np.ndarray
+    urgent: np.ndarray
+    display: np.ndarray
+
+
+def _utility(
+    world: World,
+    x: Pairs,
+    propensity: np.ndarray | float,
+    brand_loyalty: np.ndarray | float,
+    price_sensitivity: np.ndarray | float,
+    material_weight: np.ndarray | float,
+    grade_preference: np.ndarray | float,
+) -> np.ndarray:
+    o, j = x.original, x.offered
+    # What "close" means differs by customer: some insist on the same material; some
+    # welcome a better grade, others a cheaper one (grade codes: 0 = A is the best).
+    distance = np.abs(world.attr_size[j] - world.attr_size[o]) / 30 + material_weight * (
+        world.attr_material[j] != world.attr_material[o]
+    )
+    upgrade = world.attr_grade[o] - world.attr_grade[j]
+    return (
+        0.0
+        + propensity
+        + world.appeal[j]
+        + brand_loyalty * (world.brand[j] == world.brand[o])
+        - price_sensitivity * np.log(world.list_price[j] / world.list_price[o])
+        - 0.8 * distance
+        + grade_preference * upgrade
+        - 0.6 * np.abs(np.log(world.pack_size[j] / world.pack_size[o]))
+        + 0.7 * x.urgent
+        + 0.5 * x.display
+    )
+
+
+def _taste_prior() -> list[tuple[float, tuple[float, float, float, float, float]]]:
+    """Quadrature of the hidden-taste distribution of ``world.build_world``: (weight,
+    (propensity, brand loyalty, price factor, material weight, grade preference))."""
+    z, w = np.polynomial.hermite_e.hermegauss(7)  # propensity ~ N(0, 0.7)
+    loyal = [(0.35 / 4, 2.0 + 0.5 * (k + 0.5)) for k in range(4)]  # U(2, 4) for 35 %
+    loyal += [(0.65 / 4, -0.5 + 0.25 * (k + 0.5)) for k in range(4)]  # else U(-0.5, 0.5)
+    factor = [0.6 + 0.2 * (k + 0.5) for k in range(4)]  # U(0.6, 1.4)
+    material = [(0.3, 4.5), (0.7, 0.2)]
+    grade = (-1.5, 0.0, 1.5)
+    out = []
+    for (wz, zz), (wb, b), f, (wm, m), g in itertools.product(
+        zip(w / w.sum(), z, strict=True), loyal, factor, material, grade
+    ):
+        out.append((wz * wb * wm / (len(factor) * len(grade)), (0.7 * zz, b, f, m, g)))
+    return out
+
+
+def population_acceptance(world: World, x: Pairs) -> np.ndarray:
+    """E[P(accept)] over the hidden taste of a customer of the offer's segment."""
+    segment_price = SEGMENT_PRICE[world.customer_segment[x.customer]]
+    p = np.zeros(len(x.offered))
+    for weight, (propensity, loyalty, factor, material, grade) in _taste_prior():
+        u = _utility(world, x, propensity, loyalty, factor * segment_price, material, grade)
+        p += weight * expit(u)
+    return p
+
+
 def offers(
     world: World, orders: Orders, wh: Warehouse, rng: np.random.Generator
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Offer rows (contract columns, ``ts`` as datetime64) and their true acceptance."""
+) -> tuple[pd.DataFrame, np.ndarray, Pairs]:
+    """Offer rows (contract columns, ``ts`` as datetime64), their true acceptance and the
+    pairs behind them (row-aligned, for :func:`population_acceptance`)."""
     short = np.nonzero((wh.shipped < orders.qty) & (rng.random(len(orders.qty)) < OFFER_SHARE))[0]
     n_ev = len(short)
     orig = orders.item[short]
@@ -59,23 +137,15 @@ def offers(
     c = orders.customer[line]
     urgent = (orders.promised_day[line] - orders.day[line]) <= 2
     display = rng.random(len(j)) < 0.2
-    # What "close" means differs by customer: some insist on the same material; some
-    # welcome a better grade, others a cheaper one (grade codes: 0 = A is the best).
-    distance = np.abs(world.attr_size[j] - world.attr_size[o]) / 30 + world.material_weight[c] * (
-        world.attr_material[j] != world.attr_material[o]
-    )
-    upgrade = world.attr_grade[o] - world.attr_grade[j]
-    utility = (
-        0.0
-        + world.propensity[c]
-        + world.appeal[j]
-        + world.brand_loyalty[c] * (world.brand[j] == world.brand[o])
-        - world.price_sensitivity[c] * np.log(world.list_price[j] / world.list_price[o])
-        - 0.8 * distance
-        + world.grade_preference[c] * upgrade
-        - 0.6 * np.abs(np.log(world.pack_size[j] / world.pack_size[o]))
-        + 0.7 * urgent
-        + 0.5 * display
+    pairs = Pairs(c, o, j, urgent, display)
+    utility = _utility(
+        world,
+        pairs,
+        world.propensity[c],
+        world.brand_loyalty[c],
+        world.price_sensitivity[c],
+        world.material_weight[c],
+        world.grade_preference[c],
     )
     p_accept = _sigmoid(utility)
     accepted = rng.random(len(j)) < p_accept
@@ -102,4 +172,5 @@ def offers(
     sort = np.lexsort((rows["position"].to_numpy(), ev, rows["ts"].to_numpy()))
     rows = rows.iloc[sort].reset_index(drop=True)
     rows.insert(0, "event_id", [f"S{k:07d}" for k in range(len(rows))])
-    return rows, p_accept[sort]
+    sorted_pairs = Pairs(*(a[sort] for a in (c, o, j, urgent, display)))
+    return rows, p_accept[sort], sorted_pairs

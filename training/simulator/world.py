@@ -24,6 +24,9 @@ REGIONS = (
     "mountain",
 )
 SEGMENTS = ("contractor", "retail", "industrial")
+# Price sensitivity of substitute acceptance by segment (× U(0.6, 1.4) per customer):
+# contractors and retailers trade down; industrial buyers read price as quality.
+SEGMENT_PRICE = np.array([1.5, 4.0, -3.0])
 MATERIALS = ("steel", "aluminium", "plastic", "wood", "composite")
 GRADES = ("A", "B", "C")
 PACK_SIZES = np.array([1, 6, 12, 24, 50])
@@ -184,8 +187,7 @@ def build_world(config: ScaleConfig, rng: np.random.Generator) -> World:
     hi = np.array([0.20, 0.12, 0.06])[customer_tier]
     contract_discount = np.round(rng.uniform(lo, hi), 3)
     customer_weight = np.exp(rng.normal(0, 1.1, n_c)) * np.array([3.0, 1.5, 1.0])[customer_tier]
-    # Contractors and retailers trade down; industrial buyers read price as quality.
-    segment_price = np.array([1.5, 4.0, -3.0])[customer_segment]
+    segment_price = SEGMENT_PRICE[customer_segment]
 
     # Carriers: mode, reliability, lanes (carrier × origin location × customer region).
     carrier_mode = (np.arange(n_k) % 3 == 2).astype(int)  # every third carrier is LTL
