@@ -11,6 +11,7 @@ from scipy.special import expit
 
 from training.simulator.substitution import Pairs, _utility, population_acceptance
 from training.simulator.world import SCALES, build_world
+from training.substitution import gate_oracle
 
 
 def _pairs(customer: np.ndarray, o: np.ndarray, j: np.ndarray) -> Pairs:
@@ -34,3 +35,12 @@ def test_population_acceptance_is_the_average_over_the_customers_of_a_segment():
         # ~2 000 customers per segment: their mean is within ~0.01 of the expectation.
         observed = true.reshape(len(members), 40).mean(axis=0)
         assert np.abs(expected - observed).max() < 0.03, segment
+
+
+def test_the_gate_compares_with_the_reachable_oracle_when_the_truth_has_one():
+    hidden = {"hit@1_switch": 0.87}
+    population = {"hit@1_switch": 0.75}
+    both = {"oracle": hidden, "oracle_population": population}
+    assert gate_oracle(both) == ("population", 0.75)
+    assert gate_oracle({"oracle": hidden, "oracle_population": None}) == ("hidden taste", 0.87)
+    assert gate_oracle({"oracle": None, "oracle_population": None}) == (None, None)
