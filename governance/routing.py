@@ -39,6 +39,7 @@ class OrderRisk:
     drivers: Mapping[str, float] = field(default_factory=dict)
     flags: frozenset[str] = frozenset()
     kind: Kind = Kind.order_risk
+    value: float | None = None  # sum of qty × unit price: high-value orders need two approvers
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,12 @@ def replenishment_approvals(value: float, policy: Policy) -> int:
     return 2 if value > policy.replenishment.two_approvers_above else 1
 
 
+def order_approvals(value: float | None, policy: Policy) -> int:
+    """Approvals a queued order of ``value`` needs (two above ``two_approvers_above``)."""
+    limit = policy.order_risk.two_approvers_above
+    return 2 if limit is not None and value is not None and value > limit else 1
+
+
 def dominant_driver(drivers: Mapping[str, float]) -> str | None:
     """The family pushing risk up the most (largest positive contribution), if any."""
     order = {family.value: i for i, family in enumerate(DriverFamily)}
@@ -119,10 +126,25 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
     _check_unit("probability", rec.probability)
     cfg, p = policy.order_risk, rec.probability
 
+    approvals = order_approvals(rec.value, policy)
+
     def decide(action: Action, queue: str | None, key: str, value: float | None, why: str):
         sla = policy.queues[queue].sla_hours if queue else None
+        if queue and approvals == 2:
+            why += (
+                f"; value {rec.value:,.2f} is above order_risk.two_approvers_above "
+                f"{cfg.two_approvers_above:,.2f}: two approvers"
+            )
         return Decision(
-            Kind.order_risk, action, queue, key, value, policy.version, 1 if queue else 0, sla, why
+            Kind.order_risk,
+            action,
+            queue,
+            key,
+            value,
+            policy.version,
+            approvals if queue else 0,
+            sla,
+            why,
         )
 
     if p >= cfg.hold_at:
