@@ -148,6 +148,8 @@ def record_order_risks(
                     "top_family": risk["top_family"],
                     "reasons": risk["reasons"],
                     "lines": risk["lines"],
+                    "order_lines": order["order_lines"],
+                    "promised_date": order["promised_date"],
                 },
             ),
             decision,
@@ -157,6 +159,10 @@ def record_order_risks(
                 "top_family": risk["top_family"],
                 "reasons": [r["text"] for r in risk["reasons"]],
                 "lines": len(risk["lines"]),
+                # What the workbench ranks and filters the queue by.
+                "value": order["value"],
+                "promised_date": order["promised_date"],
+                "locations": sorted({str(line["location_id"]) for line in order["order_lines"]}),
             },
         )
         results.append(

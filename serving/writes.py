@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -53,3 +54,10 @@ async def create(
         headers=headers,
     )
     return response, rendered.replayed
+
+
+async def run(services: Services, effect: Effect) -> Any:
+    """Run ``effect`` durably without an idempotency key (the workbench's forms, whose
+    CSRF token and compare-and-set versions make a double submit harmless); its JSON body."""
+    rendered = await services.committer.run_async(partial(effects.respond, effect=effect))
+    return orjson.loads(rendered.content)

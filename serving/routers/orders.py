@@ -105,6 +105,7 @@ async def score_orders(
                 probability=min(1.0, max(0.0, float(risk.score))),
                 drivers=riskiest.families,
                 flags=frozenset({"margin_erosion"}) if risk.margin_erosion else frozenset(),
+                value=order_value(order),
             ),
             policy,
         )
@@ -145,11 +146,29 @@ async def score_orders(
     return response
 
 
+def order_value(order: OrderIn) -> float:
+    """What the order is worth: the value at risk when it misses (sum of qty × unit price)."""
+    return float(sum(line.qty * line.unit_price for line in order.lines))
+
+
 def scored_order(order: OrderIn, risk: ScoredRisk) -> dict[str, Any]:
     """A scored order as plain data for :func:`serving.effects.record_order_risks`."""
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,
+        "promised_date": order.promised_date.isoformat(),
+        "value": order_value(order),
+        # What a reviewer sees of each line (the request's own fields, not the model's).
+        "order_lines": [
+            {
+                "line_no": line.line_no,
+                "item_id": line.item_id,
+                "location_id": line.location_id or order.location_id,
+                "qty": line.qty,
+                "unit_price": line.unit_price,
+            }
+            for line in order.lines
+        ],
         "risk": {
             "score": float(risk.score),
             "top_family": risk.top_family,

@@ -20,6 +20,7 @@ from serving.schemas.queues import (
     QueueItemOut,
     QueueItemsOut,
 )
+from serving.services import Services
 from stockpilot.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["queues"])
@@ -130,19 +131,42 @@ async def decide(
     item_id: ItemId,
     body: QueueDecisionIn,
 ) -> QueueItemOut:
-    policy = services.policy.get()
+    item = await decide_item(
+        services,
+        principal,
+        item_id,
+        action=body.action.value,
+        reason=body.reason,
+        edited_qty=body.edited_qty,
+        expected_version=body.expected_version,
+    )
+    return _out(item)
 
+
+async def decide_item(
+    services: Services,
+    principal: Principal,
+    item_id: str,
+    *,
+    action: str,
+    reason: str | None = None,
+    edited_qty: float | None = None,
+    expected_version: int | None = None,
+) -> queues.QueueItem:
+    """The decide use case, for the API and the workbench alike: one unit on the group
+    committer under the active policy (403/409/422 as :func:`governance.queues.decide`)."""
+    policy = services.policy.get()
     item = await services.committer.run_async(
         partial(
             queues.decide,
             item_id=item_id,
             principal=principal,
-            action=body.action.value,
+            action=action,
             policy=policy,
-            reason=body.reason,
-            edited_qty=body.edited_qty,
-            expected_version=body.expected_version,
+            reason=reason,
+            edited_qty=edited_qty,
+            expected_version=expected_version,
         )
     )
-    services.metrics.decisions.labels(item.kind, f"{body.action.value}").inc()
-    return _out(item)
+    services.metrics.decisions.labels(item.kind, action).inc()
+    return item

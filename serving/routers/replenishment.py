@@ -141,6 +141,7 @@ async def run(
                     "suggested_qty": float(row["suggested_qty"]),
                     "value": _number(row["value"]),
                     "reason": row.get("reason"),
+                    "locations": [row["location_id"]],
                 },
                 {
                     "item_id": row["item_id"],

@@ -14,7 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from governance import audit
 from governance.access import Permission, Principal
 from governance.recommendations import ModelOutput
-from governance.routing import Substitution, route
+from governance.routing import Decision, Substitution, route
 from models.substitution_feedback import feedback_rows
 from models.substitution_recommender import Reason, Substitute, SubstitutionResult
 from serving import effects, writes
@@ -22,6 +22,7 @@ from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.effects import plain
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
+from serving.services import Services
 from stockpilot.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
@@ -63,6 +64,25 @@ async def substitutes(
     body: SubstitutesIn,
     idempotency_key: IdempotencyKey = None,
 ):
+    effect, top = plan_substitution(services, principal, body)
+    response, replayed = await writes.create(
+        services,
+        principal,
+        request=request,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    if not replayed:
+        services.metrics.decisions.labels("substitution", top.action.value).inc()
+    return response
+
+
+def plan_substitution(
+    services: Services, principal: Principal, body: SubstitutesIn
+) -> tuple[effects.Effect, Decision]:
+    """The substitute-search use case (API and workbench): rank substitutes from live
+    stock, route the best one by policy; the unit that records it, and that decision."""
     model = services.models.get(MODEL)
     policy = services.policy.get()
     result = model.impl.recommender.recommend(
@@ -108,6 +128,12 @@ async def substitutes(
             "customer_id": body.customer_id,
             "item_id": body.item_id,
             "top": [s.item_id for s in result.substitutes[:3]],
+            # What the workbench ranks and filters the queue by.
+            "order_id": body.order_id,
+            "qty": body.qty,
+            "locations": [body.location_id],
+            "value": body.qty * body.unit_price if body.unit_price is not None else None,
+            "promised_date": body.need_by.isoformat() if body.need_by else None,
         },
         response={
             "customer_id": body.customer_id,
@@ -123,17 +149,7 @@ async def substitutes(
             "model": {"name": MODEL, "version": model.version},
         },
     )
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
-        services.metrics.decisions.labels("substitution", top.action.value).inc()
-    return response
+    return effect, top
 
 
 def _substitute(s: Substitute) -> dict[str, Any]:
@@ -173,6 +189,23 @@ async def feedback(
     body: FeedbackIn,
     idempotency_key: IdempotencyKey = None,
 ):
+    effect = await feedback_effect(services, principal, recommendation_id, body)
+    response, _ = await writes.create(
+        services,
+        principal,
+        request=request,
+        body=body,
+        idempotency_key=idempotency_key,
+        effect=effect,
+    )
+    return response
+
+
+async def feedback_effect(
+    services: Services, principal: Principal, recommendation_id: str, body: FeedbackIn
+) -> effects.Effect:
+    """The feedback use case (API and workbench): append what the customer accepted to the
+    dataset's substitutions; the unit that audits it."""
     with services.db.read() as session:
         events = audit.list_events(
             session,
@@ -220,12 +253,4 @@ async def feedback(
         },
         at=now,
     )
-    response, _ = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    return response
+    return effect
