@@ -147,6 +147,21 @@ def ensure_store(settings: Settings) -> dict[str, str]:
         db.dispose()
 
 
+def store_is_empty(settings: Settings) -> bool:
+    """No recommendation recorded yet: a first run, which gets the demo work."""
+    from sqlalchemy import func, select
+
+    from governance.db import Database
+    from governance.tables import RecommendationRow
+
+    db = Database.from_settings(settings)
+    try:
+        with db.read() as session:
+            return not session.scalar(select(func.count()).select_from(RecommendationRow))
+    finally:
+        db.dispose()
+
+
 def print_keys(settings: Settings, tokens: dict[str, str]) -> None:
     console.print(f"• demo API keys (also in {settings.home / DEMO_KEYS_FILE}):", highlight=False)
     for role, token in tokens.items():

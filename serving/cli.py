@@ -14,7 +14,9 @@ Host = Annotated[str | None, typer.Option("--host", help="Bind address (default 
 Port = Annotated[int | None, typer.Option("--port", help="Port (default settings).")]
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def _serve(
+    host: str | None, port: int | None, *, demo_tokens: dict[str, str] | None = None
+) -> None:
     import uvicorn
 
     from governance.db import Database
@@ -32,8 +34,38 @@ def _serve(host: str | None, port: int | None) -> None:
         db.dispose()
     host, port = host or settings.host, port or settings.port
     console.print(f"• serving on http://{host}:{port} (docs at /docs)", highlight=False)
+    console.print(
+        f"• review workbench: http://{host}:{port}/ui/ (sign in with a demo key above)",
+        highlight=False,
+    )
+    if demo_tokens:
+        _seed_in_background(f"http://{host}:{port}", demo_tokens, settings.data_dir)
     # One worker: the live state (stock positions, history) lives in this process.
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _seed_in_background(base_url: str, tokens: dict[str, str], data_dir) -> None:
+    """Once the server is ready, send the demo work through its API (a first run only)."""
+    import threading
+
+    from serving import demo
+
+    def work() -> None:
+        if not demo.wait_ready(base_url):
+            console.print("  [yellow]demo work not sent: the server did not get ready[/yellow]")
+            return
+        try:
+            made = demo.seed(demo.http_post(base_url), tokens, data_dir)
+        except Exception as err:  # the demo is a convenience: say so, keep serving
+            console.print(f"  [yellow]demo work not sent: {err}[/yellow]", highlight=False)
+            return
+        console.print(
+            f"• demo work sent through the API: {made['orders']} orders, "
+            f"{made['substitute_searches']} substitute searches, a replenishment run",
+            highlight=False,
+        )
+
+    threading.Thread(target=work, name="demo-seed", daemon=True).start()
 
 
 @app.command("serve")
@@ -53,6 +85,14 @@ def run(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Prepare everything, then exit.")
     ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo/--no-demo",
+            help="On a store without queue items, send demo orders, substitute searches and "
+            "a replenishment run through the API once serving.",
+        ),
+    ] = True,
 ) -> None:
     """The main job: dataset → three champion models → migrated store + demo keys → serve."""
     from serving import bootstrap
@@ -70,4 +110,5 @@ def run(
     bootstrap.ensure_kpi_facts(settings)
     bootstrap.print_keys(settings, tokens)
     if not no_serve:
-        _serve(host, port)
+        seed = tokens if demo and bootstrap.store_is_empty(settings) else None
+        _serve(host, port, demo_tokens=seed)
