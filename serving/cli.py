@@ -49,13 +49,15 @@ def _seed_in_background(base_url: str, tokens: dict[str, str], data_dir) -> None
     import threading
 
     from serving import demo
+    from stockpilot.settings import get_settings
 
     def work() -> None:
         if not demo.wait_ready(base_url):
             console.print("  [yellow]demo work not sent: the server did not get ready[/yellow]")
             return
         try:
-            made = demo.seed(demo.http_post(base_url), tokens, data_dir)
+            feed = demo.feed_tokens(get_settings(), tokens["order_system"])
+            made = demo.seed(demo.http_post(base_url), feed, data_dir)
         except Exception as err:  # the demo is a convenience: say so, keep serving
             console.print(f"  [yellow]demo work not sent: {err}[/yellow]", highlight=False)
             return

@@ -95,6 +95,34 @@ def seed(
     return made
 
 
+def feed_tokens(settings: Any, order_system: str) -> dict[str, str]:
+    """Keys that send the demo work: the order system's demo key, and a planner and a sales
+    key of their own (expiring in a day), so that the demo planner and sales rep did not
+    request the items they are to decide — four-eyes would refuse their approval."""
+    from datetime import timedelta
+
+    from governance import keys
+    from governance.access import Principal, Role
+    from governance.db import Database
+
+    db = Database.from_settings(settings)
+    operator = Principal("cli:make-run", Role.admin)
+    tokens = {"order_system": order_system}
+    try:
+        with db.write() as session:
+            for role in (Role.planner, Role.sales):
+                _, tokens[role.value] = keys.create_key(
+                    session,
+                    role=role,
+                    name=f"demo-feed-{role.value}",
+                    actor=operator,
+                    lifetime=timedelta(days=1),
+                )
+    finally:
+        db.dispose()
+    return tokens
+
+
 def http_post(base_url: str) -> Post:
     """``post`` over HTTP with the standard library (no client library at run time)."""
 

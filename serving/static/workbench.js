@@ -6,14 +6,16 @@
 
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr[data-item]")); }
 
-  function select(row) {
+  function select(row, focus) {
     rows().forEach(function (r) { r.classList.remove("selected"); r.removeAttribute("aria-selected"); });
     if (!row) { selected = null; return; }
     row.classList.add("selected");
     row.setAttribute("aria-selected", "true");
     selected = row.getAttribute("data-item");
-    var link = row.querySelector("a.ref");
-    (link || row).focus({ preventScroll: false });
+    if (focus) {
+      var link = row.querySelector("a.ref");
+      (link || row).focus();
+    }
   }
 
   function current() {
@@ -27,7 +29,7 @@
     if (!all.length) return;
     var i = current();
     i = i < 0 ? 0 : Math.min(all.length - 1, Math.max(0, i + step));
-    select(all[i]);
+    select(all[i], true);
   }
 
   function typing(target) {
@@ -56,7 +58,7 @@
       if (key === "Enter" && i >= 0) { event.preventDefault(); window.location = row.getAttribute("data-href"); return; }
       if (key === "a") {
         var button = row.querySelector("[data-approve]");
-        if (button) { event.preventDefault(); select(row); button.click(); }
+        if (button) { event.preventDefault(); select(row, false); button.click(); }
         return;
       }
       if (key === "r" || key === "o") {
@@ -102,7 +104,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     focusFromHash();
     var all = rows();
-    if (all.length) select(all[0]);
+    if (all.length) select(all[0], false);  // selected, not focused: Tab still starts at the top
     window.setInterval(tick, 30000);
   });
   document.addEventListener("htmx:afterSwap", function () {
@@ -111,6 +113,6 @@
     var i = current();
     // Keep the selection on the same item; when it left the queue, on the row now in its place.
     if (i >= 0) { all[i].classList.add("selected"); all[i].setAttribute("aria-selected", "true"); }
-    else select(all[0]);
+    else select(all[0], false);
   });
 })();
