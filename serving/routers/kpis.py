@@ -20,6 +20,7 @@ from features.kpis.report import clean, kpi_dict, period_dict
 from governance.access import Permission, Principal
 from governance.kpis import KpiStore, sources_dict
 from serving.deps import allow, secured
+from serving.schemas.common import QueryDay
 from serving.schemas.kpis import KpiRowsOut, KpisOut
 from stockpilot.errors import NotFound
 
@@ -35,8 +36,12 @@ async def get_kpi_store(request: Request) -> KpiStore:
 
 KpiStoreDep = Annotated[KpiStore, Depends(get_kpi_store)]
 Reader = Annotated[Principal, Depends(allow(Permission.kpis_read))]
-From = Annotated[date | None, Query(alias="from", description="First day (default: the data's).")]
-To = Annotated[date | None, Query(description="Last day, inclusive (default: the data's last).")]
+From = Annotated[
+    QueryDay | None, Query(alias="from", description="First day (default: the data's).")
+]
+To = Annotated[
+    QueryDay | None, Query(description="Last day, inclusive (default: the data's last).")
+]
 GrainQ = Annotated[Grain | None, Query(description="Trend buckets (default by period length).")]
 
 
@@ -46,7 +51,11 @@ def _filters(
     return {"location": location, "segment": segment, "category": category, "carrier": carrier}
 
 
-@router.get("", summary="KPI values, targets and trend", **secured(Permission.kpis_read))
+@router.get(
+    "",
+    summary="KPI values, targets and trend",
+    **secured(Permission.kpis_read),
+)
 def kpis(
     store: KpiStoreDep,
     principal: Reader,
@@ -103,7 +112,7 @@ def kpi_report(
 @router.get(
     "/{kpi_id}/rows",
     summary="The order lines, orders, queue items or stock positions behind a value",
-    **secured(Permission.kpis_read),
+    **secured(Permission.kpis_read, 404),  # an unknown KPI
 )
 def kpi_rows(
     store: KpiStoreDep,

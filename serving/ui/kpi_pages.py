@@ -7,7 +7,6 @@ with the same permission (``kpis:read``).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -17,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from features.kpis.report import format_target, format_value
 from governance.access import Permission, require
 from serving.routers.kpis import kpi_report, kpi_rows_page
+from serving.schemas.common import QueryDay
 from serving.ui import charts
 from serving.ui.pages import UserDep, _services, render, router
 
@@ -56,8 +56,8 @@ def _target_number(kpi: dict[str, Any]) -> float | None:
 def kpis_page(
     request: Request,
     user: UserDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    to: Annotated[date | None, Query()] = None,
+    start: Annotated[QueryDay | None, Query(alias="from")] = None,
+    to: Annotated[QueryDay | None, Query()] = None,
     grain: Annotated[str, Query(pattern=r"^(|day|week|month)$")] = "",
     location: Slice = "",
     segment: Slice = "",
@@ -117,8 +117,8 @@ def kpi_rows_view(
     request: Request,
     user: UserDep,
     kpi_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")],
-    start: Annotated[date | None, Query(alias="from")] = None,
-    to: Annotated[date | None, Query()] = None,
+    start: Annotated[QueryDay | None, Query(alias="from")] = None,
+    to: Annotated[QueryDay | None, Query()] = None,
     location: Slice = "",
     segment: Slice = "",
     category: Slice = "",
