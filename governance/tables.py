@@ -173,6 +173,9 @@ class QueueItemRow(Base):
     __table_args__ = (
         Index("ix_queue_items_queue_status", "queue", "status", "created_at"),
         Index("ix_queue_items_status_due", "status", "due_at"),
+        # The workbench's ranked queues (migration 0005): index-only change checks.
+        Index("ix_queue_items_pending_versions", "queue", "status", "version", "created_at", "id"),
+        Index("ix_queue_items_queue_decided", "queue", "decided_at"),
     )
 
 

@@ -193,3 +193,35 @@ def pending_by_id(session: Session, ids: Iterable[str]) -> list[PendingItem]:
         )
         out += [PendingItem(*row) for row in rows]
     return out
+
+
+def pending_fingerprint(session: Session, queue: str) -> tuple[Any, ...]:
+    """What changes whenever the pending items of ``queue`` do, in one aggregate: a decision
+    lowers the count, an approval raises a version, a new item is the newest one."""
+    table = QueueItemRow.__table__
+    row = session.connection().execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(table.c.version), 0),
+            func.max(table.c.created_at),
+            func.max(table.c.id),
+        ).where(table.c.queue == queue, table.c.status == Status.pending.value)
+    )
+    return tuple(row.one())
+
+
+def changed_since(session: Session, queue: str, since: datetime) -> set[str]:
+    """Items of ``queue`` created, decided or approved at or after ``since``."""
+    table = QueueItemRow.__table__
+    moved = session.connection().execute(
+        select(table.c.id).where(
+            table.c.queue == queue,
+            or_(table.c.created_at >= since, table.c.decided_at >= since),
+        )
+    )
+    approved = session.connection().execute(
+        select(ApprovalRow.__table__.c.item_id)
+        .join(table, table.c.id == ApprovalRow.__table__.c.item_id)
+        .where(table.c.queue == queue, ApprovalRow.__table__.c.at >= since)
+    )
+    return {row[0] for row in moved} | {row[0] for row in approved}

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from governance.priority import Priority, miss_probability, priority, promise_mo
 from governance.worklists import PendingItem
 
 PAGE_SIZE = 25
+CHANGE_MARGIN = timedelta(seconds=10)
 VALUE_BANDS: dict[str, tuple[str, float, float]] = {
     "small": ("under 1,000", 0.0, 1_000.0),
     "medium": ("1,000 – 10,000", 1_000.0, 10_000.0),
@@ -115,18 +117,17 @@ class _Ranking:
         self.created = np.array([e.created for e in entries], dtype=float)
         self.due = np.array([e.due for e in entries], dtype=float)
         self.promised = np.array([e.promised for e in entries], dtype=float)
-        self.ids = np.array([e.item.id for e in entries])
         self.choices = {
             "location": sorted({loc for e in entries for loc in e.locations}),
             "driver": sorted({e.driver for e in entries if e.driver}),
         }
 
     def order(self, review: ReviewPolicy, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Indices, highest cost first (ties: the earliest due, then the id), and costs."""
+        """Indices, highest cost first (ties: the earliest due, then the oldest), and costs."""
         if not self.entries:
             return np.empty(0, dtype=int), np.empty(0)
         cost = self.base * urgencies(self.created, self.due, self.promised, review, now)
-        return np.lexsort((self.ids, self.due, -cost)), cost
+        return np.lexsort((self.created, self.due, -cost)), cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,31 +169,64 @@ class Page:
 
 
 class QueueCache:
-    """Each queue's pending items between requests, brought up to date on every read."""
+    """Each queue's pending items between requests, brought up to date on every read.
 
-    def __init__(self) -> None:
-        self._queues: dict[str, dict[str, PendingItem]] = {}
+    A request first reads one aggregate of the queue's pending items
+    (:func:`governance.worklists.pending_fingerprint`). When it moved, the items created,
+    decided or approved since the last read are fetched again, and the result must match
+    the aggregate; otherwise, and every ``recheck_seconds`` regardless, every pending
+    ``(id, version)`` is read and the new or changed items fetched.
+    """
+
+    def __init__(self, recheck_seconds: float = 30.0) -> None:
+        self.recheck_seconds = recheck_seconds
+        # queue → (fingerprint, when all was last read, items, when this read started)
+        self._queues: dict[str, tuple[tuple, float, dict[str, PendingItem], datetime]] = {}
         self._rankings: dict[str, tuple[tuple, _Ranking]] = {}
         self._lock = threading.Lock()
 
-    def _items(self, db: Database, queue: str) -> dict[str, PendingItem]:
+    def _items(self, db: Database, queue: str) -> tuple[tuple, dict[str, PendingItem]]:
         with db.read() as session:
-            versions = worklists.pending_versions(session, queue)
+            fingerprint = worklists.pending_fingerprint(session, queue)
             with self._lock:
-                known = dict(self._queues.get(queue, {}))
-            stale = [i for i, v in versions.items() if i not in known or known[i].version != v]
-            fresh = worklists.pending_by_id(session, stale) if stale else []
-        current = {i: item for i, item in known.items() if versions.get(i) == item.version}
-        current.update({item.id: item for item in fresh})
+                cached = self._queues.get(queue)
+            fresh_enough = (
+                cached is not None and time.monotonic() - cached[1] < self.recheck_seconds
+            )
+            if fresh_enough and cached[0] == fingerprint:
+                return fingerprint, cached[2]
+            current = None
+            started = datetime.now(UTC)
+            if fresh_enough:
+                # Only what moved since the last read (a margin for clocks and commits in
+                # flight), checked against the aggregate; anything amiss reads all.
+                since = cached[3] - CHANGE_MARGIN
+                moved = worklists.changed_since(session, queue, since)
+                current = {i: it for i, it in cached[2].items() if i not in moved}
+                current.update({it.id: it for it in worklists.pending_by_id(session, moved)})
+                if (len(current), sum(it.version for it in current.values())) != (
+                    fingerprint[0],
+                    fingerprint[1],
+                ):
+                    current = None
+            if current is None:
+                known = cached[2] if cached is not None else {}
+                versions = worklists.pending_versions(session, queue)
+                stale = [i for i, v in versions.items() if i not in known or known[i].version != v]
+                current = {i: it for i, it in known.items() if versions.get(i) == it.version}
+                current.update({it.id: it for it in worklists.pending_by_id(session, stale)})
+                checked = time.monotonic()
+            else:
+                checked = cached[1]
         with self._lock:
-            self._queues[queue] = current
-        return current
+            self._queues[queue] = (fingerprint, checked, current, started)
+        return fingerprint, current
 
     def ranking(
         self, db: Database, queue: str, policy: Policy, tiers: Mapping[str, str]
     ) -> _Ranking:
-        items = self._items(db, queue)
-        key = (policy.version, id(tiers), frozenset((i, it.version) for i, it in items.items()))
+        fingerprint, items = self._items(db, queue)
+        key = (policy.version, id(tiers), fingerprint, len(items))
         with self._lock:
             hit = self._rankings.get(queue)
             if hit is not None and hit[0] == key:
