@@ -98,3 +98,43 @@ def test_pages_and_counts(db: Database, policy: Policy):
         assert worklists.pending_counts(session)["order-hold"] == 30
         due = worklists.due_before(session, ["order-hold"], NOW + timedelta(days=1), limit=5)
     assert len(due) == 5
+
+
+def test_changes_are_read_incrementally_and_checked(db: Database, policy: Policy, monkeypatch):
+    kept = _order(db, policy, "SO-1", 0.9, 100.0, "C2")
+    gone = _order(db, policy, "SO-2", 0.9, 200.0, "C2")
+    cache = QueueCache(recheck_seconds=3600)
+    assert len(cache.page(db, "order-hold", policy, TIERS, Filters(), 1, now=NOW).rows) == 2
+
+    def no_full_read(*args, **kwargs):
+        raise AssertionError("read every pending item again")
+
+    monkeypatch.setattr(worklists, "pending_versions", no_full_read)
+    with db.write() as session:
+        queues.decide(
+            session,
+            gone,
+            principal=principal("sup", Role.supervisor),
+            action="reject",
+            policy=policy,
+            reason="not needed",
+        )
+    decision = route(OrderRisk(0.9, {}, value=300.0), policy)
+    with db.write() as session:
+        new = record(
+            session,
+            ModelOutput(
+                subject="order:SO-3", model_name="order-risk", model_version="1", score=0.9
+            ),
+            decision,
+            principal=ERP,
+            summary={"customer_id": "C2", "value": 300.0},
+        ).item.id  # created now: after the last read
+    page = cache.page(db, "order-hold", policy, TIERS, Filters(), 1, now=NOW)
+    assert [r.item.id for r in page.rows] == [new, kept]
+    # A change the incremental read cannot see (an item back-dated before the last read)
+    # fails the check against the aggregate, and everything is read again.
+    monkeypatch.undo()
+    _order(db, policy, "SO-4", 0.9, 50.0, "C2")  # created_at = NOW, before the last read
+    page = cache.page(db, "order-hold", policy, TIERS, Filters(), 1, now=NOW)
+    assert len(page.rows) == 3
