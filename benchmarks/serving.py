@@ -126,7 +126,7 @@ def peer_body(lines: pd.DataFrame) -> dict:
 
 def lightgbm_peer(home: Path, bodies: list[dict]) -> tuple[str, list[dict]]:
     """Log the champion's booster with MLflow's LightGBM flavour (through
-    ``training/tracking.py``); returns its model URI and, per order, the request that
+    ``stockpilot/tracking.py``); returns its model URI and, per order, the request that
     peer takes: the order's feature rows as the champion computes them."""
     from datetime import UTC, datetime
 
@@ -134,8 +134,8 @@ def lightgbm_peer(home: Path, bodies: list[dict]) -> tuple[str, list[dict]]:
 
     from serving.routers.orders import contract_lines
     from serving.schemas.orders import OrderIn
+    from stockpilot import tracking
     from stockpilot.settings import Settings
-    from training import tracking
 
     settings = Settings(home=home)
     tracking.configure(settings)

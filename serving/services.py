@@ -26,6 +26,7 @@ from governance.sweep import sweep
 from serving.live import LiveState
 from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
 from serving.model_store import ModelStore
+from serving.planning import PlanningView
 from serving.ratelimit import RateLimiter
 from serving.scoring import OrderBatcher
 from stockpilot.errors import NotReady, Unauthorized
@@ -101,6 +102,7 @@ class Services:
     metrics: Metrics
     live: LiveState
     kpis: KpiStore
+    planning: PlanningView
     policy: PolicyCache = field(default_factory=PolicyCache)
     keys: KeyCache = field(default_factory=KeyCache)
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
@@ -138,6 +140,7 @@ class Services:
             metrics=Metrics(),
             live=live,
             kpis=kpi_store(settings, db),
+            planning=PlanningView(settings.data_dir),
             # The requests a pass resumes submit their writes next: one flush behind them.
             scoring=OrderBatcher(after_pass=committer.flush_soon),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),

@@ -259,8 +259,8 @@ def train(
     ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
     ``force``."""
     from models.substitution_pyfunc import SubstitutionModel, save_recommender, signature
-    from training import tracking
-    from training.data import load_dataset, load_truth
+    from stockpilot import tracking
+    from stockpilot.data import load_dataset, load_truth
 
     settings = settings or get_settings()
     with step("loading dataset"):

@@ -16,6 +16,7 @@ from governance.access import Permission, Principal
 from governance.recommendations import ModelOutput, list_recommendations
 from governance.routing import Replenishment, route
 from models.replenishment import ReplenishmentPolicy
+from models.replenishment_run import plan
 from serving import effects, writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.effects import plain
@@ -80,33 +81,22 @@ async def run(
     body: ReplenishmentRunIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    from training.replenishment import replenish
-
     model = services.models.get(MODEL)
     policy = services.policy.get()
+    try:
+        planning_data = await services.planning.get()
+    except ContractViolation as err:
+        raise NotReady(f"the planning dataset breaks the contract: {err.message[:500]}") from None
     # A snapshot of the live stock taken on the loop; the run itself goes to a thread.
     positions = InventoryPositions(services.live.inventory.frame())
     forecaster = copy.deepcopy(model.impl.forecaster)  # the served one stays as trained
     planning = ReplenishmentPolicy(
         **({"service_level": body.service_level} if body.service_level else {})
     )
-    if (
-        not (services.settings.data_dir / "items.parquet").exists()
-        and not (services.settings.data_dir / "items.csv").exists()
-    ):
-        raise NotReady(f"no dataset under {services.settings.data_dir} to plan from")
     try:
         suggestions = await asyncio.to_thread(
-            replenish,
-            services.settings.data_dir,
-            body.as_of,
-            None,
-            forecaster=forecaster,
-            positions=positions,
-            policy=planning,
+            plan, planning_data, forecaster, body.as_of, planning, positions
         )
-    except ContractViolation as err:
-        raise NotReady(f"the planning dataset breaks the contract: {err.message[:500]}") from None
     except (ValueError, KeyError) as err:
         raise InvalidInput(f"replenishment run: {err}") from None
     as_of = (

@@ -197,7 +197,7 @@ async def feedback(
         )
     except ValueError as err:
         raise InvalidInput(str(err), field="accepted_item_ids") from None
-    from training.feedback import append_substitutions
+    from stockpilot.feedback import append_substitutions
 
     services.settings.data_dir.mkdir(parents=True, exist_ok=True)
     written = await asyncio.to_thread(append_substitutions, services.settings.data_dir, rows)

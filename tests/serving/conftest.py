@@ -43,7 +43,7 @@ def _train_all(home: Path) -> None:
     get_settings.cache_clear()
     try:
         write(simulate("small", seed=1), home / "data")
-        from serving.bootstrap import trainers
+        from stockpilot.bootstrap import trainers
 
         for name, train in trainers().items():
             train(home / "data", report=home / "reports" / f"{name}.json", alias="champion")
