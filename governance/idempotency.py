@@ -159,7 +159,7 @@ def run_once(
 ) -> StoredResponse:
     """Claim, run ``effect(session)`` → (status, body), store the response: one transaction.
 
-    Serving runs :func:`idempotent` inside a group-commit unit instead (``serving/effects.py``).
+    Serving runs :func:`idempotent` inside a group-commit unit instead (:mod:`governance.commands`).
     """
     with db.write() as session:
         return idempotent(

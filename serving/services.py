@@ -11,17 +11,19 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from governance import keys as key_store
 from governance import policies, schema
 from governance.access import Principal, Role, hash_token
+from governance.commands import Commands
 from governance.committer import GroupCommitter
 from governance.db import Database
 from governance.kpi_records import KpiRecords
 from governance.kpis import KpiStore
 from governance.policy import Policy
+from governance.reads import Reads
 from governance.sweep import sweep
 from serving.live import LiveState
 from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
@@ -98,6 +100,8 @@ class Services:
     settings: Settings
     db: Database
     committer: GroupCommitter
+    commands: Commands
+    reads: Reads
     models: ModelStore
     metrics: Metrics
     live: LiveState
@@ -118,7 +122,7 @@ class Services:
         with db.write() as session:
             policies.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
         # The writer process starts now and reaches the store while the models load.
-        committer = GroupCommitter(db, warm=["serving.effects"]).start()
+        committer = GroupCommitter(db, warm=["governance.commands"]).start()
         try:
             models = ModelStore(settings.model_cache_dir)
             report = models.load()
@@ -136,6 +140,11 @@ class Services:
             settings=settings,
             db=db,
             committer=committer,
+            commands=Commands(
+                committer,
+                idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+            ),
+            reads=Reads(db),
             models=models,
             metrics=Metrics(),
             live=live,

@@ -6,20 +6,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from features.inventory import InventoryPositions
 from governance.access import Permission, Principal
-from governance.recommendations import ModelOutput, list_recommendations
+from governance.commands import plain
+from governance.recommendations import ModelOutput
 from governance.routing import Replenishment, route
 from models.replenishment import ReplenishmentPolicy
 from models.replenishment_run import plan
-from serving import effects, writes
-from serving.deps import IdempotencyKey, ServicesDep, allow, secured
-from serving.effects import plain
+from serving import writes
+from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.replenishment import (
     ReplenishmentRunIn,
@@ -107,8 +106,7 @@ async def run(
     rows = suggestions.to_dict("records")
     routed = []
     for row in rows:
-        value = _number(row.get("value"))
-        routed.append(route(Replenishment(value if value is not None else math.inf), policy))
+        routed.append(route(Replenishment(_number(row.get("value"))), policy))
 
     suggestions_out = []
     for row, decision in zip(rows, routed, strict=True):
@@ -146,8 +144,7 @@ async def run(
                 },
             )
         )
-    effect = partial(
-        effects.record_suggestions,
+    committed = await services.commands.record_suggestions(
         suggestions=suggestions_out,
         principal=principal,
         response={
@@ -157,19 +154,12 @@ async def run(
             "queued": sum(d.queue is not None for d in routed),
             "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
         },
+        claim=writes.claim(request, principal, idempotency_key, body),
     )
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
+    if not committed.replayed:
         for decision in routed:
             services.metrics.decisions.labels("replenishment", decision.action.value).inc()
-    return response
+    return writes.response(committed)
 
 
 @router.get(
@@ -178,16 +168,13 @@ async def run(
     **secured(Permission.replenishment_read),
 )
 def suggestions(
-    services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.replenishment_read))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     item_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SuggestionListOut:
     prefix = f"replenishment:{item_id}@" if item_id else None
-    with services.db.read() as session:
-        views = list_recommendations(
-            session, kind="replenishment", subject_prefix=prefix, limit=limit
-        )
+    views = reads.recommendations(kind="replenishment", subject_prefix=prefix, limit=limit)
     return SuggestionListOut(
         suggestions=[
             SuggestionListItem(
