@@ -120,7 +120,11 @@ def test_unknowns_have_their_own_named_branches():
     """No sentinel values: a search with nothing in stock, an unknown margin and an unknown
     value each route by a branch of their own that says so."""
     none = route(NoSubstitute(), POLICY)
-    assert (none.action, none.queue, none.required_approvals) == (Action.review, "substitution-review", 1)
+    assert (none.action, none.queue, none.required_approvals) == (
+        Action.review,
+        "substitution-review",
+        1,
+    )
     assert none.reason == "no substitute in stock: review in substitution-review"
     # Even a sure acceptance goes to a person when the margin it gives up is unknown.
     margin = route(Substitution(0.99, None), POLICY)
