@@ -164,12 +164,14 @@ def our_store(env: dict[str, str]) -> str:
             str(BIN / "python"),
             "-c",
             "from governance.access import Principal, Role\n"
-            "from governance.db import Database\nfrom governance import keys, policies, schema\n"
+            "from governance.store.engine import Database\n"
+            "from governance import keys, policy_versions\n"
+            "from governance.store import migrate\n"
             "from stockpilot.settings import get_settings\n"
-            "db = Database.from_settings(get_settings()); schema.upgrade(db)\n"
+            "db = Database.from_settings(get_settings()); migrate.upgrade(db)\n"
             "op = Principal('bench', Role.admin)\n"
             "with db.write() as s:\n"
-            "    policies.ensure_policy(s, actor=op, policy_file=None)\n"
+            "    policy_versions.ensure_policy(s, actor=op, policy_file=None)\n"
             "    print(keys.create_key(s, role=Role.order_system, name='bench', actor=op)[1])\n",
         ],
         env=env,

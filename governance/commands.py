@@ -8,7 +8,7 @@ there is not the caller's business:
 - each use case is a **unit**, a module-level function of the session below bound with
   :func:`functools.partial` to plain values (dicts, lists, bytes, the governance
   dataclasses), never to models or NumPy arrays, because it is pickled to the group
-  committer's writer process (:mod:`governance.committer`), which imports this module at
+  committer's writer process (:mod:`governance.store.committer`), which imports this module at
   start and never the models;
 - with a :class:`Claim` (an ``Idempotency-Key``), the unit runs once per caller and key:
   a retry with the same request gets the stored response, ``replayed`` set, and nothing is
@@ -35,12 +35,12 @@ from governance import audit, queues
 from governance import events as event_store
 from governance.access import Principal
 from governance.chain import format_time
-from governance.committer import GroupCommitter
 from governance.events import InventoryEvent, LineOutcome
 from governance.idempotency import idempotent
 from governance.policy import Policy
 from governance.recommendations import ModelOutput, Recorded, record
 from governance.routing import Decision
+from governance.store.committer import GroupCommitter
 
 Effect = Callable[[Session], tuple[int, Any]]
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME

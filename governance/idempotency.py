@@ -29,8 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from governance.chain import canonical_json, canonical_payload
-from governance.db import Database
-from governance.tables import IdempotencyRow
+from governance.store.engine import Database
+from governance.store.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
 
 MAX_KEY_CHARS = 255

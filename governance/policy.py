@@ -2,7 +2,7 @@
 
 Thresholds never appear as literals in handlers (house rule 6); they live in a YAML file
 that is validated here, applied with ``stockpilot policy apply`` and stored by
-:mod:`governance.policies`. Validation is strict because a typo in a threshold file is a
+:mod:`governance.policy_versions`. Validation is strict because a typo in a threshold file is a
 silent business error: unknown keys are refused (``extra="forbid"``) with a "did you mean"
 hint, cross-field rules name every key involved, and queue and role references are checked.
 """

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from governance import audit, queues
 from governance.audit import AuditEvent, Verification
-from governance.db import Database
 from governance.queues import QueueItem
 from governance.recommendations import RecommendationView, list_recommendations
+from governance.store.engine import Database
 from governance.workflow import Status
 
 

@@ -18,8 +18,8 @@ Port = Annotated[int | None, typer.Option("--port", help="Port (default settings
 def serve_forever(host: str | None, port: int | None) -> None:
     import uvicorn
 
-    from governance.db import Database
-    from governance.schema import require_current
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
     from serving.app import create_app
     from stockpilot.settings import get_settings
 

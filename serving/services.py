@@ -15,15 +15,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from governance import keys as key_store
-from governance import policies, schema
+from governance import policy_versions
 from governance.access import Principal, Role, hash_token
 from governance.commands import Commands
-from governance.committer import GroupCommitter
-from governance.db import Database
 from governance.kpi_records import KpiRecords
 from governance.kpis import KpiStore
 from governance.policy import Policy
 from governance.reads import Reads
+from governance.store import migrate
+from governance.store.committer import GroupCommitter
+from governance.store.engine import Database
 from governance.sweep import sweep
 from serving.live import LiveState
 from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
@@ -55,9 +56,9 @@ class PolicyCache:
 
     def refresh(self, db: Database) -> Policy:
         with db.read() as session:
-            version = policies.active_version(session)
+            version = policy_versions.active_version(session)
             if self.policy is None or version != self.policy.version:
-                self.policy = policies.active_policy(session).policy
+                self.policy = policy_versions.active_policy(session).policy
         self.checked_at = time.monotonic()
         return self.policy
 
@@ -118,9 +119,9 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         """Connect, check the schema, apply the first policy, load models and live state."""
         db = Database.from_settings(settings)
-        schema.require_current(db)
+        migrate.require_current(db)
         with db.write() as session:
-            policies.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
+            policy_versions.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
         # The writer process starts now and reaches the store while the models load.
         committer = GroupCommitter(db, warm=["governance.commands"]).start()
         try:

@@ -117,16 +117,17 @@ def ensure_kpi_facts(settings: Settings) -> None:
 
 def ensure_store(settings: Settings) -> dict[str, str]:
     """Migrate, apply the first policy, and return the demo keys (created once)."""
-    from governance import keys, policies, schema
+    from governance import keys, policy_versions
     from governance.access import Principal, Role
-    from governance.db import Database
+    from governance.store import migrate
+    from governance.store.engine import Database
 
     db = Database.from_settings(settings)
     try:
-        schema.upgrade(db)
+        migrate.upgrade(db)
         operator = Principal("cli:make-run", Role.admin)
         with db.write() as session:
-            applied = policies.ensure_policy(
+            applied = policy_versions.ensure_policy(
                 session, actor=operator, policy_file=settings.policy_file
             )
         console.print(

@@ -23,9 +23,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from governance.access import Principal, Role
-from governance.db import Database
 from governance.keys import create_key
-from governance.schema import upgrade
+from governance.store.engine import Database
+from governance.store.migrate import upgrade
 from serving.app import create_app
 from serving.services import Services
 from stockpilot.settings import Settings, get_settings
