@@ -10,7 +10,7 @@ there is not the caller's business:
   dataclasses), never to models or NumPy arrays, because it is pickled to the group
   committer's writer process (:mod:`governance.store.committer`), which imports this module at
   start and never the models;
-- with a :class:`Claim` (an ``Idempotency-Key``), the unit runs once per caller and key:
+- with a :class:`RetryKey` (from an ``Idempotency-Key``), the unit runs once per caller and key:
   a retry with the same request gets the stored response, ``replayed`` set, and nothing is
   created twice; the claim, the effect and the stored response commit together;
 - the writer renders each response body as JSON (:func:`render_json`), so the caller only
@@ -47,8 +47,8 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """An idempotency claim: the same ``caller`` and ``key`` with the same request
+class RetryKey:
+    """A retry-safe request: the same ``caller`` and ``key`` with the same request
     (``fingerprint``) get the stored response; with another request, 409."""
 
     caller: str
@@ -94,16 +94,16 @@ class Commands:
         self.committer = committer
         self.retention = idempotency_retention
 
-    async def _commit(self, effect: Effect, claim: Claim | None) -> Committed:
-        if claim is None:
+    async def _commit(self, effect: Effect, retry: RetryKey | None) -> Committed:
+        if retry is None:
             unit = partial(_respond, effect=effect)
         else:
             unit = partial(
                 _respond_once,
                 effect=effect,
-                caller=claim.caller,
-                key=claim.key,
-                fingerprint=claim.fingerprint,
+                caller=retry.caller,
+                key=retry.key,
+                fingerprint=retry.fingerprint,
                 retention=self.retention,
             )
         return await self.committer.run_async(unit)
@@ -118,7 +118,7 @@ class Commands:
         model: str,
         model_version: str,
         principal: Principal,
-        claim: Claim | None = None,
+        retry: RetryKey | None = None,
     ) -> Committed:
         """Scored orders and their routing: recommendation, queue item, audit event each.
 
@@ -137,7 +137,7 @@ class Commands:
             model_version=model_version,
             principal=principal,
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def record_substitutes(
         self,
@@ -147,7 +147,7 @@ class Commands:
         principal: Principal,
         summary: Mapping[str, Any],
         response: dict[str, Any],
-        claim: Claim | None = None,
+        retry: RetryKey | None = None,
     ) -> Committed:
         """A substitute search: audited, routed by its best substitute, answered."""
         effect = partial(
@@ -158,7 +158,7 @@ class Commands:
             summary=summary,
             response=response,
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def record_substitution_feedback(
         self,
@@ -168,7 +168,7 @@ class Commands:
         accepted: list[str],
         data_dir: Path,
         principal: Principal,
-        claim: Claim | None = None,
+        retry: RetryKey | None = None,
     ) -> Committed:
         """What the customer accepted: contract rows appended to the dataset's
         ``substitutions`` (a retry of rows already there is a no-op), then audited."""
@@ -194,7 +194,7 @@ class Commands:
             },
             at=now,
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def record_suggestions(
         self,
@@ -202,31 +202,31 @@ class Commands:
         suggestions: list[tuple[ModelOutput, Decision, dict[str, Any], dict[str, Any]]],
         principal: Principal,
         response: dict[str, Any],
-        claim: Claim | None = None,
+        retry: RetryKey | None = None,
     ) -> Committed:
         """Replenishment suggestions: (output, decision, queue summary, response row) each."""
         effect = partial(
             _record_suggestions, suggestions=suggestions, principal=principal, response=response
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def accept_inventory(
-        self, events: list[InventoryEvent], *, actor: str, claim: Claim | None = None
+        self, events: list[InventoryEvent], *, actor: str, retry: RetryKey | None = None
     ) -> Committed:
         """Inventory positions from another system: stored (a restart replays them), 202."""
         effect = partial(
             _accept_facts, write=event_store.record_inventory, facts=events, actor=actor
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def accept_outcomes(
-        self, outcomes: list[LineOutcome], *, actor: str, claim: Claim | None = None
+        self, outcomes: list[LineOutcome], *, actor: str, retry: RetryKey | None = None
     ) -> Committed:
         """Shipped/delivered outcomes of order lines: stored, 202."""
         effect = partial(
             _accept_facts, write=event_store.record_outcomes, facts=outcomes, actor=actor
         )
-        return await self._commit(effect, claim)
+        return await self._commit(effect, retry)
 
     async def decide(
         self,

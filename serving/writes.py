@@ -1,7 +1,7 @@
-"""The HTTP side of a write: ``Idempotency-Key`` → :class:`Claim`, committed → response.
+"""The HTTP side of a write: ``Idempotency-Key`` → :class:`RetryKey`, committed → response.
 
 What a write does is a use case of :class:`governance.commands.Commands`; a router only
-turns the request into a claim and the committed body into a response (with
+turns the request into a :class:`RetryKey` and the committed body into a response (with
 ``Idempotent-Replayed: true`` when a retry got the stored one).
 """
 
@@ -13,15 +13,17 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from governance.access import Principal
-from governance.commands import Claim, Committed
+from governance.commands import Committed, RetryKey
 from governance.idempotency import request_fingerprint
 
 
-def claim(request: Request, principal: Principal, key: str | None, body: Any) -> Claim | None:
-    """The claim of a request with an ``Idempotency-Key`` (``None`` without one)."""
+def retry_key(
+    request: Request, principal: Principal, key: str | None, body: Any
+) -> RetryKey | None:
+    """The retry key of a request with an ``Idempotency-Key`` (``None`` without one)."""
     if key is None:
         return None
-    return Claim(
+    return RetryKey(
         caller=principal.key_id or principal.actor,
         key=key,
         fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),

@@ -58,7 +58,7 @@ async def inventory_events(
     committed = await services.commands.accept_inventory(
         events,
         actor=principal.actor,
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         for event in events:
@@ -95,7 +95,7 @@ async def outcomes(
     committed = await services.commands.accept_outcomes(
         outcomes,
         actor=principal.actor,
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         for outcome in outcomes:

@@ -126,7 +126,7 @@ async def score_orders(
         model=MODEL,
         model_version=model.version,
         principal=principal,
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         # Score first, then record: the order's own units must not count against it.

@@ -154,7 +154,7 @@ async def run(
             "queued": sum(d.queue is not None for d in routed),
             "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
         },
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         for decision in routed:

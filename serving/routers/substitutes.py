@@ -119,7 +119,7 @@ async def substitutes(
             ),
             "model": {"name": MODEL, "version": model.version},
         },
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         services.metrics.decisions.labels("substitution", top.action.value).inc()
@@ -187,6 +187,6 @@ async def feedback(
         accepted=body.accepted_item_ids,
         data_dir=services.settings.data_dir,
         principal=principal,
-        claim=writes.claim(request, principal, idempotency_key, body),
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     return writes.response(committed)
