@@ -197,7 +197,7 @@ def evaluate(
         **result,
         "baseline_models": fitted,
         "calibration": {
-            "ece": expected_calibration_error(p, y),
+            "ece": expected_calibration_error(y, p),
             "brier": float(np.mean((p - y) ** 2)),
             "mean_predicted": float(p.mean()),
             "mean_observed": float(y.mean()),
