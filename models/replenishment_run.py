@@ -1,11 +1,12 @@
 """One replenishment run: a dataset's planning tables + a forecaster → suggestions.
 
-Pure (frames in, frames out, no I/O): ``stockpilot replenish`` calls :func:`plan` on a
-dataset it loads, serving on a :class:`PlanningData` it keeps loaded (``serving/planning.py``)
-with its live inventory positions. The demand up to the planning date is appended to the
-forecaster (demand sensing without retraining: the forecast starts from the latest
-actuals), then :func:`models.replenishment.suggest` turns the forecast, the inventory
-positions and the open purchase orders as of that date into suggestions.
+Pure (frames in, frames out, no I/O), in two steps: :func:`forecast_demand` appends the
+demand up to the planning date to the forecaster and forecasts from there (the costly
+step: a recursive forecast of every series); :func:`suggestions` turns the forecast, the
+inventory positions and the open purchase orders as of that date into suggestions
+(:func:`models.replenishment.suggest`). ``stockpilot replenish`` runs both on a dataset it
+loads (:func:`plan`); serving keeps the dataset loaded and the forecast of each planning
+day (``serving/planning.py``), so a run there is the second step on its live stock.
 """
 
 from __future__ import annotations
@@ -55,19 +56,23 @@ def open_purchase_orders(po: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.Dat
     return placed
 
 
-def plan(
-    data: PlanningData,
-    forecaster: DemandForecaster,
-    as_of: date | None = None,
-    policy: ReplenishmentPolicy | None = None,
-    positions: InventoryPositions | None = None,
-) -> pd.DataFrame:
-    """Suggestions per item × location needing an order on ``as_of`` (default: last day).
+@dataclass(frozen=True)
+class DemandForecast:
+    """The forecast a run plans with: a function of the data, the model and the day only
+    (stock and the service level come later), so serving computes it once per day."""
 
-    ``positions`` replaces the dataset's inventory snapshot as of ``as_of`` (serving passes
-    its live positions); ``forecaster`` is updated in place with the actuals.
+    planning: pd.Timestamp
+    forecast: pd.DataFrame
+
+
+def forecast_demand(
+    data: PlanningData, forecaster: DemandForecaster, as_of: date | None = None
+) -> DemandForecast:
+    """The demand forecast from ``as_of`` (default: the data's last day) on.
+
+    ``forecaster`` is updated in place with the actuals up to that day (demand sensing
+    without retraining: the forecast starts from the latest actuals).
     """
-    policy = policy or ReplenishmentPolicy()
     daily = data.daily
     planning = pd.Timestamp(as_of) if as_of else pd.Timestamp(daily["date"].max())
     if planning < forecaster.last_date_:
@@ -83,7 +88,22 @@ def plan(
             as_of=str(planning.date()),
         )
     known = daily[daily["date"] > planning]  # known-future exogenous rows, if exported
-    forecast = forecaster.predict(forecaster.horizon, future=known)
+    return DemandForecast(planning, forecaster.predict(forecaster.horizon, future=known))
+
+
+def suggestions(
+    data: PlanningData,
+    demand: DemandForecast,
+    policy: ReplenishmentPolicy | None = None,
+    positions: InventoryPositions | None = None,
+) -> pd.DataFrame:
+    """Suggestions per item × location needing an order on the forecast's planning day.
+
+    ``positions`` replaces the dataset's inventory snapshot as of that day (serving passes
+    its live positions).
+    """
+    policy = policy or ReplenishmentPolicy()
+    planning = demand.planning
     po = data.purchase_orders
     history = po[po["order_date"] <= planning] if po is not None else None
     resolved = lead_times(data.items, history, policy.default_lead_time_days)
@@ -95,7 +115,7 @@ def plan(
     if positions is None:
         positions = InventoryPositions.from_inventory(data.inventory, planning)
     return suggest(
-        forecast,
+        demand.forecast,
         positions,
         items,
         open_purchase_orders(po, planning),
@@ -103,3 +123,14 @@ def plan(
         service_level=policy.service_level,
         policy=policy,
     )
+
+
+def plan(
+    data: PlanningData,
+    forecaster: DemandForecaster,
+    as_of: date | None = None,
+    policy: ReplenishmentPolicy | None = None,
+    positions: InventoryPositions | None = None,
+) -> pd.DataFrame:
+    """One run: :func:`forecast_demand`, then :func:`suggestions`."""
+    return suggestions(data, forecast_demand(data, forecaster, as_of), policy, positions)

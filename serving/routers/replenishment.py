@@ -4,7 +4,6 @@ each routed by value (auto-approve, one or two planner approvals) and audited.""
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 from typing import Annotated, Any
 
@@ -15,8 +14,8 @@ from governance.access import Permission, Principal
 from governance.commands import plain
 from governance.recommendations import ModelOutput
 from governance.routing import Replenishment, route
+from models import replenishment_run
 from models.replenishment import ReplenishmentPolicy
-from models.replenishment_run import plan
 from serving import writes
 from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
@@ -83,26 +82,25 @@ async def run(
     model = services.models.get(MODEL)
     policy = services.policy.get()
     try:
-        planning_data = await services.planning.get()
+        data, demand = await services.planning.forecast(
+            model.version, model.impl.forecaster, body.as_of
+        )
     except ContractViolation as err:
         raise NotReady(f"the planning dataset breaks the contract: {err.message[:500]}") from None
-    # A snapshot of the live stock taken on the loop; the run itself goes to a thread.
+    except (ValueError, KeyError) as err:
+        raise InvalidInput(f"replenishment run: {err}") from None
+    # A snapshot of the live stock taken on the loop; the rule itself runs in a thread.
     positions = InventoryPositions(services.live.inventory.frame())
-    forecaster = copy.deepcopy(model.impl.forecaster)  # the served one stays as trained
     planning = ReplenishmentPolicy(
         **({"service_level": body.service_level} if body.service_level else {})
     )
     try:
         suggestions = await asyncio.to_thread(
-            plan, planning_data, forecaster, body.as_of, planning, positions
+            replenishment_run.suggestions, data, demand, planning, positions
         )
     except (ValueError, KeyError) as err:
         raise InvalidInput(f"replenishment run: {err}") from None
-    as_of = (
-        suggestions["as_of"].iloc[0].date()
-        if len(suggestions)
-        else (body.as_of or forecaster.last_date_.date())
-    )
+    as_of = suggestions["as_of"].iloc[0].date() if len(suggestions) else demand.planning.date()
     rows = suggestions.to_dict("records")
     routed = []
     for row in rows:
