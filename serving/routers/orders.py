@@ -16,8 +16,7 @@ from fastapi import APIRouter, Depends, Request
 
 from governance.access import Permission, Principal
 from governance.routing import OrderRisk, route
-from models.order_risk_scorer import LineRisk
-from models.order_risk_scorer import OrderRisk as ScoredRisk
+from models.order_risk_scorer import LineRisk, ScoredOrder
 from serving import writes
 from serving.deps import IdempotencyKey, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
@@ -136,7 +135,7 @@ async def score_orders(
     return writes.response(committed)
 
 
-def scored_order(order: OrderIn, risk: ScoredRisk) -> dict[str, Any]:
+def scored_order(order: OrderIn, risk: ScoredOrder) -> dict[str, Any]:
     """A scored order as plain data for :meth:`governance.commands.Commands.record_order_risks`."""
     return {
         "order_id": order.order_id,
