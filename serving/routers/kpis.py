@@ -46,7 +46,11 @@ def _filters(
     return {"location": location, "segment": segment, "category": category, "carrier": carrier}
 
 
-@router.get("", summary="KPI values, targets and trend", **secured(Permission.kpis_read))
+@router.get(
+    "",
+    summary="KPI values, targets and trend",
+    **secured(Permission.kpis_read),
+)
 def kpis(
     store: KpiStoreDep,
     principal: Reader,
@@ -90,7 +94,7 @@ def kpis(
 @router.get(
     "/{kpi_id}/rows",
     summary="The order lines, orders, queue items or stock positions behind a value",
-    **secured(Permission.kpis_read),
+    **secured(Permission.kpis_read, 404),  # an unknown KPI
 )
 def kpi_rows(
     store: KpiStoreDep,
