@@ -164,9 +164,14 @@ def our_store(env: dict[str, str]) -> str:
             str(BIN / "python"),
             "-c",
             "from governance.access import Principal, Role\n"
-            "from governance.store.engine import Database\n"
-            "from governance import keys, policy_versions\n"
-            "from governance.store import migrate\n"
+            "from governance import keys\n"
+            "try:\n"  # this layout, or the one before governance/store/ (a --baseline-code)
+            "    from governance import policy_versions\n"
+            "    from governance.store import migrate\n"
+            "    from governance.store.engine import Database\n"
+            "except ImportError:\n"
+            "    from governance import policies as policy_versions, schema as migrate\n"
+            "    from governance.db import Database\n"
             "from stockpilot.settings import get_settings\n"
             "db = Database.from_settings(get_settings()); migrate.upgrade(db)\n"
             "op = Principal('bench', Role.admin)\n"

@@ -123,7 +123,7 @@ class Services:
         with db.write() as session:
             policy_versions.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
         # The writer process starts now and reaches the store while the models load.
-        committer = GroupCommitter(db, warm=["governance.commands"]).start()
+        committer = GroupCommitter(db, warm=["governance.command_units"]).start()
         try:
             models = ModelStore(settings.model_cache_dir)
             report = models.load()

@@ -13,7 +13,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from governance.access import Principal
-from governance.commands import Committed, RetryKey
+from governance.command_units import Committed
+from governance.commands import RetryKey
 from governance.idempotency import request_fingerprint
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from features.inventory import InventoryPositions
 from governance.access import Permission, Principal
-from governance.commands import plain
+from governance.command_units import plain
 from governance.recommendations import ModelOutput
 from governance.routing import Replenishment, route
 from models import replenishment_run

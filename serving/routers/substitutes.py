@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
 
 from governance.access import Permission, Principal
-from governance.commands import plain
+from governance.command_units import plain
 from governance.recommendations import ModelOutput
 from governance.routing import NoSubstitute, Substitution, route
 from models.substitution_feedback import feedback_rows
