@@ -1,4 +1,5 @@
-"""Commands of the serving area: run (the `make run` job) and serve."""
+"""Commands of the serving area: serve (`stockpilot run` in :mod:`stockpilot.bootstrap`
+prepares everything first, then serves through :func:`serve_forever`)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ Host = Annotated[str | None, typer.Option("--host", help="Bind address (default 
 Port = Annotated[int | None, typer.Option("--port", help="Port (default settings).")]
 
 
-def _serve(host: str | None, port: int | None) -> None:
+def serve_forever(host: str | None, port: int | None) -> None:
     import uvicorn
 
-    from governance.db import Database
-    from governance.schema import require_current
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
     from serving.app import create_app
     from stockpilot.settings import get_settings
 
@@ -39,35 +40,4 @@ def _serve(host: str | None, port: int | None) -> None:
 @app.command("serve")
 def serve(host: Host = None, port: Port = None) -> None:
     """Serve the API (models from the registry's champion alias, policy from the store)."""
-    _serve(host, port)
-
-
-@app.command("run")
-def run(
-    scale: Annotated[str, typer.Option("--scale", help="Simulated dataset size when absent.")] = (
-        "medium"
-    ),
-    seed: Annotated[int, typer.Option("--seed", help="Simulator seed when absent.")] = 7,
-    host: Host = None,
-    port: Port = None,
-    no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Prepare everything, then exit.")
-    ] = False,
-) -> None:
-    """The main job: dataset → three champion models → migrated store + demo keys → serve."""
-    from serving import bootstrap
-    from stockpilot.settings import get_settings
-    from training.data import load_dataset
-
-    settings = get_settings()
-    data_dir = bootstrap.ensure_dataset(settings, scale, seed)
-    ds = load_dataset(data_dir)
-    rows = ", ".join(f"{name} {n:,}" for name, n in ds.summary().items())
-    console.print(f"  [green]✓[/green] meets the data contract ({rows})", highlight=False)
-    del ds
-    bootstrap.ensure_models(settings, data_dir)
-    tokens = bootstrap.ensure_store(settings)
-    bootstrap.ensure_kpi_facts(settings)
-    bootstrap.print_keys(settings, tokens)
-    if not no_serve:
-        _serve(host, port)
+    serve_forever(host, port)
