@@ -34,7 +34,7 @@ FAMILIES = ["inventory_shortfall", "carrier_delay", "route", "customer", "margin
 
 
 def _fill(db, n: int, customers: list[str], seed: int) -> list[str]:
-    from governance import policies
+    from governance import policy_versions as policies
     from governance.access import Principal, Role
     from governance.recommendations import ModelOutput, record
     from governance.routing import OrderRisk, route
@@ -151,9 +151,11 @@ def main() -> None:
     logging.disable(logging.WARNING)  # no models are registered: that is expected here
     from fastapi.testclient import TestClient
 
-    from governance import keys, policies, schema
+    from governance import keys
+    from governance import policy_versions as policies
     from governance.access import Principal, Role
-    from governance.db import Database
+    from governance.store import migrate as schema
+    from governance.store.engine import Database
     from serving.app import create_app
     from stockpilot.settings import get_settings
 

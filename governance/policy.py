@@ -2,7 +2,7 @@
 
 Thresholds never appear as literals in handlers (house rule 6); they live in a YAML file
 that is validated here, applied with ``stockpilot policy apply`` and stored by
-:mod:`governance.policies`. Validation is strict because a typo in a threshold file is a
+:mod:`governance.policy_versions`. Validation is strict because a typo in a threshold file is a
 silent business error: unknown keys are refused (``extra="forbid"``) with a "did you mean"
 hint, cross-field rules name every key involved, and queue and role references are checked.
 """
@@ -20,6 +20,7 @@ from typing import Annotated, Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from features.families import FAMILIES
 from governance.access import Role
 from stockpilot.errors import InvalidInput
 
@@ -27,15 +28,10 @@ QueueName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
-class DriverFamily(StrEnum):
-    """The order-risk driver families the explainer groups SHAP contributions into."""
-
-    inventory_shortfall = "inventory_shortfall"
-    carrier_delay = "carrier_delay"
-    route = "route"
-    margin_erosion = "margin_erosion"
-    order_anomaly = "order_anomaly"
-    master_data = "master_data"
+# The one vocabulary of order-risk driver families: the feature set's, which the explainer
+# groups SHAP contributions into (their order breaks ties between equal contributions).
+DriverFamily = StrEnum("DriverFamily", {family: family for family in FAMILIES})
+DriverFamily.__doc__ = "The order-risk driver families (``features.families.FAMILIES``)."
 
 
 class _Strict(BaseModel):
@@ -82,7 +78,7 @@ class SubstitutionPolicy(_Strict):
     review_queue: QueueName
 
 
-class ReplenishmentPolicy(_Strict):
+class ReplenishmentThresholds(_Strict):
     """Auto-approve below one order value; two distinct approvers above another."""
 
     auto_approve_below: float = Field(ge=0.0)
@@ -171,7 +167,7 @@ class Policy(_Strict):
     queues: dict[QueueName, QueueConfig] = Field(min_length=1)
     order_risk: OrderRiskPolicy
     substitution: SubstitutionPolicy
-    replenishment: ReplenishmentPolicy
+    replenishment: ReplenishmentThresholds
     model_gate: ModelGatePolicy = Field(default_factory=ModelGatePolicy)
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
 

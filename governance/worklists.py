@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from governance.tables import ApprovalRow, QueueItemRow
+from governance.store.tables import ApprovalRow, QueueItemRow
 from governance.workflow import Status
 
 

@@ -1,4 +1,5 @@
-"""Commands of the serving area: run (the `make run` job) and serve."""
+"""Commands of the serving area: serve (`stockpilot run` in :mod:`stockpilot.bootstrap`
+prepares everything first, then serves through :func:`serve_forever`)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ Host = Annotated[str | None, typer.Option("--host", help="Bind address (default 
 Port = Annotated[int | None, typer.Option("--port", help="Port (default settings).")]
 
 
-def _serve(
+def serve_forever(
     host: str | None, port: int | None, *, demo_tokens: dict[str, str] | None = None
 ) -> None:
+    """Serve; with ``demo_tokens``, send the demo work through the API once ready."""
     import uvicorn
 
-    from governance.db import Database
-    from governance.schema import require_current
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
     from serving.app import create_app
     from stockpilot.settings import get_settings
 
@@ -73,44 +75,4 @@ def _seed_in_background(base_url: str, tokens: dict[str, str], data_dir) -> None
 @app.command("serve")
 def serve(host: Host = None, port: Port = None) -> None:
     """Serve the API (models from the registry's champion alias, policy from the store)."""
-    _serve(host, port)
-
-
-@app.command("run")
-def run(
-    scale: Annotated[str, typer.Option("--scale", help="Simulated dataset size when absent.")] = (
-        "medium"
-    ),
-    seed: Annotated[int, typer.Option("--seed", help="Simulator seed when absent.")] = 7,
-    host: Host = None,
-    port: Port = None,
-    no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Prepare everything, then exit.")
-    ] = False,
-    demo: Annotated[
-        bool,
-        typer.Option(
-            "--demo/--no-demo",
-            help="On a store without queue items, send demo orders, substitute searches and "
-            "a replenishment run through the API once serving.",
-        ),
-    ] = True,
-) -> None:
-    """The main job: dataset → three champion models → migrated store + demo keys → serve."""
-    from serving import bootstrap
-    from stockpilot.settings import get_settings
-    from training.data import load_dataset
-
-    settings = get_settings()
-    data_dir = bootstrap.ensure_dataset(settings, scale, seed)
-    ds = load_dataset(data_dir)
-    rows = ", ".join(f"{name} {n:,}" for name, n in ds.summary().items())
-    console.print(f"  [green]✓[/green] meets the data contract ({rows})", highlight=False)
-    del ds
-    bootstrap.ensure_models(settings, data_dir)
-    tokens = bootstrap.ensure_store(settings)
-    bootstrap.ensure_kpi_facts(settings)
-    bootstrap.print_keys(settings, tokens)
-    if not no_serve:
-        seed = tokens if demo and bootstrap.store_is_empty(settings) else None
-        _serve(host, port, demo_tokens=seed)
+    serve_forever(host, port)

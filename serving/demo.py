@@ -103,7 +103,7 @@ def feed_tokens(settings: Any, order_system: str) -> dict[str, str]:
 
     from governance import keys
     from governance.access import Principal, Role
-    from governance.db import Database
+    from governance.store.engine import Database
 
     db = Database.from_settings(settings)
     operator = Principal("cli:make-run", Role.admin)

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
 
-from governance import audit
 from governance.access import Permission, Principal
+from governance.command_units import Committed, plain
+from governance.commands import RetryKey
+from governance.reads import Reads
 from governance.recommendations import ModelOutput
-from governance.routing import Decision, Substitution, route
+from governance.routing import Decision, NoSubstitute, Substitution, route
 from models.substitution_feedback import feedback_rows
 from models.substitution_recommender import Reason, Substitute, SubstitutionResult
-from serving import effects, writes
-from serving.deps import IdempotencyKey, ServicesDep, allow, secured
-from serving.effects import plain
+from serving import writes
+from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
 from serving.services import Services
@@ -29,10 +29,10 @@ router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
 MODEL = "substitution"
 
 
-def margin_loss(sub: Substitute, unit_price: float | None) -> float:
-    """Margin given up per unit, as a share of the original price (1.0 when unknown)."""
+def margin_loss(sub: Substitute, unit_price: float | None) -> float | None:
+    """Margin given up per unit, as a share of the original price (``None``: unknown)."""
     if sub.margin_delta is None or not unit_price:
-        return 1.0
+        return None
     return max(0.0, -sub.margin_delta) / unit_price
 
 
@@ -64,25 +64,19 @@ async def substitutes(
     body: SubstitutesIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    effect, top = plan_substitution(services, principal, body)
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
+    committed, top = await search_substitutes(
+        services, principal, body, writes.retry_key(request, principal, idempotency_key, body)
     )
-    if not replayed:
+    if not committed.replayed:
         services.metrics.decisions.labels("substitution", top.action.value).inc()
-    return response
+    return writes.response(committed)
 
 
-def plan_substitution(
-    services: Services, principal: Principal, body: SubstitutesIn
-) -> tuple[effects.Effect, Decision]:
-    """The substitute-search use case (API and workbench): rank substitutes from live
-    stock, route the best one by policy; the unit that records it, and that decision."""
+async def search_substitutes(
+    services: Services, principal: Principal, body: SubstitutesIn, retry: RetryKey | None = None
+) -> tuple[Committed, Decision]:
+    """The substitute search (API and workbench): rank from live stock, route the best
+    substitute by policy, record it; the committed answer and that decision."""
     model = services.models.get(MODEL)
     policy = services.policy.get()
     result = model.impl.recommender.recommend(
@@ -102,12 +96,11 @@ def plan_substitution(
         for s in result.substitutes
     ]
     # The request is decided by its best substitute; none in stock → sales must look.
-    top = decisions[0] if decisions else route(Substitution(0.0, 1.0), policy)
+    top = decisions[0] if decisions else route(NoSubstitute(), policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
     payload = plain(jsonable_encoder(result.to_dict()))  # naive datetimes as ISO text
 
-    effect = partial(
-        effects.record_substitution,
+    committed = await services.commands.record_substitutes(
         output=ModelOutput(
             subject=subject,
             model_name=MODEL,
@@ -148,8 +141,9 @@ def plan_substitution(
             ),
             "model": {"name": MODEL, "version": model.version},
         },
+        retry=retry,
     )
-    return effect, top
+    return committed, top
 
 
 def _substitute(s: Substitute) -> dict[str, Any]:
@@ -182,6 +176,7 @@ def _result_from(payload: dict[str, Any]) -> SubstitutionResult:
 async def feedback(
     request: Request,
     services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.substitutes_feedback))],
     recommendation_id: Annotated[
         str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -189,37 +184,34 @@ async def feedback(
     body: FeedbackIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    effect = await feedback_effect(services, principal, recommendation_id, body)
-    response, _ = await writes.create(
+    committed = await record_feedback(
         services,
+        reads,
         principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
+        recommendation_id,
+        body,
+        writes.retry_key(request, principal, idempotency_key, body),
     )
-    return response
+    return writes.response(committed)
 
 
-async def feedback_effect(
-    services: Services, principal: Principal, recommendation_id: str, body: FeedbackIn
-) -> effects.Effect:
-    """The feedback use case (API and workbench): append what the customer accepted to the
-    dataset's substitutions; the unit that audits it."""
-    with services.db.read() as session:
-        events = audit.list_events(
-            session,
-            subject_type="recommendation",
-            subject_id=recommendation_id,
-            kind="recommendation.created",
-            limit=1,
-        )
-    if not events or events[0].payload.get("kind") != "substitution":
+async def record_feedback(
+    services: Services,
+    reads: Reads,
+    principal: Principal,
+    recommendation_id: str,
+    body: FeedbackIn,
+    retry: RetryKey | None = None,
+) -> Committed:
+    """What the customer accepted (API and workbench): rows appended to the dataset's
+    substitutions, audited."""
+    created = await asyncio.to_thread(reads.recommendation_created, recommendation_id)
+    if created is None or created.payload.get("kind") != "substitution":
         raise NotFound(
             f"substitution recommendation {recommendation_id!r} does not exist",
             recommendation_id=recommendation_id,
         )
-    explanation = events[0].payload["explanation"]
+    explanation = created.payload["explanation"]
     result = _result_from(explanation["result"])
     try:
         rows = feedback_rows(
@@ -230,27 +222,12 @@ async def feedback_effect(
         )
     except ValueError as err:
         raise InvalidInput(str(err), field="accepted_item_ids") from None
-    from training.feedback import append_substitutions
-
-    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    written = await asyncio.to_thread(append_substitutions, services.settings.data_dir, rows)
-    now = datetime.now(UTC)
-
-    effect = partial(
-        effects.record_feedback,
+    committed = await services.commands.record_substitution_feedback(
         recommendation_id=recommendation_id,
+        rows=rows,
+        accepted=body.accepted_item_ids,
+        data_dir=services.settings.data_dir,
         principal=principal,
-        payload={
-            "accepted": body.accepted_item_ids,
-            "offered": rows["offered_item_id"].tolist(),
-            "rows_written": written,
-        },
-        response={
-            "recommendation_id": recommendation_id,
-            "rows_written": written,
-            "accepted": body.accepted_item_ids,
-            "recorded_at": now,
-        },
-        at=now,
+        retry=retry,
     )
-    return effect
+    return committed

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -653,10 +654,9 @@ def _stale(request: Request, user: User, item_id: str, action: str, err: Conflic
 @router.post("/items/{item_id}/substitutes")
 async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) -> Response:
     """Substitutes for one short line of an order at risk, from live stock (sales)."""
-    from serving.routers.substitutes import plan_substitution
+    from serving.routers.substitutes import search_substitutes
     from serving.schemas.substitutes import SubstitutesIn
     from serving.ui.items import order_line
-    from serving.writes import run
 
     services = _services(request)
     policy = services.policy.get()
@@ -676,8 +676,8 @@ async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) ->
         need_by=date.fromisoformat(promised) if promised else None,
         order_id=ranking.reference(item) if item.kind == "order_risk" else None,
     )
-    effect, _ = plan_substitution(services, user.principal, body)
-    found = await run(services, effect)
+    committed, _ = await search_substitutes(services, user.principal, body)
+    found = orjson.loads(committed.content)
     return _item_response(request, user, item_id, extra={"found": found, "found_line": line_no})
 
 
@@ -686,9 +686,8 @@ async def substitute_feedback(
     request: Request, user: PostUser, recommendation_id: ItemId
 ) -> Response:
     """Offer a substitute and record the customer's answer in one click (sales)."""
-    from serving.routers.substitutes import feedback_effect
+    from serving.routers.substitutes import record_feedback
     from serving.schemas.substitutes import FeedbackIn
-    from serving.writes import run
 
     services = _services(request)
     require(user.principal, Permission.substitutes_feedback)
@@ -699,8 +698,10 @@ async def substitute_feedback(
     if not offered:
         raise InvalidInput("offered: choose the substitute you offered")
     body = FeedbackIn(accepted_item_ids=[offered] if accepted else [], offered_item_ids=[offered])
-    effect = await feedback_effect(services, user.principal, recommendation_id, body)
-    result = await run(services, effect)
+    committed = await record_feedback(
+        services, services.reads, user.principal, recommendation_id, body
+    )
+    result = orjson.loads(committed.content)
     answer = "accepted" if accepted else "declined"
     notice = {
         "kind": "ok",

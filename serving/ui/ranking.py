@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from governance import worklists
-from governance.db import Database
 from governance.policy import Policy, ReviewPolicy
 from governance.priority import Priority, miss_probability, priority, promise_moment, urgencies
+from governance.store.engine import Database
 from governance.worklists import PendingItem
 
 PAGE_SIZE = 25

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from governance.policies import apply_policy
 from governance.policy import default_policy_text
+from governance.policy_versions import apply_policy
 from tests.serving.conftest import ADMIN, auth, dataset_orders
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from governance import policies
+from governance import policy_versions as policies
 from governance.access import Principal, Role
 from governance.policy import default_policy_text
 from serving.demo import dataset_orders

@@ -8,10 +8,10 @@ import pytest
 
 from governance import queues, worklists
 from governance.access import Role
-from governance.db import Database
 from governance.policy import Policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
+from governance.store.engine import Database
 from serving.ui.ranking import Filters, QueueCache
 from tests.governance.support import principal
 

@@ -1,22 +1,23 @@
 """The group committer: a writer process that commits units of work in batches.
 
-:func:`governance.batching.commit_batch` says what a batch means; this module runs the
-batches in a **writer process** of its own. Writing is mostly Python (SQLAlchemy
-statements, canonical JSON, link hashes): on a thread of the serving process it held the
-interpreter lock about a third of the time the event loop needed it, so every request
-waited for every other request's write. In its own process it runs on the other core.
-The writer takes every unit waiting, commits them as one batch, answers them all and
-takes the next batch; nothing waits for a timer, so an idle store commits a lone unit at
-once.
+:func:`governance.store.group_commit.commit_batch` says what a batch means; the batches
+run in a **writer process** of their own (:mod:`governance.store.writer`), and this
+module is its serving side: it starts the writer, sends it units and settles their
+futures. Writing is mostly Python (SQLAlchemy statements, canonical JSON, link hashes):
+on a thread of the serving process it held the interpreter lock about a third of the
+time the event loop needed it, so every request waited for every other request's write.
+In its own process it runs on the other core. The writer takes every unit waiting,
+commits them as one batch, answers them all and takes the next batch; nothing waits for
+a timer, so an idle store commits a lone unit at once.
 
 Units cross the process boundary pickled: a unit is a module-level function taking the
 session, or a :func:`functools.partial` of one with plain-data arguments. Results and
 exceptions come back pickled (the error hierarchy of :mod:`stockpilot.errors` pickles).
 
-The serving process starts ``python -m governance.writer`` with two pipes: units go in as
-frames ``[length][id][pickled unit]``, answers come back as ``[length][pickled reply]``.
-The first frame configures the writer (store URL and options, ``sys.path``): over the
-pipe, not the command line, because a PostgreSQL URL may carry a password. Once
+The serving process starts ``python -m governance.store.writer`` with two pipes: units
+go in as frames ``[length][id][pickled unit]``, answers come back as ``[length][pickled
+reply]``. The first frame configures the writer (store URL and options, ``sys.path``):
+over the pipe, not the command line, because a PostgreSQL URL may carry a password. Once
 :meth:`GroupCommitter.bind` names the event loop, replies are read by that loop when the
 pipe is readable; before (and in programs without a loop) a thread reads them. Under
 load the loop's thread is running anyway, while a reply thread would first have to be
@@ -28,15 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib
 import itertools
 import logging
 import os
 import pickle
-import queue
 import select
-import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -47,264 +44,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from governance.batching import BatchResult, Unit, commit_batch
-from governance.db import SQLITE_WAL_LIMIT_BYTES, Database
+from governance.store.engine import SQLITE_WAL_LIMIT_BYTES, Database
+from governance.store.frames import CLOSE, ID, PIPE_BYTES, READY, Frames, write_frames
+from governance.store.writer import CHECKPOINT_PAUSE, MAX_BATCH
 from stockpilot.errors import NotReady
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_BATCH = 256
-CHECKPOINT_PAUSE = 0.1  # seconds between the checkpointer's passes, at most one per pause
-PIPE_BYTES = 1 << 20  # room for ~100 scored orders while the writer commits
 _F_SETPIPE_SZ = 1031  # Linux fcntl
-_LENGTH = struct.Struct("<I")
-_ID = struct.Struct("<Q")
-_CLOSE = b""  # an empty frame: finish what is queued, then exit
-_READY = "ready"
 Pending = Future | asyncio.Future  # threads wait on the first kind, the event loop on the second
-
-
-# --- frames ---------------------------------------------------------------------------
-
-
-def _write_frames(fd: int, frames: Sequence[Sequence[bytes]]) -> None:
-    """Frames of parts, in as few system calls as the pipe allows."""
-    chunks: list[bytes | memoryview] = []
-    for parts in frames:
-        chunks += [_LENGTH.pack(sum(map(len, parts))), *parts]
-    while chunks:
-        written = os.writev(fd, chunks)
-        while chunks and written >= len(chunks[0]):
-            written -= len(chunks[0])
-            chunks.pop(0)
-        if written:
-            chunks[0] = memoryview(chunks[0])[written:]
-
-
-class _Frames:
-    """Frames read from a pipe in large chunks."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.eof = False
-        self._buffer = bytearray()
-
-    def _complete(self) -> bool:
-        buffer = self._buffer
-        return len(buffer) >= 4 and len(buffer) >= 4 + _LENGTH.unpack_from(buffer)[0]
-
-    def _pop(self) -> bytes:
-        (size,) = _LENGTH.unpack_from(self._buffer)
-        frame = bytes(self._buffer[4 : 4 + size])
-        del self._buffer[: 4 + size]
-        return frame
-
-    def next(self) -> bytes:
-        """The next frame, waiting for it (blocking pipe); ``EOFError`` at the end."""
-        while not self._complete():
-            chunk = os.read(self.fd, PIPE_BYTES)
-            if not chunk:
-                raise EOFError
-            self._buffer += chunk
-        return self._pop()
-
-    def drain(self) -> list[bytes]:
-        """The complete frames readable now (non-blocking pipe); sets ``eof`` at the end."""
-        while True:
-            try:
-                chunk = os.read(self.fd, PIPE_BYTES)
-            except BlockingIOError:
-                break
-            if not chunk:
-                self.eof = True
-                break
-            self._buffer += chunk
-        frames = []
-        while self._complete():
-            frames.append(self._pop())
-        return frames
-
-
-# --- the writer process ---------------------------------------------------------------
-
-
-def writer_main(fd_in: int, fd_out: int) -> None:
-    """The writer: take every unit waiting, commit them as one batch, answer, repeat."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
-    frames = _Frames(fd_in)
-    config = pickle.loads(frames.next())
-    sys.path[:] = config["sys_path"]
-    for module in config["warm"]:  # what units unpickle into: imported now, not per request
-        importlib.import_module(module)
-    # Commits never checkpoint the SQLite WAL themselves: the checkpointer does, beside them.
-    wal_limit = config["wal_limit"]
-    db = Database(
-        config["url"], **config["options"], sqlite_autocheckpoint=0, sqlite_wal_limit=wal_limit
-    )
-    checkpointer = _Checkpointer(db, config["checkpoint_pause"])
-    max_batch = config["max_batch"]
-    try:
-        with db.read() as session:  # reachable, or the serving process hears why not
-            session.execute(text("SELECT 1"))
-        checkpointer.start()
-        inbox = _Inbox(frames)
-        inbox.start()
-        _write_frames(fd_out, [[pickle.dumps(_READY)]])
-        stop = False
-        while not stop:
-            raw = inbox.take(max_batch)
-            if raw is None:  # the serving process is gone
-                break
-            if _CLOSE in raw:
-                stop = True
-                raw = raw[: raw.index(_CLOSE)]
-            if raw:
-                _write_frames(fd_out, [[_run(db, raw)]])
-                if db.wal_bytes() > wal_limit:
-                    _catch_up(db)
-                checkpointer.due.set()
-    finally:
-        checkpointer.stop()
-        db.dispose()  # the last connection to close checkpoints what is left
-
-
-class _Inbox(threading.Thread):
-    """Reads the units pipe without pause, beside the batches.
-
-    Both pipes are bounded. When the writer only read between batches, a batch whose reply
-    filled the reply pipe (a large response, or many) blocked it writing, while the serving
-    process's event loop, which reads the replies, was itself blocked writing new units into
-    the full units pipe: each waited for the other, for good (found by the stateful
-    schemathesis run: replenishment runs, whose responses are large, back to back). Read
-    here, the units pipe always drains, so the event loop's write returns and it reads.
-    """
-
-    def __init__(self, frames: _Frames) -> None:
-        super().__init__(name="units-inbox", daemon=True)
-        self.frames = frames
-        self.queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-    def run(self) -> None:
-        try:
-            while True:
-                self.queue.put(self.frames.next())
-        except (EOFError, OSError):  # the serving process is gone
-            self.queue.put(None)
-
-    def take(self, limit: int) -> list[bytes] | None:
-        """Every frame waiting (at least one, up to ``limit``); None at the end."""
-        first = self.queue.get()
-        if first is None:
-            return None
-        raw = [first]
-        while len(raw) < limit:
-            try:
-                frame = self.queue.get_nowait()
-            except queue.Empty:
-                break
-            if frame is None:
-                self.queue.put(None)  # the end, after this batch
-                break
-            raw.append(frame)
-        return raw
-
-
-def _catch_up(db: Database) -> None:
-    """Checkpoint the WAL between two batches, so that the next commit starts it over.
-
-    SQLite starts the WAL over only at a commit that finds it checkpointed whole. Under
-    sustained writes the checkpointer never does that: a commit always lands while it
-    copies, and the WAL grows by every commit (~20 kB per scored order) without bound.
-    Between two batches nothing else writes, so this one copies what is left (what came
-    since the checkpointer's last pass) and completes, unless a reader still needs old
-    frames or the checkpointer is copying at this moment: then after the next batch.
-    It holds the batches behind it for a sync of the database file (2-25 ms here), once
-    per ``wal_limit`` of WAL (64 MiB: ~3,000 scored orders).
-    """
-    try:
-        db.checkpoint()
-    except Exception as exc:  # e.g. the disk is full: retried after the next batch
-        log.warning("WAL checkpoint between batches failed: %s", exc)
-
-
-class _Checkpointer(threading.Thread):
-    """Passive WAL checkpoints in the writer process, at most one per ``pause``.
-
-    A commit that checkpoints (SQLite's default, every 1000 WAL pages: ~150 scored
-    orders) takes 20-60 ms instead of 5, and every request in its batch and behind it
-    waits. A passive checkpoint on another connection blocks no commit.
-    """
-
-    def __init__(self, db: Database, pause: float = CHECKPOINT_PAUSE) -> None:
-        super().__init__(name="wal-checkpoint", daemon=True)
-        self.db = db
-        self.pause = pause
-        self.due = threading.Event()
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        if self.db.dialect != "sqlite":
-            return
-        while True:
-            self.due.wait()
-            # The commits of the pause share one checkpoint.
-            if self._stopping.wait(self.pause):
-                return
-            self.due.clear()
-            try:
-                self.db.checkpoint()
-            except Exception as exc:  # retried after the next commit
-                log.warning("WAL checkpoint failed: %s", exc)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.due.set()
-        if self.is_alive():
-            self.join(10)
-
-
-def _run(db: Database, raw: list[bytes]) -> bytes:
-    ids: list[int] = []
-    units: list[Unit] = []
-    refused: list[tuple[int, bool, Any]] = []
-    for frame in raw:
-        (uid,) = _ID.unpack_from(frame)
-        try:
-            units.append(pickle.loads(memoryview(frame)[_ID.size :]))
-            ids.append(uid)
-        except Exception as exc:  # e.g. a module the writer cannot import
-            refused.append((uid, False, exc))
-    start = time.perf_counter()
-    result = commit_batch(db, units) if units else BatchResult([], True, False)
-    answers = [(uid, ok, value) for uid, (ok, value) in zip(ids, result.outcomes, strict=True)]
-    took = time.perf_counter() - start
-    reply = (len(units) if result.committed else 0, result.retried, took, answers + refused)
-    try:
-        return pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # one result or exception does not pickle: send the rest as they are
-        safe = [(uid, ok, _picklable(value)) for uid, ok, value in reply[3]]
-        return pickle.dumps((*reply[:3], safe), pickle.HIGHEST_PROTOCOL)
-
-
-def _picklable(value: Any) -> Any:
-    try:
-        pickle.dumps(value)
-        return value
-    except Exception:
-        return RuntimeError(f"{type(value).__name__} from the writer: {value!r:.500}")
-
-
-# --- the serving side -----------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class _Writer:
     process: subprocess.Popen
     fd_in: int  # ours to write
-    replies: _Frames  # ours to read (non-blocking)
+    replies: Frames  # ours to read (non-blocking)
     pending: dict[int, Pending] = field(default_factory=dict)  # sent, not yet answered
     settled: threading.Event = field(default_factory=threading.Event)  # ready, or gone
     reached: bool = False  # the writer opened the store
@@ -391,7 +148,7 @@ class GroupCommitter:
             p for p in (package_root, os.environ.get("PYTHONPATH")) if p
         )
         process = subprocess.Popen(
-            [sys.executable, "-m", "governance.writer", str(units_r), str(replies_w)],
+            [sys.executable, "-m", "governance.store.writer", str(units_r), str(replies_w)],
             pass_fds=(units_r, replies_w),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # the pipes are the protocol; logs go to stderr
@@ -410,8 +167,8 @@ class GroupCommitter:
             "warm": self.warm,
             "sys_path": list(sys.path),
         }
-        _write_frames(units_w, [[pickle.dumps(config, pickle.HIGHEST_PROTOCOL)]])
-        writer = _Writer(process, units_w, _Frames(replies_r))
+        write_frames(units_w, [[pickle.dumps(config, pickle.HIGHEST_PROTOCOL)]])
+        writer = _Writer(process, units_w, Frames(replies_r))
         loop = self._loop
         if loop is not None and loop.is_closed():
             loop = self._loop = None  # the loop we were bound to has ended: back to a thread
@@ -435,7 +192,7 @@ class GroupCommitter:
         if writer is None:
             return
         with contextlib.suppress(OSError):  # already gone
-            _write_frames(writer.fd_in, [[_CLOSE]])
+            write_frames(writer.fd_in, [[CLOSE]])
         try:
             writer.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -561,7 +318,7 @@ class GroupCommitter:
     def _send(self, writer: _Writer, units: list[tuple[int, bytes]]) -> None:
         """Write units to the writer (holding the lock); a dead pipe fails their futures."""
         try:
-            _write_frames(writer.fd_in, [(_ID.pack(uid), payload) for uid, payload in units])
+            write_frames(writer.fd_in, [(ID.pack(uid), payload) for uid, payload in units])
         except OSError as err:
             error = NotReady(f"the writer process is not accepting writes: {err}")
             for uid, _ in units:
@@ -608,7 +365,7 @@ class GroupCommitter:
                 writer.gone = True
         for frame in frames:
             message = pickle.loads(frame)
-            if message == _READY:
+            if message == READY:
                 writer.reached = True
                 writer.settled.set()
                 continue

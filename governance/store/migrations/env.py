@@ -1,6 +1,6 @@
 """Alembic environment of the governance store.
 
-Migrations normally run through :func:`governance.schema.upgrade`, which hands over an
+Migrations normally run through :func:`governance.store.migrate.upgrade`, which hands over an
 open connection (``config.attributes["connection"]``) so SQLite gets the same BEGIN
 IMMEDIATE handling as the application. Running ``alembic`` by hand also works: it then
 builds an engine from ``sqlalchemy.url``.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from governance.db import make_engine
-from governance.tables import Base
+from governance.store.engine import make_engine
+from governance.store.tables import Base
 
 config = context.config
 

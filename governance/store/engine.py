@@ -37,8 +37,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from governance.anchor import Anchor
 from governance.audit import anchor_commits
+from governance.store.anchor import Anchor
 from stockpilot.errors import Unavailable
 from stockpilot.settings import Settings
 

@@ -12,11 +12,15 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from stockpilot.progress import console
-from stockpilot.settings import Settings
+from stockpilot.settings import Settings, get_settings
 
 DEMO_KEYS_FILE = "demo-keys.json"
+app = typer.Typer()
 
 
 def ensure_dataset(settings: Settings, scale: str, seed: int) -> Path:
@@ -44,7 +48,7 @@ def trainers() -> dict[str, Callable[..., dict]]:
 
 
 def ensure_models(settings: Settings, data_dir: Path) -> None:
-    from training import tracking
+    from stockpilot import tracking
 
     reports = settings.home / "reports"
     for name, train in trainers().items():
@@ -113,16 +117,17 @@ def ensure_kpi_facts(settings: Settings) -> None:
 
 def ensure_store(settings: Settings) -> dict[str, str]:
     """Migrate, apply the first policy, and return the demo keys (created once)."""
-    from governance import keys, policies, schema
+    from governance import keys, policy_versions
     from governance.access import Principal, Role
-    from governance.db import Database
+    from governance.store import migrate
+    from governance.store.engine import Database
 
     db = Database.from_settings(settings)
     try:
-        schema.upgrade(db)
+        migrate.upgrade(db)
         operator = Principal("cli:make-run", Role.admin)
         with db.write() as session:
-            applied = policies.ensure_policy(
+            applied = policy_versions.ensure_policy(
                 session, actor=operator, policy_file=settings.policy_file
             )
         console.print(
@@ -151,8 +156,8 @@ def store_is_empty(settings: Settings) -> bool:
     """No recommendation recorded yet: a first run, which gets the demo work."""
     from sqlalchemy import func, select
 
-    from governance.db import Database
-    from governance.tables import RecommendationRow
+    from governance.store.engine import Database
+    from governance.store.tables import RecommendationRow
 
     db = Database.from_settings(settings)
     try:
@@ -166,3 +171,45 @@ def print_keys(settings: Settings, tokens: dict[str, str]) -> None:
     console.print(f"• demo API keys (also in {settings.home / DEMO_KEYS_FILE}):", highlight=False)
     for role, token in tokens.items():
         console.print(f"    {role:<15} {token}", highlight=False)
+
+
+@app.command("run")
+def run(
+    scale: Annotated[str, typer.Option("--scale", help="Simulated dataset size when absent.")] = (
+        "medium"
+    ),
+    seed: Annotated[int, typer.Option("--seed", help="Simulator seed when absent.")] = 7,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (default settings).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default settings).")] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Prepare everything, then exit.")
+    ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo/--no-demo",
+            help="On a store without recommendations, send demo orders, substitute searches "
+            "and a replenishment run through the API once serving.",
+        ),
+    ] = True,
+) -> None:
+    """The main job: dataset → three champion models → migrated store + demo keys → serve."""
+    from stockpilot.data import load_dataset
+
+    settings = get_settings()
+    data_dir = ensure_dataset(settings, scale, seed)
+    ds = load_dataset(data_dir)
+    rows = ", ".join(f"{name} {n:,}" for name, n in ds.summary().items())
+    console.print(f"  [green]✓[/green] meets the data contract ({rows})", highlight=False)
+    del ds
+    ensure_models(settings, data_dir)
+    tokens = ensure_store(settings)
+    ensure_kpi_facts(settings)
+    print_keys(settings, tokens)
+    if not no_serve:
+        from serving.cli import serve_forever
+
+        feed = tokens if demo and store_is_empty(settings) else None
+        serve_forever(host, port, demo_tokens=feed)

@@ -23,7 +23,7 @@ and commits once.
   a unit sees what earlier units of its batch wrote (two retries with one idempotency
   key in the same batch: the second finds the first's stored response).
 
-Serving runs the batches in a writer process of its own (:mod:`governance.committer`).
+Serving runs the batches in a writer process of its own (:mod:`governance.store.committer`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from governance.db import Database, unavailable
+from governance.store.engine import Database, unavailable
 from stockpilot.errors import Unavailable
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,10 @@
-"""What each creating endpoint writes: group-commit units as functions of plain data.
+"""The units behind :mod:`governance.commands`: what the writer process runs, in a session.
 
-The group committer runs units in its writer process (:mod:`governance.committer`), so a
-unit is a module-level function of the session whose other arguments pickle: the routers
-bind them with :func:`functools.partial` to plain values (dicts, lists, bytes, the
-governance dataclasses), never to models or NumPy arrays. This module imports only the
-governance layer, so the writer loads it in a moment and never the models.
-
-Every unit answers :class:`Rendered`: the status and the JSON body, encoded here, in the
-writer, so the event loop only sends bytes.
+Module-level functions of the session, bound by the commands with
+:func:`functools.partial` to plain values and pickled to the writer; each returns the
+status and body of its use case, and the two wrappers render that body as JSON (with or
+without an idempotency claim). This module imports only the governance layer, so the
+writer (which imports it at start) never loads a model.
 """
 
 from __future__ import annotations
@@ -32,7 +29,9 @@ _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 @dataclass(frozen=True, slots=True)
-class Rendered:
+class Committed:
+    """A creating use case's committed response: status, JSON body, replayed or not."""
+
     status_code: int
     content: bytes  # JSON
     replayed: bool = False
@@ -60,12 +59,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"response: {type(value).__name__} is not JSON-serialisable")
 
 
-# --- wrappers: the effect, with or without an idempotency key --------------------------
-
-
-def respond(session: Session, effect: Effect) -> Rendered:
+def respond(session: Session, effect: Effect) -> Committed:
     status, content = effect(session)
-    return Rendered(status, render_json(content))
+    return Committed(status, render_json(content))
 
 
 def respond_once(
@@ -76,7 +72,7 @@ def respond_once(
     key: str,
     fingerprint: str,
     retention: timedelta,
-) -> Rendered:
+) -> Committed:
     """The effect once per (caller, key); a retry gets the stored response."""
     stored = idempotent(
         session,
@@ -86,7 +82,7 @@ def respond_once(
         retention=retention,
         effect=effect,
     )
-    return Rendered(stored.status_code, render_json(stored.body), stored.replayed)
+    return Committed(stored.status_code, render_json(stored.body), stored.replayed)
 
 
 def decision_body(decision: Decision, recorded: Recorded) -> dict[str, Any]:
@@ -103,9 +99,6 @@ def decision_body(decision: Decision, recorded: Recorded) -> dict[str, Any]:
     }
 
 
-# --- effects --------------------------------------------------------------------------
-
-
 def record_order_risks(
     session: Session,
     *,
@@ -117,13 +110,8 @@ def record_order_risks(
     model_version: str,
     principal: Principal,
 ) -> tuple[int, dict[str, Any]]:
-    """Scored orders (JSON of ``serving.routers.orders.scored_order`` each, with its
-    features and SHAP values as float64 ``(lines, columns)`` bytes) and their routing:
-    audit, queue, answer.
-
-    Features and exact SHAP values are audited per line in the model's column order (one
-    name list, not names per value); ``GET /v1/queue-items/{id}`` expands them by name.
-    """
+    """Features and exact SHAP values are audited per line in the model's column order (one
+    name list, not names per value); ``GET /v1/queue-items/{id}`` expands them by name."""
     results = []
     for order, (features, contributions), decision in zip(
         orjson.loads(orders), matrices, decisions, strict=True
@@ -195,7 +183,6 @@ def record_substitution(
     summary: Mapping[str, Any],
     response: dict[str, Any],
 ) -> tuple[int, dict[str, Any]]:
-    """A substitute search: audit it, then answer with its id and routing."""
     recorded = record(session, output, decision, principal=principal, summary=summary)
     return 201, {
         "recommendation_id": recorded.recommendation_id,
@@ -232,7 +219,6 @@ def record_suggestions(
     principal: Principal,
     response: dict[str, Any],
 ) -> tuple[int, dict[str, Any]]:
-    """Replenishment suggestions: (output, decision, queue summary, response row) each."""
     out = []
     for output, decision, summary, row in suggestions:
         recorded = record(session, output, decision, principal=principal, summary=summary)
@@ -253,7 +239,6 @@ def accept_facts(
     facts: Iterable[Any],
     actor: str,
 ) -> tuple[int, dict[str, Any]]:
-    """Facts from other systems (inventory events, outcomes): stored, then 202."""
     facts = list(facts)
     write(session, facts, actor=actor)
     return 202, {"accepted": len(facts)}

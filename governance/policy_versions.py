@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from governance import audit
 from governance.access import Principal
 from governance.policy import Policy, default_policy_text, parse_policy
-from governance.tables import PolicyVersionRow
+from governance.store.tables import PolicyVersionRow
 from stockpilot.errors import Conflict, NotReady
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from features.contract import COERCERS, validate_table
+from stockpilot.data import SUFFIXES
 from stockpilot.errors import Conflict, ContractViolation
-from training.data import SUFFIXES
 
 TABLE = "substitutions"
 
@@ -44,7 +44,7 @@ def _existing(directory: Path) -> Path | None:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    # As training.data reads it: CSV as text (types come from the contract), Parquet typed.
+    # As stockpilot.data reads it: CSV as text (types come from the contract), Parquet typed.
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
 
 

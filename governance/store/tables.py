@@ -2,7 +2,7 @@
 
 Rows stay inside the storage modules; what leaves them are the frozen views defined next
 to each storage function, so serving never holds an ORM object past its session. The
-schema itself is created by the Alembic migrations in ``governance/migrations``, which
+schema itself is created by the Alembic migrations in ``governance/store/migrations``, which
 also install what the ORM cannot express (the append-only triggers on ``audit_events``).
 """
 

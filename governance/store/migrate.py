@@ -1,6 +1,6 @@
 """Schema migrations: ``stockpilot db upgrade`` and the start-up check serving makes.
 
-The Alembic scripts ship inside the package (``governance/migrations``) so an installed
+The Alembic scripts ship inside the package (``governance/store/migrations``) so an installed
 StockPilot can migrate its own database; no ``alembic.ini`` is needed.
 """
 
@@ -14,13 +14,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from governance.db import Database
+from governance.store.engine import Database
 from stockpilot.errors import NotReady
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(files("governance") / "migrations"))
+    config.set_main_option("script_location", str(files("governance") / "store" / "migrations"))
     # Alembic's config is ConfigParser-based: '%' must be doubled.
     url_text = make_url(url).render_as_string(hide_password=False)
     config.set_main_option("sqlalchemy.url", url_text.replace("%", "%%"))
