@@ -32,19 +32,6 @@ from features.risk_state import DEMAND_DAYS, LOAD_DAYS, log_price_index
 FEATURE_SET = "order-risk"
 FEATURE_SET_VERSION = "2"
 
-FAMILIES = (
-    "inventory_shortfall",
-    "carrier_delay",
-    "route",
-    "slack",
-    "warehouse_load",
-    "customer",
-    "margin_erosion",
-    "order_anomaly",
-    "master_data",
-    "context",
-)
-
 
 @dataclass(frozen=True)
 class FeatureSpec:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -23,6 +24,12 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+def _iso_day_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is ISO 8601 text YYYY-MM-DD (e.g. 2026-03-02)")
+    return value
+
+
 def _a_number(value: Any) -> Any:
     if isinstance(value, str | bool):
         raise ValueError("must be a JSON number, not text or a boolean")
@@ -32,6 +39,8 @@ def _a_number(value: Any) -> Any:
 # JSON has no date type: days and moments come as ISO 8601 text, parsed as pydantic does
 # outside strict mode, and a number is refused instead of read as a Unix time.
 Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_text)]
+# A day in a query string: text is all a query has, so "0" must not become 1970-01-01.
+QueryDay = Annotated[date, BeforeValidator(_iso_day_text)]
 Moment = Annotated[datetime, StrictMode(False), BeforeValidator(_iso_text)]
 # A JSON Schema integer may be written 3.0; text ("3") is still refused.
 Integer = Annotated[int, StrictMode(False), BeforeValidator(_a_number)]
