@@ -113,3 +113,26 @@ def test_days_to_adapt_reads_the_closure_curves():
     never = forecasts.assign(mean=1.0)
     out = metrics.days_to_adapt(metrics.adaptation_curves(never, expected, shifts), 0.8)
     assert out["adapted_share"] == 0.0 and np.isnan(out["median"])
+
+
+def test_no_shift_to_follow_reports_the_same_keys_as_a_shift_followed():
+    # A shift with no forecasts around it (e.g. in a series the window does not score).
+    dates = pd.date_range("2024-03-01", periods=40)
+    expected = pd.DataFrame({"unique_id": "s", "date": dates, "expected_qty": 1.0})
+    forecasts = pd.DataFrame({"unique_id": "s", "date": dates, "mean": 1.0})
+    shifts = pd.DataFrame({"unique_id": ["other"], "date": [dates[10]], "factor": [2.0]})
+    curves = metrics.adaptation_curves(forecasts, expected, shifts)
+    assert curves.empty
+    out = metrics.days_to_adapt(curves, threshold=0.8)
+    followed = pd.DataFrame({"unique_id": ["s"], "date": [dates[10]], "factor": [2.0]})
+    assert set(out) == set(
+        metrics.days_to_adapt(
+            metrics.adaptation_curves(
+                forecasts,
+                expected.assign(expected_qty=np.where(dates >= dates[10], 2.0, 1.0)),
+                followed,
+            ),
+            0.8,
+        )
+    )
+    assert out["n_shifts"] == 0 and np.isnan(out["absorbed_after_days"]["28"])

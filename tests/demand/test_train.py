@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,34 @@ def test_train_registers_a_model_that_plain_pyfunc_loads(
     assert len(suggestions) > 0
     assert suggestions["reason"].str.contains("reorder point").all()
     assert (suggestions["suggested_qty"] > 0).all()
+
+
+@pytest.mark.slow
+def test_train_and_backtest_on_the_minimal_sparse_export(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 14: CSV, no demand table (from orders), no purchase orders, constant stock."""
+    from training.simulator import simulate, write
+
+    data = tmp_path / "sparse"
+    write(simulate("small", seed=7, regime="sparse"), data)
+    assert not any(data.glob("demand.*")) and not any(data.glob("purchase_orders.*"))
+    assert any(data.glob("orders.csv"))
+    one_thread = settings.model_copy(update={"train_threads": 1})
+    evaluation = train(data, alias=None, config=QUICK, settings=one_thread)
+    assert evaluation["data"]["demand_source"] == "orders"
+    assert evaluation["data"]["exogenous"] == []  # order-line x_* are not known-future
+    assert 0 < evaluation["replenishment"]["fill_rate"] <= 1
+    assert "plain_lightgbm" in evaluation["gate"]["baselines"]
+    assert evaluation["registered"]["alias"] is None
+
+    args = ["backtest", "demand", "--data", str(data), "--horizon", "14", "--windows", "4"]
+    result = CliRunner().invoke(app, [*args, "--step", "14"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for label in ("LightGBM (ours)", "SeasonalNaive", "AutoETS", "plain LightGBM"):
+        # One row per scored window and one overall, each with WAPE, MASE and bias.
+        rows = [line for line in lines if label in line]
+        assert len(rows) == 5, (label, rows)
+        assert all(len(re.findall(r"-?\d+\.\d{3}", row)) == 3 for row in rows), rows
+    assert len([line for line in lines if "oracle" in line]) == 5

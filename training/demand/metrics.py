@@ -168,9 +168,15 @@ def days_to_adapt(
     (censored); the median treats them as slower than every adapted one. Also reports
     the median share absorbed after one, two and four weeks.
     """
-    empty = {"median": float("nan"), "mean": float("nan"), "n_shifts": 0, "adapted_share": 0.0}
-    if curves.empty:
-        return empty
+    if curves.empty:  # no shift in the scored days had forecasts on both sides of it
+        return {
+            "median": float("nan"),
+            "mean": float("nan"),
+            "n_shifts": 0,
+            "adapted_share": 0.0,
+            "threshold": threshold,
+            "absorbed_after_days": {str(d): float("nan") for d in (7, 14, 28)},
+        }
     days = []
     for _, c in curves.groupby("shift", sort=False):
         c = c.sort_values("day")

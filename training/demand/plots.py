@@ -73,7 +73,16 @@ def adaptation(curves: dict[str, pd.DataFrame], threshold: float) -> Any:
     ax.set_xlabel("days after the level shift")
     ax.set_ylabel("share of the shift absorbed (median)")
     ax.set_ylim(-0.2, 1.4)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:  # shifts were injected, but none in a scored series with forecasts around it
+        ax.text(
+            0.5,
+            0.5,
+            "no level shift to follow in the scored days",
+            ha="center",
+            transform=ax.transAxes,
+        )
     fig.tight_layout()
     return fig
 
