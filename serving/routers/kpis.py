@@ -8,7 +8,6 @@ session: the store reads the governance records through its own read repository.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from features.kpis.report import clean, kpi_dict, period_dict
 from governance.access import Permission, Principal
 from governance.kpis import KpiStore, sources_dict
 from serving.deps import allow, secured
+from serving.schemas.common import KPI_ROWS, Day
 from serving.schemas.kpis import KpiRowsOut, KpisOut
 from stockpilot.errors import NotFound
 
@@ -35,8 +35,8 @@ async def get_kpi_store(request: Request) -> KpiStore:
 
 KpiStoreDep = Annotated[KpiStore, Depends(get_kpi_store)]
 Reader = Annotated[Principal, Depends(allow(Permission.kpis_read))]
-From = Annotated[date | None, Query(alias="from", description="First day (default: the data's).")]
-To = Annotated[date | None, Query(description="Last day, inclusive (default: the data's last).")]
+From = Annotated[Day | None, Query(alias="from", description="First day (default: the data's).")]
+To = Annotated[Day | None, Query(description="Last day, inclusive (default: the data's last).")]
 GrainQ = Annotated[Grain | None, Query(description="Trend buckets (default by period length).")]
 
 
@@ -46,7 +46,22 @@ def _filters(
     return {"location": location, "segment": segment, "category": category, "carrier": carrier}
 
 
-@router.get("", summary="KPI values, targets and trend", **secured(Permission.kpis_read))
+@router.get(
+    "",
+    summary="KPI values, targets and trend",
+    # What a client (or the stateful test) reads next: the rows behind the first value.
+    **secured(
+        Permission.kpis_read,
+        links={
+            200: {
+                "KpiRows": {
+                    "operationId": KPI_ROWS,
+                    "parameters": {"kpi_id": "$response.body#/kpis/0/id"},
+                }
+            }
+        },
+    ),
+)
 def kpis(
     store: KpiStoreDep,
     principal: Reader,
@@ -90,7 +105,8 @@ def kpis(
 @router.get(
     "/{kpi_id}/rows",
     summary="The order lines, orders, queue items or stock positions behind a value",
-    **secured(Permission.kpis_read),
+    operation_id=KPI_ROWS,
+    **secured(Permission.kpis_read, 404),
 )
 def kpi_rows(
     store: KpiStoreDep,

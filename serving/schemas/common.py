@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -23,6 +24,17 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: Any) -> Any:
+    value = _iso_text(value)
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        # pydantic alone would read "0" as 1970-01-01 (a Unix time) and accept a datetime
+        raise ValueError("a day is ISO 8601 text: YYYY-MM-DD (e.g. 2026-03-02)")
+    return value
+
+
 def _a_number(value: Any) -> Any:
     if isinstance(value, str | bool):
         raise ValueError("must be a JSON number, not text or a boolean")
@@ -30,8 +42,9 @@ def _a_number(value: Any) -> Any:
 
 
 # JSON has no date type: days and moments come as ISO 8601 text, parsed as pydantic does
-# outside strict mode, and a number is refused instead of read as a Unix time.
-Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_text)]
+# outside strict mode, and a number is refused instead of read as a Unix time. A day is
+# exactly YYYY-MM-DD (OpenAPI's `format: date`), in a body as in a query parameter.
+Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_day)]
 Moment = Annotated[datetime, StrictMode(False), BeforeValidator(_iso_text)]
 # A JSON Schema integer may be written 3.0; text ("3") is still refused.
 Integer = Annotated[int, StrictMode(False), BeforeValidator(_a_number)]
@@ -116,6 +129,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 GET_QUEUE_ITEM = "get_queue_item"
 DECIDE_QUEUE_ITEM = "decide_queue_item"
 SUBSTITUTE_FEEDBACK = "substitute_feedback"
+KPI_ROWS = "kpi_rows"
 
 
 def queue_item_links(item_id: str) -> dict[str, Any]:
