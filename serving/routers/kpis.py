@@ -19,7 +19,7 @@ from features.kpis.report import clean, kpi_dict, period_dict
 from governance.access import Permission, Principal
 from governance.kpis import KpiStore, sources_dict
 from serving.deps import allow, secured
-from serving.schemas.common import KPI_ROWS, Day
+from serving.schemas.common import KPI_ROWS, QueryDay
 from serving.schemas.kpis import KpiRowsOut, KpisOut
 from stockpilot.errors import NotFound
 
@@ -35,8 +35,12 @@ async def get_kpi_store(request: Request) -> KpiStore:
 
 KpiStoreDep = Annotated[KpiStore, Depends(get_kpi_store)]
 Reader = Annotated[Principal, Depends(allow(Permission.kpis_read))]
-From = Annotated[Day | None, Query(alias="from", description="First day (default: the data's).")]
-To = Annotated[Day | None, Query(description="Last day, inclusive (default: the data's last).")]
+From = Annotated[
+    QueryDay | None, Query(alias="from", description="First day (default: the data's).")
+]
+To = Annotated[
+    QueryDay | None, Query(description="Last day, inclusive (default: the data's last).")
+]
 GrainQ = Annotated[Grain | None, Query(description="Trend buckets (default by period length).")]
 
 
@@ -106,7 +110,7 @@ def kpis(
     "/{kpi_id}/rows",
     summary="The order lines, orders, queue items or stock positions behind a value",
     operation_id=KPI_ROWS,
-    **secured(Permission.kpis_read, 404),
+    **secured(Permission.kpis_read, 404),  # an unknown KPI
 )
 def kpi_rows(
     store: KpiStoreDep,

@@ -24,15 +24,14 @@ def _iso_text(value: Any) -> Any:
     return value
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+def _iso_day_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day is ISO 8601 text YYYY-MM-DD (e.g. 2026-03-02)")
+    return value
 
 
 def _iso_day(value: Any) -> Any:
-    value = _iso_text(value)
-    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
-        # pydantic alone would read "0" as 1970-01-01 (a Unix time) and accept a datetime
-        raise ValueError("a day is ISO 8601 text: YYYY-MM-DD (e.g. 2026-03-02)")
-    return value
+    return _iso_day_text(_iso_text(value))
 
 
 def _a_number(value: Any) -> Any:
@@ -43,8 +42,10 @@ def _a_number(value: Any) -> Any:
 
 # JSON has no date type: days and moments come as ISO 8601 text, parsed as pydantic does
 # outside strict mode, and a number is refused instead of read as a Unix time. A day is
-# exactly YYYY-MM-DD (OpenAPI's `format: date`), in a body as in a query parameter.
+# exactly YYYY-MM-DD (OpenAPI's `format: date`): pydantic alone reads "0" as 1970-01-01.
 Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_day)]
+# A day in a query string: text is all a query has, so "0" must not become 1970-01-01.
+QueryDay = Annotated[date, BeforeValidator(_iso_day_text)]
 Moment = Annotated[datetime, StrictMode(False), BeforeValidator(_iso_text)]
 # A JSON Schema integer may be written 3.0; text ("3") is still refused.
 Integer = Annotated[int, StrictMode(False), BeforeValidator(_a_number)]

@@ -46,8 +46,8 @@ BEYOND_THE_SCHEMA = {
     "POST /v1/orders/risk": "promised_date not before the order day (today without order_ts)",
     "POST /v1/substitutes/{recommendation_id}/feedback": "accepted items were offered",
     "POST /v1/queue-items/{item_id}/decision": "edited_qty only for an item with a quantity",
-    "GET /v1/kpis": "slice values occur in the data, to not before from, ≤ 1,000 trend points",
-    "GET /v1/kpis/{kpi_id}/rows": "slice values occur in the data, to not before from",
+    "GET /v1/kpis": "slice values occur in the data; to not before from; <= 1000 trend points",
+    "GET /v1/kpis/{kpi_id}/rows": "slice values occur in the data; to not before from",
 }
 ACCEPTED = '["2xx", "401", "403", "404", "409", "422", "429"]'
 
