@@ -471,10 +471,13 @@ def soak_ok(windows: list[dict]) -> bool:
 
 def soak_summary(windows: list[dict]) -> str:
     p99 = [w["p99_ms"] for w in windows]
+    later = sum(w["requests"] for w in windows[2:])  # answered after the warm window
+    per_request = _grown(windows, "server_mib") * 1024 / later if later else 0.0
     return (
         f"errors {sum(w['errors'] for w in windows)}; after the first window: server "
-        f"{_grown(windows, 'server_mib'):+.1f} MiB, writer {_grown(windows, 'writer_mib'):+.1f} "
-        f"MiB; WAL at most {max(w['wal_mib'] for w in windows):.1f} MiB; p99 median "
+        f"{_grown(windows, 'server_mib'):+.1f} MiB ({per_request:.2f} KiB per request), "
+        f"writer {_grown(windows, 'writer_mib'):+.1f} MiB; WAL at most "
+        f"{max(w['wal_mib'] for w in windows):.1f} MiB; p99 median "
         f"{sorted(p99)[len(p99) // 2]:.1f} ms (range {min(p99):.1f}-{max(p99):.1f}); "
         f"stable: {'yes' if soak_ok(windows) else 'NO'}"
     )
