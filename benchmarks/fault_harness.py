@@ -58,16 +58,17 @@ def free_port() -> int:
 
 def prepare_store(url: str) -> dict[str, str]:
     """Migrate ``url``, apply the default policy, create the keys the load needs."""
-    from governance import keys, policies, schema
+    from governance import keys, policy_versions
     from governance.access import Principal, Role
-    from governance.db import Database
+    from governance.store import migrate
+    from governance.store.engine import Database
 
     db = Database(url)
     try:
-        schema.upgrade(db)
+        migrate.upgrade(db)
         operator = Principal("faults", Role.admin)
         with db.write() as session:
-            policies.ensure_policy(session, actor=operator, policy_file=None)
+            policy_versions.ensure_policy(session, actor=operator, policy_file=None)
             made = {}
             for role in (Role.order_system, Role.data_scientist, Role.admin):
                 _, made[role.value] = keys.create_key(
@@ -131,7 +132,7 @@ class Server:
         for task in glob(f"/proc/{self.pid}/task/*/children"):
             for child in Path(task).read_text().split():
                 cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-                if b"governance.writer" in cmdline:
+                if b"governance.store.writer" in cmdline:
                     return int(child)
         raise RuntimeError("no writer process under the server")
 
@@ -449,8 +450,8 @@ def audit_books(books: Books, server: Server, key: str, url: str, env: dict[str,
 
     The replays go over 8 connections while ``stockpilot audit verify`` runs beside them (a
     replay records nothing, so it cannot move the chain under the verification)."""
-    from governance.db import Database
-    from governance.tables import RecommendationRow
+    from governance.store.engine import Database
+    from governance.store.tables import RecommendationRow
 
     verifying = _start_audit_verify(env)
     tagged = {order_id for order_id in books.requests}

@@ -54,17 +54,18 @@ def free_port() -> int:
 def seed_store(url: str, data: Path, n_items: int, seed: int) -> dict[str, str]:
     """Migrate, apply the default policy, record ``n_items`` routed order-risk
     recommendations with their decisions; returns a supervisor and an order-system key."""
-    from governance import keys, policies, queues, schema
+    from governance import keys, policy_versions, queues
     from governance.access import Principal, Role
-    from governance.db import Database
     from governance.recommendations import ModelOutput, record
     from governance.routing import OrderRisk, route
+    from governance.store import migrate
+    from governance.store.engine import Database
 
     db = Database(url)
-    schema.upgrade(db)
+    migrate.upgrade(db)
     admin = Principal("bench", Role.admin)
     with db.write() as s:
-        policy = policies.ensure_policy(s, actor=admin, policy_file=None).policy
+        policy = policy_versions.ensure_policy(s, actor=admin, policy_file=None).policy
         supervisor_key = keys.create_key(s, role=Role.supervisor, name="bench-sup", actor=admin)[1]
         erp_key = keys.create_key(s, role=Role.order_system, name="bench-erp", actor=admin)[1]
     truth = pd.read_parquet(data / "truth" / "order_lines.parquet")

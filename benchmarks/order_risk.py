@@ -128,8 +128,8 @@ def scoring(data: Path, threads: int) -> None:
 
     from features.order_fields import record_fields
     from features.risk_state import RiskState
-    from training import tracking
-    from training.data import load_dataset
+    from stockpilot import tracking
+    from stockpilot.data import load_dataset
     from training.order_risk import explained_frame, prepare, time_split, used_tables
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -204,7 +204,7 @@ def scoring(data: Path, threads: int) -> None:
 def grid(data: Path) -> None:
     from sklearn.metrics import roc_auc_score
 
-    from training.data import load_dataset
+    from stockpilot.data import load_dataset
     from training.order_risk import fit, prepare, time_split, used_tables
 
     prepared = prepare(used_tables(load_dataset(data)))

@@ -126,7 +126,7 @@ def peer_body(lines: pd.DataFrame) -> dict:
 
 def lightgbm_peer(home: Path, bodies: list[dict]) -> tuple[str, list[dict]]:
     """Log the champion's booster with MLflow's LightGBM flavour (through
-    ``training/tracking.py``); returns its model URI and, per order, the request that
+    ``stockpilot/tracking.py``); returns its model URI and, per order, the request that
     peer takes: the order's feature rows as the champion computes them."""
     from datetime import UTC, datetime
 
@@ -134,8 +134,8 @@ def lightgbm_peer(home: Path, bodies: list[dict]) -> tuple[str, list[dict]]:
 
     from serving.routers.orders import contract_lines
     from serving.schemas.orders import OrderIn
+    from stockpilot import tracking
     from stockpilot.settings import Settings
-    from training import tracking
 
     settings = Settings(home=home)
     tracking.configure(settings)
@@ -166,12 +166,19 @@ def our_store(env: dict[str, str]) -> str:
             str(BIN / "python"),
             "-c",
             "from governance.access import Principal, Role\n"
-            "from governance.db import Database\nfrom governance import keys, policies, schema\n"
+            "from governance import keys\n"
+            "try:\n"  # this layout, or the one before governance/store/ (a --baseline-code)
+            "    from governance import policy_versions\n"
+            "    from governance.store import migrate\n"
+            "    from governance.store.engine import Database\n"
+            "except ImportError:\n"
+            "    from governance import policies as policy_versions, schema as migrate\n"
+            "    from governance.db import Database\n"
             "from stockpilot.settings import get_settings\n"
-            "db = Database.from_settings(get_settings()); schema.upgrade(db)\n"
+            "db = Database.from_settings(get_settings()); migrate.upgrade(db)\n"
             "op = Principal('bench', Role.admin)\n"
             "with db.write() as s:\n"
-            "    policies.ensure_policy(s, actor=op, policy_file=None)\n"
+            "    policy_versions.ensure_policy(s, actor=op, policy_file=None)\n"
             "    print(keys.create_key(s, role=Role.order_system, name='bench', actor=op)[1])\n",
         ],
         env=env,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from features.inventory import InventoryPositions
-from training.data import load_dataset, load_truth
+from stockpilot.data import load_dataset, load_truth
 from training.substitution import evaluate, fit
 
 P50_TARGET_MS = 5.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,19 +31,6 @@ from features.risk_state import DEMAND_DAYS, LOAD_DAYS, log_price_index
 
 FEATURE_SET = "order-risk"
 FEATURE_SET_VERSION = "2"
-
-FAMILIES = (
-    "inventory_shortfall",
-    "carrier_delay",
-    "route",
-    "slack",
-    "warehouse_load",
-    "customer",
-    "margin_erosion",
-    "order_anomaly",
-    "master_data",
-    "context",
-)
 
 
 @dataclass(frozen=True)
@@ -71,18 +58,18 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("inv_days_after_line", "inventory_shortfall", "inv_available", "il_units_28d", monotone=-1),
     _s("inv_elsewhere_cover", "inventory_shortfall", "inv_elsewhere"),
     _s("inv_position_known", "inventory_shortfall", "inv_known"),
-    _s("item_location_short_rate", "inventory_shortfall", "il_outcomes"),
+    _s("item_location_short_rate", "inventory_shortfall", "il_outcomes", monotone=1),
     _s("item_location_demand", "inventory_shortfall", "il_units_28d"),
     # carrier delay
-    _s("lane_late_rate", "carrier_delay", "lane_late_n"),
+    _s("lane_late_rate", "carrier_delay", "lane_late_n", monotone=1),
     _s("lane_volume", "carrier_delay", "lane_late_n"),
-    _s("carrier_recent_late_rate", "carrier_delay", "carrier_recent_n"),
+    _s("carrier_recent_late_rate", "carrier_delay", "carrier_recent_n", monotone=1),
     _s("carrier_late_trend", "carrier_delay", "carrier_recent_n"),
     _s("carrier_mode", "carrier_delay", "carrier_mode", cat=True),
     _s("ship_method", "carrier_delay", "ship_method", cat=True),
     # route (location × carrier × ship method): besides the miss rates of every identity
     # (``miss_rate_<identity>``, built from the state values present, see identity_spec)
-    _s("recent_miss_rate_route", "route", "ids_route_recent_n", "ids_route_n", "net_n"),
+    _s("recent_miss_rate_route", "route", "ids_route_recent_n", "ids_route_n", "net_n", monotone=1),
     _s("route_volume", "route", "ids_route_n"),
     # slack between order and promise
     _s("promised_days", "slack", "promised_day", monotone=-1),
@@ -97,7 +84,7 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("load_recent", "warehouse_load", "loc_lines_3d"),
     _s("load_today", "warehouse_load", "loc_lines_today"),
     # customer
-    _s("customer_miss_rate", "customer", "cust_outcomes"),
+    _s("customer_miss_rate", "customer", "cust_outcomes", monotone=1),
     _s("customer_history", "customer", "cust_lines"),
     _s("customer_tier", "customer", "cust_tier", cat=True),
     _s("customer_segment", "customer", "cust_segment", cat=True),
@@ -121,16 +108,19 @@ SPECS: tuple[FeatureSpec, ...] = (
     _s("customer_unknown", "master_data", "cust_known"),
     # context: priority, the network's recent miss rate, and every x_* order column
     _s("priority", "context", "priority", cat=True),
-    _s("network_recent_miss_rate", "context", "net_recent_n", "net_n"),
+    _s("network_recent_miss_rate", "context", "net_recent_n", "net_n", monotone=1),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 RATE_PREFIX = "miss_rate_"
+CUSTOMER = "customer"  # the customer's own miss rate, in Priors.strengths
 
 
 def identity_spec(identity: str) -> FeatureSpec:
     """The feature of an identity's shrunk miss rate (``features.risk_identities``)."""
     found = named(identity)
-    return _s(f"{RATE_PREFIX}{identity}", found.family, found.n, found.m, "net_n", "net_m")
+    return _s(
+        f"{RATE_PREFIX}{identity}", found.family, found.n, found.m, "net_n", "net_m", monotone=1
+    )
 
 
 def spec_of(name: str) -> FeatureSpec | None:
@@ -161,12 +151,60 @@ def _rate(events: np.ndarray, n: np.ndarray, prior: float, strength: float) -> n
 
 @dataclass(frozen=True)
 class Priors:
-    """Population rates the history rates are shrunk towards (fitted on training lines)."""
+    """Population rates the history rates are shrunk towards (fitted on training lines).
+
+    ``strength`` is the default number of pseudo-observations; ``strengths`` holds the
+    empirical-Bayes one of each identity's miss rate (and of the customer's, key
+    ``"customer"``), fitted on the training lines by :func:`eb_strength`.
+    """
 
     late: float = 0.1
     miss: float = 0.15
     short: float = 0.1
     strength: float = 10.0
+    strengths: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, name: str) -> float:
+        """Pseudo-observations of the miss rate ``name`` (the default when not fitted)."""
+        return self.__dict__.get("strengths", {}).get(name, self.strength)
+
+
+MIN_STRENGTH, MAX_STRENGTH = 2.0, 2000.0
+
+
+def eb_strength(keys: np.ndarray, y: np.ndarray, parent: np.ndarray | None = None) -> float:
+    """Empirical-Bayes pseudo-observations of a keyed miss rate (method of moments).
+
+    How far the levels' rates spread around their parent's (``parent``: the parent
+    level's rate on each line; None: the overall rate) beyond what binomial noise alone
+    would give is the between-level variance ``τ²``; a level's rate is then worth
+    ``p(1 − p) / τ²`` lines of its parent's. Levels that differ little (customers whose
+    own effect is small) are shrunk hard, levels that differ a lot (routes 3 % vs 32 %
+    late) keep their own rate after a few lines. Lines without a key are left out.
+    """
+    y = np.asarray(y, dtype=float)
+    known = pd.notna(pd.Series(keys, dtype=object)).to_numpy()
+    if known.sum() < 2:
+        return MAX_STRENGTH
+    base = float(y[known].mean())
+    q = np.full(len(y), base) if parent is None else np.asarray(parent, dtype=float)
+    frame = pd.DataFrame({"k": pd.Series(keys, dtype=object)[known].astype(str).to_numpy()})
+    frame["y"], frame["q"] = y[known], q[known]
+    groups = frame.groupby("k").agg(n=("y", "size"), m=("y", "sum"), q=("q", "mean"))
+    n, rate, q = groups["n"].to_numpy(float), (groups["m"] / groups["n"]).to_numpy(), groups["q"]
+    noise = float(np.sum(q * (1.0 - q)))
+    tau2 = (float(np.sum(n * (rate - q.to_numpy()) ** 2)) - noise) / float(n.sum())
+    if not tau2 > 0:
+        return MAX_STRENGTH
+    return float(np.clip(base * (1.0 - base) / tau2, MIN_STRENGTH, MAX_STRENGTH))
+
+
+def _level_rates(keys: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each line's level rate over the lines given (the parent's rate for eb_strength);
+    lines without a key get the overall rate."""
+    series = pd.Series(keys, dtype=object)
+    rates = pd.Series(y).groupby(series.astype(str).where(series.notna(), None)).transform("mean")
+    return rates.fillna(float(np.mean(y))).to_numpy(dtype=float)
 
 
 def derive(
@@ -226,7 +264,8 @@ def derive(
                 if parent is not None and named(parent).n in inputs
                 else network_rate()
             )
-            cache[key] = _rate(inputs[identity.m], inputs[identity.n], base, k)
+            strength = priors.of(name)
+            cache[key] = _rate(inputs[identity.m], inputs[identity.n], base, strength)
         return cache[key]
 
     formulas: dict[str, Callable[[], Any]] = {
@@ -281,7 +320,7 @@ def derive(
         "load_recent": lambda: _ratio(inputs["loc_lines_3d"] / LOAD_DAYS, daily_lines()),
         "load_today": lambda: _ratio(inputs["loc_lines_today"], daily_lines()),
         "customer_miss_rate": lambda: _rate(
-            inputs["cust_misses"], inputs["cust_outcomes"], priors.miss, k
+            inputs["cust_misses"], inputs["cust_outcomes"], priors.miss, priors.of(CUSTOMER)
         ),
         "customer_history": lambda: np.log1p(inputs["cust_lines"]),
         "customer_tier": lambda: inputs["cust_tier"],
@@ -355,9 +394,12 @@ class OrderRiskFeatures:
     on one order's five.
     """
 
-    def __init__(self, prior_strength: float = 10.0, max_categories: int = 64) -> None:
+    def __init__(
+        self, prior_strength: float = 10.0, max_categories: int = 64, empirical_bayes: bool = True
+    ) -> None:
         self.prior_strength = prior_strength
         self.max_categories = max_categories
+        self.empirical_bayes = empirical_bayes
 
     def fit(
         self, fields: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray], y: np.ndarray
@@ -376,6 +418,7 @@ class OrderRiskFeatures:
             miss=_pooled(state, "cust_misses", "cust_outcomes", float(np.mean(y))),
             short=_pooled(state, "il_shorts", "il_outcomes", 0.1),
             strength=self.prior_strength,
+            strengths=self._strengths(inputs, in_state(state), y) if self.empirical_bayes else {},
         )
         self.feature_names_ = [*names, *free]
         derived = derive(inputs, self.feature_names_, self.priors_)
@@ -387,6 +430,27 @@ class OrderRiskFeatures:
         self.families_ = [spec.family if spec else "context" for spec in specs]
         self.monotone_ = [spec.monotone if spec else 0 for spec in specs]
         return self
+
+    @staticmethod
+    def _strengths(
+        inputs: Mapping[str, np.ndarray], identities: Sequence[str], y: np.ndarray
+    ) -> dict[str, float]:
+        """Empirical-Bayes strength of each identity's miss rate (towards its parent's, as
+        :func:`derive` shrinks it) and of the customer's, from the training lines."""
+        keys: dict[str, np.ndarray] = {}
+        out: dict[str, float] = {}
+        for name in identities:
+            identity = named(name)
+            parts = [p for p in identity.parts if p in inputs]
+            if not parts:
+                continue
+            keys[name] = _keys(inputs, parts)
+            parent = identity.parent if identity.parent in keys else None
+            rates = None if parent is None else _level_rates(keys[parent], y)
+            out[name] = eb_strength(keys[name], y, rates)
+        if "customer_id" in inputs:
+            out[CUSTOMER] = eb_strength(_keys(inputs, ["customer_id"]), y)
+        return out
 
     def _codes(self, values: np.ndarray, y: np.ndarray) -> dict[str, float]:
         frame = pd.DataFrame({"v": pd.Series(values, dtype=object).astype("string"), "y": y})
@@ -426,6 +490,16 @@ class OrderRiskFeatures:
                 dtype=float,
             )
         return derived
+
+
+def _keys(inputs: Mapping[str, np.ndarray], parts: Sequence[str]) -> np.ndarray:
+    """Each line's key text over ``parts`` (None when a part is missing)."""
+    series = [pd.Series(inputs[p], dtype=object) for p in parts]
+    text = series[0].astype(str)
+    for column in series[1:]:
+        text = text + "|" + column.astype(str)
+    missing = np.logical_or.reduce([column.isna().to_numpy() for column in series])
+    return text.where(~missing, None).to_numpy(dtype=object)
 
 
 def _pooled(state: Mapping[str, np.ndarray], events: str, n: str, default: float) -> float:

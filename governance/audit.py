@@ -7,7 +7,7 @@ the effect it records. Appends must be serialized for ``seq`` to stay contiguous
 chain linear:
 
 * SQLite: every write transaction already holds the database write lock (``BEGIN
-  IMMEDIATE``, see :mod:`governance.db`), so the head cannot move under us.
+  IMMEDIATE``, see :mod:`governance.store.engine`), so the head cannot move under us.
 * PostgreSQL: the append takes ``LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE``,
   which conflicts with itself and with INSERT but not with readers, and is held to commit.
 
@@ -15,7 +15,7 @@ To stay deadlock-free on PostgreSQL the audit lock must be the last lock a trans
 takes: append after the rows you change, and change no other rows afterwards (updating the
 idempotency record the same transaction inserted is fine — nobody else can hold it).
 
-A store opened with an anchor (:mod:`governance.anchor`) records the head after every
+A store opened with an anchor (:mod:`governance.store.anchor`) records the head after every
 commit that appended (:func:`anchor_commits`), and :func:`verify` checks the chain against
 it, so a deleted tail is found too.
 """
@@ -33,7 +33,6 @@ from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from governance.access import Principal
-from governance.anchor import Anchor, Checkpoint
 from governance.chain import (
     GENESIS,
     Link,
@@ -42,12 +41,13 @@ from governance.chain import (
     link_hash,
     verify_links,
 )
-from governance.inserts import RowInsert
-from governance.tables import AuditEventRow
+from governance.store.anchor import Anchor, Checkpoint
+from governance.store.fast_inserts import RowInsert
+from governance.store.tables import AuditEventRow
 
 log = logging.getLogger(__name__)
 # Built once: an append runs on every scored order, so the insert goes straight to the
-# driver (governance.inserts) and the head query hits SQLAlchemy's compiled cache.
+# driver (governance.store.fast_inserts) and the head query hits SQLAlchemy's compiled cache.
 _LOCK = text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
 _HEAD = select(AuditEventRow.seq, AuditEventRow.hash).order_by(AuditEventRow.seq.desc()).limit(1)
 _INSERT = RowInsert(AuditEventRow.__table__)

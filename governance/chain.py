@@ -3,7 +3,7 @@
 Each event's hash covers its canonical content and the previous event's hash, so changing,
 removing or reordering any event breaks every later link; verification walks the chain once
 and names the first sequence number that does not check out. Against an anchored head
-(:mod:`governance.anchor`) it also finds a deleted tail, and a rewrite whose hashes were
+(:mod:`governance.store.anchor`) it also finds a deleted tail, and a rewrite whose hashes were
 recomputed up to the head. Payloads are stored as the
 exact canonical text that was hashed, so verification never depends on how a database
 round-trips JSON numbers.
@@ -155,7 +155,7 @@ class Verification:
 def verify_links(links: Iterable[Link], *, anchor: Any = None) -> Verification:
     """Check sequence contiguity (from 1), back-links and hashes, in ``seq`` order.
 
-    ``anchor`` (a :class:`governance.anchor.Checkpoint`: ``seq`` and ``head``): the chain
+    ``anchor`` (a :class:`governance.store.anchor.Checkpoint`: ``seq`` and ``head``): the chain
     must contain event ``seq`` hashing to ``head``.
     """
     expected_seq, prev_hash, count = 1, GENESIS, 0

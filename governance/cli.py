@@ -24,7 +24,7 @@ from stockpilot.progress import console
 
 if TYPE_CHECKING:
     from governance.access import Principal
-    from governance.db import Database
+    from governance.store.engine import Database
 
 app = typer.Typer()
 db_app = typer.Typer(help="Governance database schema.", no_args_is_help=True)
@@ -54,8 +54,8 @@ def _operator() -> Principal:
 @contextmanager
 def _database(*, check_schema: bool = True) -> Iterator[Database]:
     """The configured store; StockPilot errors become one red line and exit status 1."""
-    from governance.db import Database
-    from governance.schema import require_current
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
     from stockpilot.settings import get_settings
 
     db = None
@@ -77,7 +77,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Create or migrate the governance schema (idempotent)."""
-    from governance.schema import upgrade
+    from governance.store.migrate import upgrade
 
     with _database(check_schema=False) as db:
         current = upgrade(db, revision)
@@ -104,7 +104,7 @@ def policy_validate(file: Annotated[Path, typer.Argument(help="Policy YAML file.
 @policy_app.command("apply")
 def policy_apply(file: Annotated[Path, typer.Argument(help="Policy YAML file.")]) -> None:
     """Validate FILE and make it the active policy (audited)."""
-    from governance.policies import apply_policy
+    from governance.policy_versions import apply_policy
 
     try:
         source = file.read_text(encoding="utf-8")
@@ -122,7 +122,7 @@ def policy_apply(file: Annotated[Path, typer.Argument(help="Policy YAML file.")]
 @policy_app.command("show")
 def policy_show(as_json: JsonOpt = False) -> None:
     """Print the active policy."""
-    from governance.policies import active_policy
+    from governance.policy_versions import active_policy
 
     with _database() as db, db.read() as session:
         applied = active_policy(session)

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from governance.tables import InventoryEventRow, LineOutcomeRow
+from governance.store.tables import InventoryEventRow, LineOutcomeRow
 
 INVENTORY_FIELDS = (
     "on_hand",

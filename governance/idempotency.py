@@ -29,8 +29,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from governance.chain import canonical_json, canonical_payload
-from governance.db import Database
-from governance.tables import IdempotencyRow
+from governance.store.engine import Database
+from governance.store.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
 
 MAX_KEY_CHARS = 255
@@ -159,7 +159,7 @@ def run_once(
 ) -> StoredResponse:
     """Claim, run ``effect(session)`` → (status, body), store the response: one transaction.
 
-    Serving runs :func:`idempotent` inside a group-commit unit instead (``serving/effects.py``).
+    Serving runs :func:`idempotent` inside a group-commit unit instead (:mod:`governance.commands`).
     """
     with db.write() as session:
         return idempotent(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from governance import audit
 from governance.access import TOKEN_PREFIX, Principal, Role, hash_token, new_token, parse_role
-from governance.tables import ApiKeyRow
+from governance.store.tables import ApiKeyRow
 from stockpilot.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 DEFAULT_LIFETIME = timedelta(days=90)

@@ -52,9 +52,9 @@ def _records(use_store: bool) -> KpiRecords | None:
         return None
     from sqlalchemy.engine import make_url
 
-    from governance.db import Database
     from governance.kpi_records import KpiRecords
-    from governance.schema import require_current
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
     from stockpilot.settings import get_settings
 
     url = get_settings().database_url

@@ -18,8 +18,8 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from features.kpis.records import ITEM_COLUMNS, RECOMMENDATION_COLUMNS
-from governance.db import Database
-from governance.tables import (
+from governance.store.engine import Database
+from governance.store.tables import (
     AuditEventRow,
     InventoryEventRow,
     LineOutcomeRow,

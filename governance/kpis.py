@@ -156,7 +156,7 @@ class KpiStore:
             self._rebuilding = None
 
     def _load_base(self) -> Base:
-        from training.data import load_dataset
+        from stockpilot.data import load_dataset
 
         if not self.data_dir.is_dir():
             raise NotReady(f"KPIs need a dataset: {self.data_dir} does not exist")

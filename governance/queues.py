@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from governance import audit
 from governance.access import Permission, Principal, require
-from governance.ids import new_id
-from governance.inserts import RowInsert
 from governance.policy import Policy
 from governance.routing import Decision, Kind, replenishment_approvals
-from governance.tables import ApprovalRow, QueueItemRow
+from governance.store.fast_inserts import RowInsert
+from governance.store.ids import new_id
+from governance.store.tables import ApprovalRow, QueueItemRow
 from governance.workflow import ItemState, QueueAction, Status, Transition
 from governance.workflow import decide as decide_transition
 from governance.workflow import expire as expire_transition

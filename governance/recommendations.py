@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from governance import audit, queues
 from governance.access import Principal
 from governance.chain import canonical_payload
-from governance.ids import new_id
-from governance.inserts import RowInsert
 from governance.queues import QueueItem
 from governance.routing import Decision
-from governance.tables import RecommendationRow
+from governance.store.fast_inserts import RowInsert
+from governance.store.ids import new_id
+from governance.store.tables import RecommendationRow
 from stockpilot.errors import InvalidInput
 
 _INSERT = RowInsert(RecommendationRow.__table__)  # straight to the driver: runs per order
@@ -177,7 +177,7 @@ def list_recommendations(
     """Newest first, optionally one kind and subjects starting with ``subject_prefix``."""
     from sqlalchemy import select
 
-    from governance.tables import QueueItemRow
+    from governance.store.tables import QueueItemRow
 
     query = (
         select(RecommendationRow, QueueItemRow)

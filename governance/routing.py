@@ -39,27 +39,37 @@ class OrderRisk:
     drivers: Mapping[str, float] = field(default_factory=dict)
     flags: frozenset[str] = frozenset()
     kind: Kind = Kind.order_risk
+    value: float | None = None  # sum of qty × unit price: high-value orders need two approvers
 
 
 @dataclass(frozen=True, slots=True)
 class Substitution:
     """A candidate substitute's acceptance probability and the margin it gives up (fraction
-    of the original line price)."""
+    of the original line price; ``None`` when the price or the margin is unknown, which a
+    person must look at)."""
 
     acceptance_probability: float
-    margin_loss: float
+    margin_loss: float | None
+    kind: Kind = Kind.substitution
+
+
+@dataclass(frozen=True, slots=True)
+class NoSubstitute:
+    """A substitute search that found nothing in stock: sales must look."""
+
     kind: Kind = Kind.substitution
 
 
 @dataclass(frozen=True, slots=True)
 class Replenishment:
-    """A replenishment suggestion's value (quantity × unit cost)."""
+    """A replenishment suggestion's value (quantity × unit cost; ``None`` when the unit
+    cost is unknown, which needs the most scrutiny: two approvers)."""
 
-    value: float
+    value: float | None
     kind: Kind = Kind.replenishment
 
 
-Recommendation = OrderRisk | Substitution | Replenishment
+Recommendation = OrderRisk | Substitution | NoSubstitute | Replenishment
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +103,23 @@ def route(recommendation: Recommendation, policy: Policy) -> Decision:
         return _route_order_risk(recommendation, policy)
     if isinstance(recommendation, Substitution):
         return _route_substitution(recommendation, policy)
+    if isinstance(recommendation, NoSubstitute):
+        return _route_no_substitute(policy)
     if isinstance(recommendation, Replenishment):
         return _route_replenishment(recommendation, policy)
     raise TypeError(f"recommendation: cannot route {type(recommendation).__name__}")
 
 
-def replenishment_approvals(value: float, policy: Policy) -> int:
-    """Approvals a replenishment item of ``value`` needs once it is in the queue."""
-    return 2 if value > policy.replenishment.two_approvers_above else 1
+def replenishment_approvals(value: float | None, policy: Policy) -> int:
+    """Approvals a replenishment item of ``value`` needs once it is in the queue (an
+    unknown value needs two)."""
+    return 2 if value is None or value > policy.replenishment.two_approvers_above else 1
+
+
+def order_approvals(value: float | None, policy: Policy) -> int:
+    """Approvals a queued order of ``value`` needs (two above ``two_approvers_above``)."""
+    limit = policy.order_risk.two_approvers_above
+    return 2 if limit is not None and value is not None and value > limit else 1
 
 
 def dominant_driver(drivers: Mapping[str, float]) -> str | None:
@@ -119,10 +138,25 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
     _check_unit("probability", rec.probability)
     cfg, p = policy.order_risk, rec.probability
 
+    approvals = order_approvals(rec.value, policy)
+
     def decide(action: Action, queue: str | None, key: str, value: float | None, why: str):
         sla = policy.queues[queue].sla_hours if queue else None
+        if queue and approvals == 2:
+            why += (
+                f"; value {rec.value:,.2f} is above order_risk.two_approvers_above "
+                f"{cfg.two_approvers_above:,.2f}: two approvers"
+            )
         return Decision(
-            Kind.order_risk, action, queue, key, value, policy.version, 1 if queue else 0, sla, why
+            Kind.order_risk,
+            action,
+            queue,
+            key,
+            value,
+            policy.version,
+            approvals if queue else 0,
+            sla,
+            why,
         )
 
     if p >= cfg.hold_at:
@@ -173,7 +207,7 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
 
 def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
     _check_unit("acceptance_probability", rec.acceptance_probability)
-    if not rec.margin_loss == rec.margin_loss:  # NaN
+    if rec.margin_loss is not None and not rec.margin_loss == rec.margin_loss:  # NaN
         raise InvalidInput("margin_loss: NaN is not a margin loss", margin_loss=rec.margin_loss)
     cfg, p = policy.substitution, rec.acceptance_probability
     queue = cfg.review_queue
@@ -190,6 +224,18 @@ def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
             sla,
             f"acceptance probability {p:.2f} is below auto_offer_at {cfg.auto_offer_at:.2f}: "
             f"review in {queue}",
+        )
+    if rec.margin_loss is None:
+        return Decision(
+            Kind.substitution,
+            Action.review,
+            queue,
+            "substitution.max_margin_loss",
+            cfg.max_margin_loss,
+            policy.version,
+            1,
+            sla,
+            f"margin loss unknown (no price or margin for the line): review in {queue}",
         )
     if rec.margin_loss > cfg.max_margin_loss:
         return Decision(
@@ -218,10 +264,38 @@ def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
     )
 
 
+def _route_no_substitute(policy: Policy) -> Decision:
+    cfg = policy.substitution
+    queue = cfg.review_queue
+    return Decision(
+        Kind.substitution,
+        Action.review,
+        queue,
+        "substitution.auto_offer_at",
+        cfg.auto_offer_at,
+        policy.version,
+        1,
+        policy.queues[queue].sla_hours,
+        f"no substitute in stock: review in {queue}",
+    )
+
+
 def _route_replenishment(rec: Replenishment, policy: Policy) -> Decision:
-    if not rec.value >= 0:  # also rejects NaN
-        raise InvalidInput(f"value: {rec.value!r} must be a non-negative amount", value=rec.value)
     cfg, v = policy.replenishment, rec.value
+    if v is None:
+        return Decision(
+            Kind.replenishment,
+            Action.review,
+            cfg.queue,
+            "replenishment.two_approvers_above",
+            cfg.two_approvers_above,
+            policy.version,
+            2,
+            policy.queues[cfg.queue].sla_hours,
+            f"value unknown (no unit cost): two approvers in {cfg.queue}",
+        )
+    if not v >= 0:  # also rejects NaN
+        raise InvalidInput(f"value: {v!r} must be a non-negative amount", value=v)
     if v < cfg.auto_approve_below:
         return Decision(
             Kind.replenishment,

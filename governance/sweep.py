@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from governance import idempotency, queues
-from governance.db import Database
+from governance.store.engine import Database
 
 
 @dataclass(frozen=True, slots=True)

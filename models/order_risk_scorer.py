@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.families import FAMILIES
 from features.order_fields import line_fields, record_fields
-from features.order_risk import FAMILIES, OrderRiskFeatures
+from features.order_risk import OrderRiskFeatures
 from features.risk_state import RiskState, value_arrays
 from models.order_risk import ErosionResult, MarginErosionDetector, OrderRiskClassifier
 from models.reasons import reason
@@ -84,7 +85,7 @@ class LineRisk:
 
 
 @dataclass
-class OrderRisk:
+class ScoredOrder:
     order_id: str | None
     score: float  # order-level P(miss), see ``aggregation``
     aggregation: str
@@ -251,7 +252,7 @@ class OrderRiskScorer:
 
     # --- orders (serving) -----------------------------------------------------------------
 
-    def score_order(self, lines: Sequence[Mapping[str, Any]], state: RiskState) -> OrderRisk:
+    def score_order(self, lines: Sequence[Mapping[str, Any]], state: RiskState) -> ScoredOrder:
         """Score and explain one order (its lines as contract-shaped dictionaries)."""
         result = self.score_orders([lines], state)[0]
         if isinstance(result, ValueError):
@@ -260,7 +261,7 @@ class OrderRiskScorer:
 
     def score_orders(
         self, orders: Sequence[Sequence[Mapping[str, Any]]], state: RiskState
-    ) -> list[OrderRisk | ValueError]:
+    ) -> list[ScoredOrder | ValueError]:
         """Score and explain many orders with one feature and SHAP computation for all lines.
 
         Each order is scored against ``state`` as it is: none sees the others' units (the
@@ -268,7 +269,7 @@ class OrderRiskScorer:
         be scored gets its ``ValueError`` in its place; the others are scored. NumPy's cost
         on a 5-line order is mostly per call, so many orders cost little more than one.
         """
-        results: list[OrderRisk | ValueError | None] = [None] * len(orders)
+        results: list[ScoredOrder | ValueError | None] = [None] * len(orders)
         # Orders with other columns (x_* context) or types cannot share arrays: group them.
         groups: dict[tuple, list[tuple[int, dict, list]]] = {}
         for i, lines in enumerate(orders):
@@ -306,7 +307,7 @@ class OrderRiskScorer:
 
     def _alone(
         self, lines: Sequence[Mapping[str, Any]], fields: dict, values: dict
-    ) -> OrderRisk | ValueError:
+    ) -> ScoredOrder | ValueError:
         try:
             return self._order(lines, self.explain_arrays(fields, values), 0)
         except ValueError as err:
@@ -314,7 +315,7 @@ class OrderRiskScorer:
 
     def _order(
         self, lines: Sequence[Mapping[str, Any]], scores: BatchScores, start: int
-    ) -> OrderRisk:
+    ) -> ScoredOrder:
         """One order from the rows ``start …`` of ``scores``."""
         stop = start + len(lines)
         names = self.feature_names
@@ -350,7 +351,7 @@ class OrderRiskScorer:
                 )
             )
         riskiest = max(out, key=lambda line: line.probability)
-        return OrderRisk(
+        return ScoredOrder(
             order_id=_str(lines[0].get("order_id")),
             score=aggregate(probability, self.aggregation),
             aggregation=self.aggregation,

@@ -4,7 +4,7 @@ Retraining learns from what customers did with *our* offers, so each decided
 recommendation becomes ordinary substitution events: one row per offered substitute,
 ``accepted`` true or false, at the recommendation's time, with the rank as
 ``position`` and the ``x_*`` context the request carried. Pure: the writer that
-appends them to a dataset is :func:`training.feedback.append_substitutions`.
+appends them to a dataset is :func:`stockpilot.feedback.append_substitutions`.
 """
 
 from __future__ import annotations

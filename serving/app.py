@@ -121,6 +121,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         kpis,
     ):
         app.include_router(module.router)
+    from serving import ui
+
+    ui.install(app, settings)  # the review workbench under /ui/
     app.add_middleware(errors.BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Timing, services_of=lambda: getattr(app.state, "services", None))
     return app

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from governance.access import Permission, Principal, require
+from governance.reads import Reads
 from serving.services import Services
 
 API_KEY_HEADER = APIKeyHeader(
@@ -28,6 +29,13 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_reads(request: Request) -> Reads:
+    return request.app.state.services.reads
+
+
+ReadsDep = Annotated[Reads, Depends(get_reads)]
 
 
 def authenticate(request: Request, api_key: str | None) -> Principal:

@@ -131,7 +131,7 @@ def _dataset_positions(settings: Settings) -> InventoryPositions | None:
         path = directory / f"inventory.{suffix}"
         if path.exists():
             from features.contract import validate_table
-            from training.data import read_tables
+            from stockpilot.data import read_tables
 
             tables, _ = read_tables(directory)
             typed, violations = validate_table("inventory", tables["inventory"])

@@ -22,8 +22,8 @@ from typing import Any
 
 import features  # noqa: F401  (the project's packages, before any model's code copy)
 import models  # noqa: F401
+from stockpilot import tracking
 from stockpilot.errors import NotReady
-from training import tracking
 
 log = logging.getLogger(__name__)
 META = "meta.json"

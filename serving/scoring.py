@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from features.risk_state import RiskState
-from models.order_risk_scorer import OrderRisk, OrderRiskScorer
+from models.order_risk_scorer import OrderRiskScorer, ScoredOrder
 
 Lines = Sequence[Mapping[str, Any]]
 
@@ -47,7 +47,7 @@ class OrderBatcher:
 
     async def score(
         self, scorer: OrderRiskScorer, state: RiskState, orders: Sequence[Lines]
-    ) -> list[OrderRisk | ValueError]:
+    ) -> list[ScoredOrder | ValueError]:
         """Each order's risk (or why it cannot be scored), in the order given."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()

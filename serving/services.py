@@ -11,21 +11,25 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from governance import keys as key_store
-from governance import policies, schema
+from governance import policy_versions
 from governance.access import Principal, Role, hash_token
-from governance.committer import GroupCommitter
-from governance.db import Database
+from governance.commands import Commands
 from governance.kpi_records import KpiRecords
 from governance.kpis import KpiStore
 from governance.policy import Policy
+from governance.reads import Reads
+from governance.store import migrate
+from governance.store.committer import GroupCommitter
+from governance.store.engine import Database
 from governance.sweep import sweep
 from serving.live import LiveState
 from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
 from serving.model_store import ModelStore
+from serving.planning import PlanningView
 from serving.ratelimit import RateLimiter
 from serving.scoring import OrderBatcher
 from stockpilot.errors import NotReady, Unauthorized
@@ -52,9 +56,9 @@ class PolicyCache:
 
     def refresh(self, db: Database) -> Policy:
         with db.read() as session:
-            version = policies.active_version(session)
+            version = policy_versions.active_version(session)
             if self.policy is None or version != self.policy.version:
-                self.policy = policies.active_policy(session).policy
+                self.policy = policy_versions.active_policy(session).policy
         self.checked_at = time.monotonic()
         return self.policy
 
@@ -97,10 +101,13 @@ class Services:
     settings: Settings
     db: Database
     committer: GroupCommitter
+    commands: Commands
+    reads: Reads
     models: ModelStore
     metrics: Metrics
     live: LiveState
     kpis: KpiStore
+    planning: PlanningView
     policy: PolicyCache = field(default_factory=PolicyCache)
     keys: KeyCache = field(default_factory=KeyCache)
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
@@ -112,11 +119,11 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         """Connect, check the schema, apply the first policy, load models and live state."""
         db = Database.from_settings(settings)
-        schema.require_current(db)
+        migrate.require_current(db)
         with db.write() as session:
-            policies.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
+            policy_versions.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
         # The writer process starts now and reaches the store while the models load.
-        committer = GroupCommitter(db, warm=["serving.effects"]).start()
+        committer = GroupCommitter(db, warm=["governance.command_units"]).start()
         try:
             models = ModelStore(settings.model_cache_dir)
             report = models.load()
@@ -134,10 +141,16 @@ class Services:
             settings=settings,
             db=db,
             committer=committer,
+            commands=Commands(
+                committer,
+                idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+            ),
+            reads=Reads(db),
             models=models,
             metrics=Metrics(),
             live=live,
             kpis=kpi_store(settings, db),
+            planning=PlanningView(settings.data_dir),
             # The requests a pass resumes submit their writes next: one flush behind them.
             scoring=OrderBatcher(after_pass=committer.flush_soon),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),

@@ -1,55 +1,42 @@
-"""The write path of creating POSTs: idempotency claim, effect and response in one unit.
+"""The HTTP side of a write: ``Idempotency-Key`` → :class:`RetryKey`, committed → response.
 
-The unit runs on the group committer (one commit per batch of requests, in its writer
-process), so a 2xx is sent only after the effect, its audit events and the stored
-idempotent response are committed together. A retry with the same ``Idempotency-Key``
-and body gets the stored response (``Idempotent-Replayed: true``), nothing is created
-twice. Effects are the picklable functions of :mod:`serving.effects`.
+What a write does is a use case of :class:`governance.commands.Commands`; a router only
+turns the request into a :class:`RetryKey` and the committed body into a response (with
+``Idempotent-Replayed: true`` when a retry got the stored one).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from governance.access import Principal
+from governance.command_units import Committed
+from governance.commands import RetryKey
 from governance.idempotency import request_fingerprint
-from serving import effects
-from serving.effects import Effect
-from serving.services import Services
 
 
-async def create(
-    services: Services,
-    principal: Principal,
-    *,
-    request: Request,
-    body: Any,
-    idempotency_key: str | None,
-    effect: Effect,
-) -> tuple[Response, bool]:
-    """Run ``effect`` durably; returns the response and whether it was replayed."""
-    if idempotency_key is None:
-        unit = partial(effects.respond, effect=effect)
-    else:
-        unit = partial(
-            effects.respond_once,
-            effect=effect,
-            caller=principal.key_id or principal.actor,
-            key=idempotency_key,
-            fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-            retention=timedelta(hours=services.settings.idempotency_retention_hours),
-        )
-    rendered = await services.committer.run_async(unit)
-    headers = {"Idempotent-Replayed": "true"} if rendered.replayed else None
-    response = Response(
-        rendered.content,
-        status_code=rendered.status_code,
+def retry_key(
+    request: Request, principal: Principal, key: str | None, body: Any
+) -> RetryKey | None:
+    """The retry key of a request with an ``Idempotency-Key`` (``None`` without one)."""
+    if key is None:
+        return None
+    return RetryKey(
+        caller=principal.key_id or principal.actor,
+        key=key,
+        fingerprint=request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+    )
+
+
+def response(committed: Committed) -> Response:
+    """The committed body as it was rendered in the writer."""
+    headers = {"Idempotent-Replayed": "true"} if committed.replayed else None
+    return Response(
+        committed.content,
+        status_code=committed.status_code,
         media_type="application/json",
         headers=headers,
     )
-    return response, rendered.replayed

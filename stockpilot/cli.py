@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from governance.cli import app as governance_app
 from governance.kpi_cli import app as kpi_app
 from serving.cli import app as serving_app
+from stockpilot.bootstrap import app as bootstrap_app
 from stockpilot.errors import StockPilotError
 from stockpilot.progress import console
 from training.cli import app as training_app
@@ -49,6 +50,7 @@ app = typer.Typer(
 app.add_typer(training_app)
 app.add_typer(governance_app)
 app.add_typer(serving_app)
+app.add_typer(bootstrap_app)
 app.add_typer(
     kpi_app,
     name="kpis",

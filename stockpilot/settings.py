@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     )
     idempotency_retention_hours: float = Field(24.0, gt=0)
     expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
+    ui_session_hours: float = Field(
+        8.0,
+        gt=0,
+        le=24 * 30,
+        description="A workbench sign-in lasts this long (never past its key).",
+    )
+    ui_poll_seconds: float = Field(
+        10.0, ge=1, le=3600, description="How often a queue page looks for new items."
+    )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

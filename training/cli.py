@@ -143,8 +143,8 @@ def validate(
 ) -> None:
     """Validate every table of DIRECTORY; exit 1 naming table, column, rule and rows."""
     from features.quality import master_data_findings
+    from stockpilot.data import load_dataset
     from stockpilot.errors import ContractViolation
-    from training.data import load_dataset
 
     try:
         ds = load_dataset(directory)

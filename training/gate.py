@@ -141,7 +141,7 @@ def register_gated(
 ) -> dict[str, Any]:
     """Register the logged model, moving ``champion`` only past the gate (the ``registered``
     block of the report). The verdict is recorded on the version as tags."""
-    from training import tracking
+    from stockpilot import tracking
 
     gate = evaluation["gate"]
     allowed, refused = champion_alias(gate, alias, force)

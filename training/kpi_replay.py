@@ -83,7 +83,7 @@ def replay_kpis(
 ) -> dict[str, Any]:
     """The comparison as plain data (figures, window, assumptions, timings)."""
     from models.demand import DemandForecaster
-    from training.data import load_dataset, load_truth
+    from stockpilot.data import load_dataset, load_truth
 
     config = config or ReplayConfig()
     step = on_step or (lambda _text: None)

@@ -28,12 +28,12 @@ from features.risk_state import RiskState
 from models.order_risk import MarginErosionDetector, OrderRiskClassifier
 from models.order_risk_scorer import OrderRiskScorer, aggregate
 from models.reasons import reason
+from stockpilot.data import load_dataset, load_truth
 from stockpilot.errors import InvalidInput
 from stockpilot.progress import console, step
 from stockpilot.settings import Settings, get_settings
 from training import gate
 from training import order_risk_eval as ev
-from training.data import load_dataset, load_truth
 from training.order_risk_baselines import raw_columns
 
 MODEL_NAME = "order-risk"
@@ -228,7 +228,7 @@ def train(
 
     ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
     ``force``."""
-    from training import tracking
+    from stockpilot import tracking
 
     settings = settings or get_settings()
     with step("loading and validating the dataset"):
@@ -364,7 +364,7 @@ def _input_example(orders: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 
 def score(data: Path | str, out: Path, alias: str = "champion") -> int:
     """Score and explain every open line (no fulfillment yet); returns the number written."""
-    from training import tracking
+    from stockpilot import tracking
 
     settings = get_settings()
     with step("loading the dataset and the model"):

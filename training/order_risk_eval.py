@@ -15,24 +15,8 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from models.order_risk_scorer import AGGREGATIONS, aggregate
+from models.reliability import expected_calibration_error, reliability
 from training.order_risk_baselines import TabularBaseline, logistic_baseline
-
-ECE_BINS = 10
-
-
-def reliability(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
-    """Observed miss rate against mean predicted probability in equal-width bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": which, "p": p, "y": y})
-    table = frame.groupby("bin").agg(mean_p=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
-    return table.reset_index()
-
-
-def ece(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: Σ_bins (n_b / n) · |mean p − observed rate| (10 equal bins)."""
-    table = reliability(y, p, bins)
-    return float((table["n"] * (table["mean_p"] - table["observed"]).abs()).sum() / len(y))
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -41,7 +25,7 @@ def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "auc": float(roc_auc_score(y, p)),
         "pr_auc": float(average_precision_score(y, p)),
         "brier": float(brier_score_loss(y, p)),
-        "ece": ece(y, p),
+        "ece": expected_calibration_error(y, p),
         "base_rate": float(y.mean()),
         "n": len(y),
     }
@@ -90,7 +74,7 @@ def order_level(order_ids: np.ndarray, y: np.ndarray, p: np.ndarray) -> dict[str
         out[how] = {
             "auc": float(roc_auc_score(observed, score)),
             "brier": float(brier_score_loss(observed, score)),
-            "ece": ece(observed, score),
+            "ece": expected_calibration_error(observed, score),
             "mean_score": float(score.mean()),
             "observed_rate": float(observed.mean()),
         }
@@ -123,7 +107,10 @@ def calibration_figure(y: np.ndarray, curves: Mapping[str, np.ndarray]) -> Any:
     for name, p in curves.items():
         table = reliability(y, p)
         ax.plot(
-            table["mean_p"], table["observed"], marker="o", label=f"{name} (ECE {ece(y, p):.3f})"
+            table["predicted"],
+            table["observed"],
+            marker="o",
+            label=f"{name} (ECE {expected_calibration_error(y, p):.3f})",
         )
     ax.set_xlabel("predicted P(miss)")
     ax.set_ylabel("observed miss rate")

@@ -197,7 +197,7 @@ def evaluate(
         **result,
         "baseline_models": fitted,
         "calibration": {
-            "ece": expected_calibration_error(p, y),
+            "ece": expected_calibration_error(y, p),
             "brier": float(np.mean((p - y) ** 2)),
             "mean_predicted": float(p.mean()),
             "mean_observed": float(y.mean()),
@@ -259,8 +259,8 @@ def train(
     ``alias="champion"`` is only set past the champion gate (:mod:`training.gate`) unless
     ``force``."""
     from models.substitution_pyfunc import SubstitutionModel, save_recommender, signature
-    from training import tracking
-    from training.data import load_dataset, load_truth
+    from stockpilot import tracking
+    from stockpilot.data import load_dataset, load_truth
 
     settings = settings or get_settings()
     with step("loading dataset"):

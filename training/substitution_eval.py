@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-ECE_BINS = 10
+from models.reliability import expected_calibration_error, reliability
 
 
 def switch_relevance(offers: pd.DataFrame, accepted: np.ndarray) -> np.ndarray:
@@ -80,28 +80,6 @@ def ranking_metrics(
     }
 
 
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> pd.DataFrame:
-    """Mean predicted vs observed acceptance per equal-width probability bin."""
-    p = np.asarray(p, dtype=float)
-    y = np.asarray(y, dtype=float)
-    b = np.clip((p * bins).astype(int), 0, bins - 1)
-    table = (
-        pd.DataFrame({"bin": b, "p": p, "y": y})
-        .groupby("bin")
-        .agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
-    )
-    return table.reset_index()
-
-
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Σ_bins (n_bin / n) · |mean predicted − observed| over equal-width bins."""
-    table = reliability(p, y, bins)
-    if table.empty:
-        return float("nan")
-    weights = table["n"] / table["n"].sum()
-    return float((weights * (table["predicted"] - table["observed"]).abs()).sum())
-
-
 def compare(
     groups: np.ndarray,
     accepted: np.ndarray,
@@ -133,14 +111,14 @@ def reliability_figure(p: np.ndarray, y: np.ndarray) -> object:
     """Reliability diagram (matplotlib Figure) for the MLflow run."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 
-    table = reliability(p, y)
+    table = reliability(y, p)
     fig = Figure(figsize=(4.5, 4.5))
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     ax.plot(table["predicted"], table["observed"], marker="o")
     ax.set_xlabel("predicted acceptance")
     ax.set_ylabel("observed acceptance")
-    ax.set_title(f"Substitution calibration (ECE {expected_calibration_error(p, y):.3f})")
+    ax.set_title(f"Substitution calibration (ECE {expected_calibration_error(y, p):.3f})")
     fig.tight_layout()
     return fig
 

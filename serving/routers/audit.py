@@ -9,9 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from governance import audit
 from governance.access import Permission, Principal
-from serving.deps import ServicesDep, allow, secured
+from serving.deps import ReadsDep, allow, secured
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -45,7 +44,7 @@ class VerificationOut(BaseModel):
 
 @router.get("", summary="Audit events in order", **secured(Permission.audit_read))
 def list_events(
-    services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.audit_read))],
     after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -53,15 +52,13 @@ def list_events(
     subject_id: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPageOut:
-    with services.db.read() as session:
-        events = audit.list_events(
-            session,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            kind=kind,
-            after_seq=after_seq,
-            limit=limit,
-        )
+    events = reads.audit_events(
+        subject_type=subject_type,
+        subject_id=subject_id,
+        kind=kind,
+        after_seq=after_seq,
+        limit=limit,
+    )
     return AuditPageOut(
         events=[AuditEventOut(**asdict(e)) for e in events],
         next_after_seq=events[-1].seq if len(events) == limit else None,
@@ -74,11 +71,10 @@ def list_events(
     **secured(Permission.audit_verify),
 )
 def verify(
-    services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.audit_verify))],
 ) -> VerificationOut:
-    with services.db.read() as session:
-        result = audit.verify(session, anchor=services.db.anchor)
+    result = reads.verify_audit()
     return VerificationOut(
         ok=result.ok,
         count=result.count,

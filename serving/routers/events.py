@@ -7,7 +7,6 @@ so the next order score or substitute search sees the new stock.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -15,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from governance import events as event_store
 from governance.access import Permission, Principal
 from governance.events import InventoryEvent, LineOutcome
-from serving import effects, writes
+from serving import writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.schemas.common import WITH_BODY
 from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
@@ -56,25 +55,15 @@ async def inventory_events(
         for e in body.events
     ]
 
-    effect = partial(
-        effects.accept_facts,
-        write=event_store.record_inventory,
-        facts=events,
+    committed = await services.commands.accept_inventory(
+        events,
         actor=principal.actor,
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
-
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
+    if not committed.replayed:
         for event in events:
             services.live.apply_inventory(event)
-    return response
+    return writes.response(committed)
 
 
 @router.post(
@@ -103,22 +92,12 @@ async def outcomes(
         for o in body.outcomes
     ]
 
-    effect = partial(
-        effects.accept_facts,
-        write=event_store.record_outcomes,
-        facts=outcomes,
+    committed = await services.commands.accept_outcomes(
+        outcomes,
         actor=principal.actor,
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
-
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
+    if not committed.replayed:
         for outcome in outcomes:
             services.live.apply_outcome(outcome)
-    return response
+    return writes.response(committed)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from serving.deps import ServicesDep
 from serving.metrics import CONTENT_TYPE_LATEST
+from serving.schemas.models import ReadinessOut
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +20,10 @@ def live() -> dict[str, str]:
 @router.get(
     "/health/ready",
     summary="Models and policy are loaded (503 until then)",
-    responses={503: {"description": "Starting, or a model/policy is missing."}},
+    responses={
+        200: {"model": ReadinessOut, "description": "Ready, or degraded (models from cache)."},
+        503: {"model": ReadinessOut, "description": "Starting, or a model/policy is missing."},
+    },
 )
 def ready(services: ServicesDep) -> JSONResponse:
     body = services.readiness()

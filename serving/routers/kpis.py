@@ -8,7 +8,8 @@ session: the store reads the governance records through its own read repository.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -83,10 +84,25 @@ def kpis(
         list[Literal[tuple(BY_ID)]] | None, Query(description="Only these KPIs.")
     ] = None,  # type: ignore[valid-type]
 ) -> KpisOut:
-    snapshot = store.snapshot()
     filters = _filters(location, segment, category, carrier)
+    return KpisOut.model_validate(
+        kpi_report(store, start, to, grain, filters, list(kpi) if kpi else None, by)
+    )
+
+
+def kpi_report(
+    store: KpiStore,
+    start: date | None,
+    to: date | None,
+    grain: Grain | None,
+    filters: dict[str, str | None],
+    ids: list[str] | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """The dashboard as plain data (the API's body, the workbench page's model)."""
+    snapshot = store.snapshot()
     query = store.query(snapshot, start, to, grain, filters)
-    computed = store.dashboard(snapshot, query, list(kpi) if kpi else None, by)
+    computed = store.dashboard(snapshot, query, ids, by)
     chosen = {k: v for k, v in filters.items() if v is not None}
     link = urlencode(
         {"from": day_date(query.period.start), "to": day_date(query.period.end), **chosen}
@@ -95,15 +111,13 @@ def kpis(
         {**clean(kpi_dict(c, query.period)), "rows_url": f"/v1/kpis/{c.definition.id}/rows?{link}"}
         for c in computed
     ]
-    return KpisOut.model_validate(
-        {
-            "period": period_dict(query.period),
-            "filters": chosen,
-            "by": by,
-            "sources": sources_dict(snapshot),
-            "kpis": items,
-        }
-    )
+    return {
+        "period": period_dict(query.period),
+        "filters": chosen,
+        "by": by,
+        "sources": sources_dict(snapshot),
+        "kpis": items,
+    }
 
 
 @router.get(
@@ -129,26 +143,40 @@ def kpi_rows(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> KpiRowsOut:
+    filters = _filters(location, segment, category, carrier)
+    return KpiRowsOut.model_validate(
+        kpi_rows_page(store, kpi_id, start, to, filters, outcome, limit, offset)
+    )
+
+
+def kpi_rows_page(
+    store: KpiStore,
+    kpi_id: str,
+    start: date | None,
+    to: date | None,
+    filters: dict[str, str | None],
+    outcome: str = "all",
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """One page of the records behind a KPI value, as plain data (API and workbench)."""
     definition = BY_ID.get(kpi_id)
     if definition is None:
         raise NotFound(f"unknown KPI {kpi_id!r}; known: {', '.join(BY_ID)}", kpi=kpi_id)
     snapshot = store.snapshot()
-    filters = _filters(location, segment, category, carrier)
     query = store.query(snapshot, start, to, None, filters)
-    page = store.rows(snapshot, kpi_id, query, outcome, limit, offset)
+    page = store.rows(snapshot, kpi_id, query, outcome, limit, offset)  # type: ignore[arg-type]
     following = offset + len(page.rows)
-    return KpiRowsOut.model_validate(
-        {
-            "kpi": kpi_id,
-            "version": definition.version,
-            "grain": page.grain,
-            "period": period_dict(query.period),
-            "filters": {k: v for k, v in filters.items() if v is not None},
-            "outcome": outcome,
-            "total": page.total,
-            "limit": limit,
-            "offset": offset,
-            "next_offset": following if following < page.total else None,
-            "rows": clean(page.rows),
-        }
-    )
+    return {
+        "kpi": kpi_id,
+        "version": definition.version,
+        "grain": page.grain,
+        "period": period_dict(query.period),
+        "filters": {k: v for k, v in filters.items() if v is not None},
+        "outcome": outcome,
+        "total": page.total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": following if following < page.total else None,
+        "rows": clean(page.rows),
+    }

@@ -9,7 +9,6 @@ batched with the orders of requests that arrive at the same moment (serving/scor
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Any
 
 import orjson
@@ -17,9 +16,8 @@ from fastapi import APIRouter, Depends, Request
 
 from governance.access import Permission, Principal
 from governance.routing import OrderRisk, route
-from models.order_risk_scorer import LineRisk
-from models.order_risk_scorer import OrderRisk as ScoredRisk
-from serving import effects, writes
+from models.order_risk_scorer import LineRisk, ScoredOrder
+from serving import writes
 from serving.deps import IdempotencyKey, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.orders import OrderIn, OrderRiskIn, OrderRiskResultsOut
@@ -105,13 +103,13 @@ async def score_orders(
                 probability=min(1.0, max(0.0, float(risk.score))),
                 drivers=riskiest.families,
                 flags=frozenset({"margin_erosion"}) if risk.margin_erosion else frozenset(),
+                value=order_value(order),
             ),
             policy,
         )
         scored.append((order, lines, risk, decision))
 
-    effect = partial(
-        effects.record_order_risks,
+    committed = await services.commands.record_order_risks(
         # JSON, not pickled structures: ~10x cheaper on the event loop, and JSON is what
         # the values become in the audit log and the response anyway.
         orders=orjson.dumps(
@@ -128,28 +126,39 @@ async def score_orders(
         model=MODEL,
         model_version=model.version,
         principal=principal,
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
+    if not committed.replayed:
         # Score first, then record: the order's own units must not count against it.
         for _, lines, _, decision in scored:
             state.record_order(lines)
             services.metrics.decisions.labels("order_risk", decision.action.value).inc()
-    return response
+    return writes.response(committed)
 
 
-def scored_order(order: OrderIn, risk: ScoredRisk) -> dict[str, Any]:
-    """A scored order as plain data for :func:`serving.effects.record_order_risks`."""
+def order_value(order: OrderIn) -> float:
+    """What the order is worth: the value at risk when it misses (sum of qty × unit price)."""
+    return float(sum(line.qty * line.unit_price for line in order.lines))
+
+
+def scored_order(order: OrderIn, risk: ScoredOrder) -> dict[str, Any]:
+    """A scored order as plain data for :meth:`governance.commands.Commands.record_order_risks`."""
     return {
         "order_id": order.order_id,
         "customer_id": order.customer_id,
+        "promised_date": order.promised_date.isoformat(),
+        "value": order_value(order),
+        # What a reviewer sees of each line (the request's own fields, not the model's).
+        "order_lines": [
+            {
+                "line_no": line.line_no,
+                "item_id": line.item_id,
+                "location_id": line.location_id or order.location_id,
+                "qty": line.qty,
+                "unit_price": line.unit_price,
+            }
+            for line in order.lines
+        ],
         "risk": {
             "score": float(risk.score),
             "top_family": risk.top_family,

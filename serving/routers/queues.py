@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from governance import audit, queues
+from governance import queues
 from governance.access import Permission, Principal, require_queue_reader
 from governance.policy import Policy
+from governance.queues import QueueItem
 from governance.workflow import Status
-from serving.deps import ServicesDep, allow, secured
+from serving.deps import ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import DECIDE_QUEUE_ITEM, GET_QUEUE_ITEM, WITH_BODY
 from serving.schemas.queues import (
     QueueDecisionIn,
@@ -20,6 +20,7 @@ from serving.schemas.queues import (
     QueueItemOut,
     QueueItemsOut,
 )
+from serving.services import Services
 from stockpilot.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["queues"])
@@ -39,6 +40,7 @@ def _out(item: queues.QueueItem) -> QueueItemOut:
 )
 def list_queue_items(
     services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
     queue: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_-]*$")],
     status: Annotated[Status | None, Query(description="Default: pending.")] = Status.pending,
@@ -50,8 +52,7 @@ def list_queue_items(
             f"queue {queue!r} is not defined in policy version {policy.version}", queue=queue
         )
     _require_reader(principal, queue, policy)
-    with services.db.read() as session:
-        items = queues.list_items(session, queue=queue, status=status, limit=limit)
+    items = reads.queue_items(queue, status=status, limit=limit)
     return QueueItemsOut(queue=queue, items=[_out(i) for i in items])
 
 
@@ -68,24 +69,21 @@ def _require_reader(principal: Principal, queue: str, policy: Policy) -> None:
 )
 def get_queue_item(
     services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.queues_read))],
     item_id: ItemId,
 ) -> QueueItemDetailOut:
     policy = services.policy.get()
-    with services.db.read() as session:
-        item = queues.get_item(session, item_id)
-        _require_reader(principal, item.queue, policy)
-        created = audit.list_events(
-            session, subject_type="recommendation", subject_id=item.recommendation_id, limit=1
-        )
-        history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
-    explanation = _readable(created[0].payload) if created else {}
+    detail = reads.queue_item(item_id)
+    item = detail.item
+    _require_reader(principal, item.queue, policy)
+    explanation = _readable(detail.created.payload) if detail.created else {}
     return QueueItemDetailOut(
         **_out(item).model_dump(),
         explanation=explanation,
         history=[
             {"seq": e.seq, "at": e.at, "kind": e.kind, "actor": e.actor, "payload": e.payload}
-            for e in history
+            for e in detail.history
         ],
     )
 
@@ -130,19 +128,38 @@ async def decide(
     item_id: ItemId,
     body: QueueDecisionIn,
 ) -> QueueItemOut:
-    policy = services.policy.get()
-
-    item = await services.committer.run_async(
-        partial(
-            queues.decide,
-            item_id=item_id,
-            principal=principal,
-            action=body.action.value,
-            policy=policy,
-            reason=body.reason,
-            edited_qty=body.edited_qty,
-            expected_version=body.expected_version,
-        )
+    item = await decide_item(
+        services,
+        principal,
+        item_id,
+        action=body.action.value,
+        reason=body.reason,
+        edited_qty=body.edited_qty,
+        expected_version=body.expected_version,
     )
-    services.metrics.decisions.labels(item.kind, f"{body.action.value}").inc()
     return _out(item)
+
+
+async def decide_item(
+    services: Services,
+    principal: Principal,
+    item_id: str,
+    *,
+    action: str,
+    reason: str | None = None,
+    edited_qty: float | None = None,
+    expected_version: int | None = None,
+) -> QueueItem:
+    """The decision use case under the active policy, for the API and the workbench alike
+    (403/409/422 as :func:`governance.queues.decide`), counted in the metrics."""
+    item = await services.commands.decide(
+        item_id,
+        principal=principal,
+        action=action,
+        policy=services.policy.get(),
+        reason=reason,
+        edited_qty=edited_qty,
+        expected_version=expected_version,
+    )
+    services.metrics.decisions.labels(item.kind, action).inc()
+    return item

@@ -4,21 +4,20 @@ each routed by value (auto-approve, one or two planner approvals) and audited.""
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from features.inventory import InventoryPositions
 from governance.access import Permission, Principal
-from governance.recommendations import ModelOutput, list_recommendations
+from governance.command_units import plain
+from governance.recommendations import ModelOutput
 from governance.routing import Replenishment, route
+from models import replenishment_run
 from models.replenishment import ReplenishmentPolicy
-from serving import effects, writes
-from serving.deps import IdempotencyKey, ServicesDep, allow, secured
-from serving.effects import plain
+from serving import writes
+from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.replenishment import (
     ReplenishmentRunIn,
@@ -80,45 +79,32 @@ async def run(
     body: ReplenishmentRunIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    from training.replenishment import replenish
-
     model = services.models.get(MODEL)
     policy = services.policy.get()
-    # A snapshot of the live stock taken on the loop; the run itself goes to a thread.
-    positions = InventoryPositions(services.live.inventory.frame())
-    forecaster = copy.deepcopy(model.impl.forecaster)  # the served one stays as trained
-    planning = ReplenishmentPolicy(
-        **({"service_level": body.service_level} if body.service_level else {})
-    )
-    if (
-        not (services.settings.data_dir / "items.parquet").exists()
-        and not (services.settings.data_dir / "items.csv").exists()
-    ):
-        raise NotReady(f"no dataset under {services.settings.data_dir} to plan from")
     try:
-        suggestions = await asyncio.to_thread(
-            replenish,
-            services.settings.data_dir,
-            body.as_of,
-            None,
-            forecaster=forecaster,
-            positions=positions,
-            policy=planning,
+        data, demand = await services.planning.forecast(
+            model.version, model.impl.forecaster, body.as_of
         )
     except ContractViolation as err:
         raise NotReady(f"the planning dataset breaks the contract: {err.message[:500]}") from None
     except (ValueError, KeyError) as err:
         raise InvalidInput(f"replenishment run: {err}") from None
-    as_of = (
-        suggestions["as_of"].iloc[0].date()
-        if len(suggestions)
-        else (body.as_of or forecaster.last_date_.date())
+    # A snapshot of the live stock taken on the loop; the rule itself runs in a thread.
+    positions = InventoryPositions(services.live.inventory.frame())
+    planning = ReplenishmentPolicy(
+        **({"service_level": body.service_level} if body.service_level else {})
     )
+    try:
+        suggestions = await asyncio.to_thread(
+            replenishment_run.suggestions, data, demand, planning, positions
+        )
+    except (ValueError, KeyError) as err:
+        raise InvalidInput(f"replenishment run: {err}") from None
+    as_of = suggestions["as_of"].iloc[0].date() if len(suggestions) else demand.planning.date()
     rows = suggestions.to_dict("records")
     routed = []
     for row in rows:
-        value = _number(row.get("value"))
-        routed.append(route(Replenishment(value if value is not None else math.inf), policy))
+        routed.append(route(Replenishment(_number(row.get("value"))), policy))
 
     suggestions_out = []
     for row, decision in zip(rows, routed, strict=True):
@@ -141,6 +127,7 @@ async def run(
                     "suggested_qty": float(row["suggested_qty"]),
                     "value": _number(row["value"]),
                     "reason": row.get("reason"),
+                    "locations": [row["location_id"]],
                 },
                 {
                     "item_id": row["item_id"],
@@ -156,8 +143,7 @@ async def run(
                 },
             )
         )
-    effect = partial(
-        effects.record_suggestions,
+    committed = await services.commands.record_suggestions(
         suggestions=suggestions_out,
         principal=principal,
         response={
@@ -167,19 +153,12 @@ async def run(
             "queued": sum(d.queue is not None for d in routed),
             "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
         },
+        retry=writes.retry_key(request, principal, idempotency_key, body),
     )
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
+    if not committed.replayed:
         for decision in routed:
             services.metrics.decisions.labels("replenishment", decision.action.value).inc()
-    return response
+    return writes.response(committed)
 
 
 @router.get(
@@ -188,16 +167,13 @@ async def run(
     **secured(Permission.replenishment_read),
 )
 def suggestions(
-    services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.replenishment_read))],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     item_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> SuggestionListOut:
     prefix = f"replenishment:{item_id}@" if item_id else None
-    with services.db.read() as session:
-        views = list_recommendations(
-            session, kind="replenishment", subject_prefix=prefix, limit=limit
-        )
+    views = reads.recommendations(kind="replenishment", subject_prefix=prefix, limit=limit)
     return SuggestionListOut(
         suggestions=[
             SuggestionListItem(

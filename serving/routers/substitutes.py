@@ -4,34 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
 
-from governance import audit
 from governance.access import Permission, Principal
+from governance.command_units import Committed, plain
+from governance.commands import RetryKey
+from governance.reads import Reads
 from governance.recommendations import ModelOutput
-from governance.routing import Substitution, route
+from governance.routing import Decision, NoSubstitute, Substitution, route
 from models.substitution_feedback import feedback_rows
 from models.substitution_recommender import Reason, Substitute, SubstitutionResult
-from serving import effects, writes
-from serving.deps import IdempotencyKey, ServicesDep, allow, secured
-from serving.effects import plain
+from serving import writes
+from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
+from serving.services import Services
 from stockpilot.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
 MODEL = "substitution"
 
 
-def margin_loss(sub: Substitute, unit_price: float | None) -> float:
-    """Margin given up per unit, as a share of the original price (1.0 when unknown)."""
+def margin_loss(sub: Substitute, unit_price: float | None) -> float | None:
+    """Margin given up per unit, as a share of the original price (``None``: unknown)."""
     if sub.margin_delta is None or not unit_price:
-        return 1.0
+        return None
     return max(0.0, -sub.margin_delta) / unit_price
 
 
@@ -63,6 +64,19 @@ async def substitutes(
     body: SubstitutesIn,
     idempotency_key: IdempotencyKey = None,
 ):
+    committed, top = await search_substitutes(
+        services, principal, body, writes.retry_key(request, principal, idempotency_key, body)
+    )
+    if not committed.replayed:
+        services.metrics.decisions.labels("substitution", top.action.value).inc()
+    return writes.response(committed)
+
+
+async def search_substitutes(
+    services: Services, principal: Principal, body: SubstitutesIn, retry: RetryKey | None = None
+) -> tuple[Committed, Decision]:
+    """The substitute search (API and workbench): rank from live stock, route the best
+    substitute by policy, record it; the committed answer and that decision."""
     model = services.models.get(MODEL)
     policy = services.policy.get()
     result = model.impl.recommender.recommend(
@@ -82,12 +96,11 @@ async def substitutes(
         for s in result.substitutes
     ]
     # The request is decided by its best substitute; none in stock → sales must look.
-    top = decisions[0] if decisions else route(Substitution(0.0, 1.0), policy)
+    top = decisions[0] if decisions else route(NoSubstitute(), policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
     payload = plain(jsonable_encoder(result.to_dict()))  # naive datetimes as ISO text
 
-    effect = partial(
-        effects.record_substitution,
+    committed = await services.commands.record_substitutes(
         output=ModelOutput(
             subject=subject,
             model_name=MODEL,
@@ -108,6 +121,12 @@ async def substitutes(
             "customer_id": body.customer_id,
             "item_id": body.item_id,
             "top": [s.item_id for s in result.substitutes[:3]],
+            # What the workbench ranks and filters the queue by.
+            "order_id": body.order_id,
+            "qty": body.qty,
+            "locations": [body.location_id],
+            "value": body.qty * body.unit_price if body.unit_price is not None else None,
+            "promised_date": body.need_by.isoformat() if body.need_by else None,
         },
         response={
             "customer_id": body.customer_id,
@@ -122,18 +141,9 @@ async def substitutes(
             ),
             "model": {"name": MODEL, "version": model.version},
         },
+        retry=retry,
     )
-    response, replayed = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    if not replayed:
-        services.metrics.decisions.labels("substitution", top.action.value).inc()
-    return response
+    return committed, top
 
 
 def _substitute(s: Substitute) -> dict[str, Any]:
@@ -166,6 +176,7 @@ def _result_from(payload: dict[str, Any]) -> SubstitutionResult:
 async def feedback(
     request: Request,
     services: ServicesDep,
+    reads: ReadsDep,
     principal: Annotated[Principal, Depends(allow(Permission.substitutes_feedback))],
     recommendation_id: Annotated[
         str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
@@ -173,20 +184,34 @@ async def feedback(
     body: FeedbackIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    with services.db.read() as session:
-        events = audit.list_events(
-            session,
-            subject_type="recommendation",
-            subject_id=recommendation_id,
-            kind="recommendation.created",
-            limit=1,
-        )
-    if not events or events[0].payload.get("kind") != "substitution":
+    committed = await record_feedback(
+        services,
+        reads,
+        principal,
+        recommendation_id,
+        body,
+        writes.retry_key(request, principal, idempotency_key, body),
+    )
+    return writes.response(committed)
+
+
+async def record_feedback(
+    services: Services,
+    reads: Reads,
+    principal: Principal,
+    recommendation_id: str,
+    body: FeedbackIn,
+    retry: RetryKey | None = None,
+) -> Committed:
+    """What the customer accepted (API and workbench): rows appended to the dataset's
+    substitutions, audited."""
+    created = await asyncio.to_thread(reads.recommendation_created, recommendation_id)
+    if created is None or created.payload.get("kind") != "substitution":
         raise NotFound(
             f"substitution recommendation {recommendation_id!r} does not exist",
             recommendation_id=recommendation_id,
         )
-    explanation = events[0].payload["explanation"]
+    explanation = created.payload["explanation"]
     result = _result_from(explanation["result"])
     try:
         rows = feedback_rows(
@@ -197,35 +222,12 @@ async def feedback(
         )
     except ValueError as err:
         raise InvalidInput(str(err), field="accepted_item_ids") from None
-    from training.feedback import append_substitutions
-
-    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    written = await asyncio.to_thread(append_substitutions, services.settings.data_dir, rows)
-    now = datetime.now(UTC)
-
-    effect = partial(
-        effects.record_feedback,
+    committed = await services.commands.record_substitution_feedback(
         recommendation_id=recommendation_id,
+        rows=rows,
+        accepted=body.accepted_item_ids,
+        data_dir=services.settings.data_dir,
         principal=principal,
-        payload={
-            "accepted": body.accepted_item_ids,
-            "offered": rows["offered_item_id"].tolist(),
-            "rows_written": written,
-        },
-        response={
-            "recommendation_id": recommendation_id,
-            "rows_written": written,
-            "accepted": body.accepted_item_ids,
-            "recorded_at": now,
-        },
-        at=now,
+        retry=retry,
     )
-    response, _ = await writes.create(
-        services,
-        principal,
-        request=request,
-        body=body,
-        idempotency_key=idempotency_key,
-        effect=effect,
-    )
-    return response
+    return committed

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -25,3 +25,33 @@ class ReloadOut(BaseModel):
     loaded: dict[str, str]
     unchanged: dict[str, str]
     errors: dict[str, str]
+
+
+class ServedVersionOut(BaseModel):
+    version: str
+    source: str
+
+
+class LiveStateOut(BaseModel):
+    source: str | None
+    positions: int
+    replayed: dict[str, int]
+
+
+class WriterOut(BaseModel):
+    ready: bool
+    restarts: int
+
+
+class ReadinessOut(BaseModel):
+    """``/health/ready``: 200 when ready (``status`` ready or degraded), 503 until then."""
+
+    status: Literal["ready", "degraded", "not_ready"]
+    ready: bool
+    degraded: bool
+    models: dict[str, ServedVersionOut]
+    missing: list[str]
+    errors: dict[str, str]
+    policy_version: int | None
+    live_state: LiveStateOut
+    writer: WriterOut

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from features.contract import REQUIRED_TABLES, validate_tables
 from stockpilot.cli import app
+from stockpilot.data import load_dataset, write_tables
 from stockpilot.errors import ContractViolation
-from training.data import load_dataset, write_tables
 
 runner = CliRunner()
 

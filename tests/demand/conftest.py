@@ -71,7 +71,7 @@ def daily(demand_table: pd.DataFrame) -> pd.DataFrame:
 
 def write_tiny_dataset(directory: Path, n_days: int = 200, n_items: int = 6) -> Path:
     """A minimal contract dataset on disk around :func:`synthetic_demand` (seconds to fit)."""
-    from training.data import write_tables
+    from stockpilot.data import write_tables
 
     demand = synthetic_demand(n_items=n_items, n_days=n_days)
     items = synthetic_items(n_items)

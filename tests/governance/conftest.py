@@ -24,12 +24,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from governance.access import Principal, Role
-from governance.db import Database
-from governance.policies import apply_policy
 from governance.policy import Policy, default_policy_text
+from governance.policy_versions import apply_policy
 from governance.recommendations import ModelOutput, Recorded, record
 from governance.routing import OrderRisk, Recommendation, Replenishment, route
-from governance.schema import upgrade
+from governance.store.engine import Database
+from governance.store.migrate import upgrade
 from tests.conftest import postgres_url, require_postgres
 from tests.governance.support import ADMIN, principal
 
@@ -38,7 +38,7 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "governance.db"
+    path = tmp_path_factory.mktemp("template") / "governance.store.engine"
     db = Database(f"sqlite:///{path}")
     upgrade(db)
     db.dispose()  # the last connection to close checkpoints the WAL into the file
@@ -97,7 +97,7 @@ def pg_schema(base: str, *, migrate: bool = True) -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated, empty governance store."""
     if request.param == "sqlite":
-        path = tmp_path / "governance.db"
+        path = tmp_path / "governance.store.engine"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return

@@ -18,7 +18,7 @@ from governance.keys import (
     revoke_key,
     rotate_key,
 )
-from governance.tables import ApiKeyRow
+from governance.store.tables import ApiKeyRow
 from stockpilot.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from tests.governance.support import ADMIN
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from governance import audit
-from governance.anchor import Anchor, Checkpoint
 from governance.chain import GENESIS, Link, link_hash
-from governance.committer import GroupCommitter
-from governance.db import Database
+from governance.store.anchor import Anchor, Checkpoint
+from governance.store.committer import GroupCommitter
+from governance.store.engine import Database
 from tests.governance.support import principal
 
 ALICE = principal("alice", "supervisor")

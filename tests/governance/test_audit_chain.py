@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from governance import audit
 from governance.chain import GENESIS, Link, canonical_json, link_hash, verify_links
-from governance.db import Database
+from governance.store.engine import Database
 from tests.governance.support import principal
 
 ALICE = principal("alice", "supervisor")

@@ -16,14 +16,14 @@ import pytest
 from sqlalchemy import event, func, select
 
 from governance import audit
-from governance.batching import commit_batch
-from governance.committer import GroupCommitter
-from governance.db import Database
 from governance.idempotency import StoredResponse, idempotent, request_fingerprint
 from governance.policy import Policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
-from governance.tables import AuditEventRow, RecommendationRow
+from governance.store.committer import GroupCommitter
+from governance.store.engine import Database
+from governance.store.group_commit import commit_batch
+from governance.store.tables import AuditEventRow, RecommendationRow
 from stockpilot.errors import Conflict, NotReady
 from tests.governance.support import principal
 

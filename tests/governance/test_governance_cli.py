@@ -9,13 +9,13 @@ import yaml
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from governance.db import Database
 from governance.keys import authenticate
-from governance.policies import active_policy
 from governance.policy import default_policy_text
+from governance.policy_versions import active_policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
-from governance.schema import head_revision
+from governance.store.engine import Database
+from governance.store.migrate import head_revision
 from stockpilot.cli import app
 from stockpilot.settings import get_settings
 from tests.governance.support import principal

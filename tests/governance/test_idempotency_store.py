@@ -13,8 +13,8 @@ from governance import idempotency
 from governance.idempotency import StoredResponse, request_fingerprint, run_once
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
+from governance.store.tables import IdempotencyRow, RecommendationRow
 from governance.sweep import sweep
-from governance.tables import IdempotencyRow, RecommendationRow
 from stockpilot.errors import Conflict, InvalidInput
 from tests.governance.support import principal
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from governance.ids import new_id
+from governance.store.ids import new_id
 
 
 def test_an_id_is_a_version_7_uuid_led_by_the_current_millisecond():

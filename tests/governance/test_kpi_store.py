@@ -16,9 +16,9 @@ from governance.events import InventoryEvent, LineOutcome, record_inventory, rec
 from governance.kpi_records import KpiRecords
 from governance.kpis import KpiStore
 from governance.routing import OrderRisk
+from stockpilot.data import write_tables
 from tests.governance.support import principal
 from tests.kpis import tiny
-from training.data import write_tables
 
 SUPERVISOR = principal("sup", Role.supervisor)
 NOW = datetime(2025, 1, 15, 12, tzinfo=UTC)

@@ -12,6 +12,7 @@ from governance.access import Principal, Role
 from governance.policy import default_policy_text, parse_policy
 from governance.routing import (
     Action,
+    NoSubstitute,
     OrderRisk,
     Replenishment,
     Substitution,
@@ -113,6 +114,29 @@ def test_replenishment_approvals_follow_value(value, action, approvals):
     decision = route(Replenishment(value), POLICY)
     assert (decision.action, decision.required_approvals) == (action, approvals)
     assert decision.queue == (None if approvals == 0 else "replenishment")
+
+
+def test_unknowns_have_their_own_named_branches():
+    """No sentinel values: a search with nothing in stock, an unknown margin and an unknown
+    value each route by a branch of their own that says so."""
+    none = route(NoSubstitute(), POLICY)
+    assert (none.action, none.queue, none.required_approvals) == (
+        Action.review,
+        "substitution-review",
+        1,
+    )
+    assert none.reason == "no substitute in stock: review in substitution-review"
+    # Even a sure acceptance goes to a person when the margin it gives up is unknown.
+    margin = route(Substitution(0.99, None), POLICY)
+    assert (margin.action, margin.threshold_name) == (
+        Action.review,
+        "substitution.max_margin_loss",
+    )
+    assert margin.reason.startswith("margin loss unknown")
+    value = route(Replenishment(None), POLICY)
+    assert (value.action, value.required_approvals) == (Action.review, 2)
+    assert value.threshold_name == "replenishment.two_approvers_above"
+    assert value.reason == "value unknown (no unit cost): two approvers in replenishment"
 
 
 @pytest.mark.parametrize(

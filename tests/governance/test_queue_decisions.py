@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from governance import audit, queues
-from governance.db import Database
 from governance.routing import OrderRisk, Replenishment
+from governance.store.engine import Database
+from governance.store.tables import AuditEventRow, QueueItemRow, RecommendationRow
 from governance.sweep import sweep
-from governance.tables import AuditEventRow, QueueItemRow, RecommendationRow
 from governance.workflow import Status
 from stockpilot.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.governance.support import principal

@@ -29,13 +29,13 @@ from sqlalchemy import select
 
 from governance import audit, queues
 from governance.access import Role
-from governance.db import Database
-from governance.policies import apply_policy
 from governance.policy import default_policy_text
+from governance.policy_versions import apply_policy
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, Replenishment, route
+from governance.store.engine import Database
+from governance.store.tables import AuditEventRow
 from governance.sweep import sweep
-from governance.tables import AuditEventRow
 from stockpilot.errors import Conflict, Forbidden, InvalidInput
 from tests.governance.support import ADMIN, principal
 

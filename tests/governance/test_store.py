@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import event, insert, text
 
 from governance import audit
-from governance.db import Database
-from governance.inserts import RowInsert
-from governance.policies import active_policy, active_version, apply_policy, ensure_policy
 from governance.policy import PolicyError, default_policy_text
-from governance.schema import current_revision, head_revision, require_current, upgrade
-from governance.tables import QueueItemRow, RecommendationRow
+from governance.policy_versions import active_policy, active_version, apply_policy, ensure_policy
+from governance.store.engine import Database
+from governance.store.fast_inserts import RowInsert
+from governance.store.migrate import current_revision, head_revision, require_current, upgrade
+from governance.store.tables import QueueItemRow, RecommendationRow
 from stockpilot.errors import Conflict, NotReady, Unavailable
 from stockpilot.settings import get_settings
 from tests.governance.support import ADMIN

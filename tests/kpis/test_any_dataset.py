@@ -7,9 +7,9 @@ import pytest
 
 from features.kpis.compute import compute
 from features.kpis.rows import rows
+from stockpilot.data import load_dataset, write_tables
 from tests.kpis import tiny
 from tests.kpis.conftest import facts_of, january
-from training.data import load_dataset, write_tables
 from training.simulator import simulate, write
 
 

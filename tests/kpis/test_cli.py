@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from features.kpis.definitions import CATALOG
 from stockpilot.cli import app
+from stockpilot.data import write_tables
 from stockpilot.settings import get_settings
 from tests.kpis import tiny
-from training.data import write_tables
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from features.dataset import Dataset
 from models.order_risk_scorer import OrderRiskScorer
-from training.data import load_dataset
+from stockpilot.data import load_dataset
 from training.order_risk import Prepared, fit, prepare, time_split
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.reliability import expected_calibration_error
 from training import order_risk_eval as ev
 
 
 def test_ece_is_the_weighted_gap_between_predicted_and_observed():
     p = np.array([0.05, 0.05, 0.95, 0.95])
-    assert ev.ece(np.array([0, 0, 1, 1]), p) == pytest.approx(0.05)
-    assert ev.ece(np.array([1, 1, 0, 0]), p) == pytest.approx(0.95)
+    assert expected_calibration_error(np.array([0, 0, 1, 1]), p) == pytest.approx(0.05)
+    assert expected_calibration_error(np.array([1, 1, 0, 0]), p) == pytest.approx(0.95)
     rng = np.random.default_rng(0)
     q = rng.uniform(size=200_000)
-    assert ev.ece((rng.uniform(size=q.size) < q).astype(float), q) < 0.01
+    assert expected_calibration_error((rng.uniform(size=q.size) < q).astype(float), q) < 0.01
 
 
 def test_order_level_compares_both_aggregations():

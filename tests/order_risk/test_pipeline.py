@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from stockpilot import tracking
 from stockpilot.cli import app
+from stockpilot.data import load_dataset
 from stockpilot.settings import Settings
-from training import tracking
-from training.data import load_dataset
 
 runner = CliRunner()
 

@@ -18,7 +18,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from features.contract import TABLES
-from training.data import write_tables
+from stockpilot.data import write_tables
 
 START = pd.Timestamp("2024-01-01")
 OPTIONAL_TABLES = ("carriers", "demand", "substitutions", "purchase_orders")

@@ -47,7 +47,7 @@ ISOLATED = (
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An initialised, empty MLflow store: examples start from a copy (creating the
     schema costs seconds, copying the file nothing)."""
-    from training import tracking
+    from stockpilot import tracking
 
     home = tmp_path_factory.mktemp("empty-store")
     with fresh_home(home):

@@ -23,9 +23,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from governance.access import Principal, Role
-from governance.db import Database
 from governance.keys import create_key
-from governance.schema import upgrade
+from governance.store.engine import Database
+from governance.store.migrate import upgrade
 from serving.app import create_app
 from serving.services import Services
 from stockpilot.settings import Settings, get_settings
@@ -43,7 +43,7 @@ def _train_all(home: Path) -> None:
     get_settings.cache_clear()
     try:
         write(simulate("small", seed=1), home / "data")
-        from serving.bootstrap import trainers
+        from stockpilot.bootstrap import trainers
 
         for name, train in trainers().items():
             train(home / "data", report=home / "reports" / f"{name}.json", alias="champion")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from serving.services import Services
+from stockpilot import tracking
 from stockpilot.settings import get_settings
 from tests.serving.conftest import auth, dataset_orders
-from training import tracking
 
 
 def test_models_lists_the_three_champions_with_their_evaluation(client, keys):

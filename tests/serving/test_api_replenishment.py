@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tests.serving.conftest import auth
 
 
@@ -59,3 +61,29 @@ def test_a_planning_day_before_the_model_is_refused_with_a_422(client, keys):
     )
     assert response.status_code == 422
     assert "as-of" in response.json()["error"]["message"] or "as_of" in response.text
+
+
+def test_runs_reuse_the_dataset_and_forecast_and_follow_stock_and_new_files(client, keys, services):
+    """The dataset is loaded once and the forecast kept per day; live stock still counts
+    on every run, and a changed dataset file is loaded again."""
+    planner = auth(keys["planner"])
+    first = client.post("/v1/replenishment/run", json={}, headers=planner).json()
+    view = services.planning
+    loaded, forecasts = view._loaded, dict(view._forecasts)
+    assert loaded is not None and len(forecasts) == 1
+    top = first["suggestions"][0]
+    where = {"item_id": top["item_id"], "location_id": top["location_id"]}
+    event = {"events": [{**where, "on_hand": 1_000_000, "allocated": 0}]}
+    stocked = client.post("/v1/events/inventory", json=event, headers=auth(keys["order_system"]))
+    assert stocked.status_code == 202
+    second = client.post("/v1/replenishment/run", json={}, headers=planner).json()
+    assert view._loaded is loaded and view._forecasts == forecasts  # nothing recomputed
+    assert where not in [
+        {"item_id": s["item_id"], "location_id": s["location_id"]} for s in second["suggestions"]
+    ], "a location with a million units on hand needs no order"
+    items = next(services.settings.data_dir.glob("items.*"))
+    items.write_bytes(items.read_bytes())  # a new export of the same table
+    stat = items.stat()
+    os.utime(items, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    client.post("/v1/replenishment/run", json={}, headers=planner)
+    assert view._loaded is not loaded

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from governance import keys as key_store
 from governance.access import Principal, Role
-from governance.db import Database
 from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, Replenishment, route
+from governance.store.engine import Database
 from serving.app import create_app
 from serving.ratelimit import RateLimiter
 from stockpilot.errors import RateLimited

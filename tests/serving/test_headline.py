@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.bootstrap import headline
+from stockpilot.bootstrap import headline
 
 
 def test_headline_names_the_model_figures_and_the_best_baseline():

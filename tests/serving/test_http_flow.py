@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from governance.policies import apply_policy
 from governance.policy import default_policy_text
+from governance.policy_versions import apply_policy
 from tests.serving.conftest import ADMIN, auth, dataset_orders
 
 
@@ -24,7 +24,8 @@ def held_order(settings) -> dict:
     order = dataset_orders(settings, 1)[0]
     order["order_id"] = "HOLD-1"
     order["promised_date"] = order["order_ts"][:10]
-    order["lines"] = [{**order["lines"][0], "qty": 250_000.0}]
+    # Worth under order_risk.two_approvers_above (50,000): one approval releases it.
+    order["lines"] = [{**order["lines"][0], "qty": 250_000.0, "unit_price": 0.1}]
     return order
 
 

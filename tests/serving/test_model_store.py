@@ -8,9 +8,9 @@ import pytest
 from mlflow.models import infer_signature
 
 from serving.model_store import ModelStore
+from stockpilot import tracking
 from stockpilot.errors import NotReady
 from stockpilot.settings import get_settings
-from training import tracking
 
 
 class Constant(mlflow.pyfunc.PythonModel):

@@ -58,7 +58,7 @@ def tiny_offers(n_sets: int = 40, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def small_dataset(small_data_dir: Path) -> Dataset:
-    from training.data import load_dataset
+    from stockpilot.data import load_dataset
 
     return load_dataset(small_data_dir)
 

@@ -10,9 +10,9 @@ import pytest
 from features.contract import validate_table
 from features.inventory import InventoryPositions
 from models.substitution_feedback import feedback_rows
+from stockpilot.data import load_dataset
 from stockpilot.errors import Conflict, ContractViolation
-from training.data import load_dataset
-from training.feedback import append_substitutions
+from stockpilot.feedback import append_substitutions
 from training.substitution import prepare_offers
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.reliability import expected_calibration_error
 from models.substitution import AcceptanceModel
 from stockpilot.errors import InvalidInput
-from training.substitution_eval import expected_calibration_error, ranking_metrics
+from training.substitution_eval import ranking_metrics
 
 
 def _logistic_data(
@@ -34,7 +35,7 @@ def fitted() -> AcceptanceModel:
 def test_probabilities_are_calibrated_on_fresh_data(fitted):
     X, y, p_true = _logistic_data(20000, 2)
     p = fitted.predict_proba(X)[:, 1]
-    assert expected_calibration_error(p, y) < 0.02
+    assert expected_calibration_error(y, p) < 0.02
     assert np.corrcoef(p, p_true)[0, 1] > 0.95
 
 
@@ -48,8 +49,8 @@ def test_calibration_corrects_a_shift_between_training_and_recent_data():
     Xt, yt, _ = _logistic_data(20000, 3, shift=0.0)
     raw = 1 / (1 + np.exp(-model.decision_function(Xt)))
     calibrated = model.predict_proba(Xt)[:, 1]
-    assert expected_calibration_error(calibrated, yt) < 0.03
-    assert expected_calibration_error(raw, yt) > 0.1
+    assert expected_calibration_error(yt, calibrated) < 0.03
+    assert expected_calibration_error(yt, raw) > 0.1
     # Sigmoid calibration is strictly increasing: it never reorders candidates.
     assert (np.argsort(raw, kind="stable") == np.argsort(calibrated, kind="stable")).all()
 
@@ -92,8 +93,8 @@ def test_ranking_metrics_by_hand():
 
 def test_ece_by_hand():
     p = np.array([0.05, 0.05, 0.95, 0.95])
-    assert expected_calibration_error(p, np.array([0, 0, 1, 1])) == pytest.approx(0.05)
-    assert expected_calibration_error(p, np.array([1, 1, 0, 0])) == pytest.approx(0.95)
+    assert expected_calibration_error(np.array([0, 0, 1, 1]), p) == pytest.approx(0.05)
+    assert expected_calibration_error(np.array([1, 1, 0, 0]), p) == pytest.approx(0.95)
 
 
 def test_a_model_whose_score_falls_with_acceptance_is_refused_as_learning_nothing():

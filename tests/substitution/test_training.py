@@ -12,8 +12,8 @@ import typer
 from typer.testing import CliRunner
 
 from features.inventory import InventoryPositions
+from stockpilot import tracking
 from stockpilot.cli import app
-from training import tracking
 from training.cli import _print_evaluation
 
 pytestmark = pytest.mark.slow

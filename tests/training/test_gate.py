@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from stockpilot import tracking
 from stockpilot.settings import Settings
-from training import gate, tracking
+from training import gate
 from training.cli import _print_evaluation
 
 

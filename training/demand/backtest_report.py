@@ -21,9 +21,9 @@ import pandas as pd
 
 from features.demand import daily_demand
 from models.demand import DemandForecaster
+from stockpilot.data import load_dataset, load_truth
 from stockpilot.progress import progress
 from stockpilot.settings import Settings, get_settings
-from training.data import load_dataset, load_truth
 from training.demand.backtest import BacktestConfig, BacktestResult, run_backtest
 from training.demand.baselines import LABELS, run_baselines
 from training.demand.evaluate import evaluate, jsonable

@@ -19,10 +19,11 @@ import pandas as pd
 
 from features.demand import FEATURES, daily_demand
 from models.replenishment import ReplenishmentPolicy
+from stockpilot import tracking
+from stockpilot.data import load_dataset, load_truth
 from stockpilot.progress import progress
 from stockpilot.settings import Settings, get_settings
-from training import gate, tracking
-from training.data import load_dataset, load_truth
+from training import gate
 from training.demand import plots
 from training.demand.backtest import BacktestConfig
 from training.demand.backtest_report import backtest_and_baselines, model_factory

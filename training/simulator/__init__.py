@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from features.contract import TABLES
-from training.data import write_tables
+from stockpilot.data import write_tables
 from training.simulator.drift import simulate_drift
 from training.simulator.loyalty import simulate_loyalty
 from training.simulator.result import SimulationResult
