@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
@@ -445,22 +446,32 @@ class Audit:
 
 
 def audit_books(books: Books, server: Server, key: str, url: str, env: dict[str, str]) -> Audit:
-    """Replay every acknowledged request, count what the store holds, verify it."""
+    """Replay every acknowledged request, count what the store holds, verify it.
+
+    The replays go over 8 connections while ``stockpilot audit verify`` runs beside them (a
+    replay records nothing, so it cannot move the chain under the verification)."""
     from governance.store.engine import Database
     from governance.store.tables import RecommendationRow
 
-    lost = 0
+    verifying = _start_audit_verify(env)
     tagged = {order_id for order_id in books.requests}
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        for order_id, attempt in books.acknowledged.items():
-            replay = http.post(
-                "/v1/orders/risk",
-                json=attempt.body,
-                headers={"X-API-Key": key, "Idempotency-Key": order_id},
-            )
-            same = replay.status_code == attempt.status and replay.json() == attempt.acknowledged
-            if not same or replay.headers.get("idempotent-replayed") != "true":
-                lost += 1
+
+    def replayed_differently(http: httpx.Client, order_id: str, attempt: Attempted) -> bool:
+        replay = http.post(
+            "/v1/orders/risk",
+            json=attempt.body,
+            headers={"X-API-Key": key, "Idempotency-Key": order_id},
+        )
+        same = replay.status_code == attempt.status and replay.json() == attempt.acknowledged
+        return not same or replay.headers.get("idempotent-replayed") != "true"
+
+    limits = httpx.Limits(max_connections=8)
+    with (
+        httpx.Client(base_url=server.url, timeout=60, limits=limits) as http,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        acknowledged = books.acknowledged.items()
+        lost = sum(pool.map(lambda item: replayed_differently(http, *item), acknowledged))
     db = Database(url)
     try:
         with db.read() as session:
@@ -487,7 +498,7 @@ def audit_books(books: Books, server: Server, key: str, url: str, env: dict[str,
         server_errors=five,
         unavailable=books.count(503),
         unavailable_without_retry_after=books.unavailable_without_retry_after,
-        audit_verify=audit_verify(env),
+        audit_verify=_finish_audit_verify(verifying),
         integrity=integrity(url),
         statuses={str(k): v for k, v in sorted(books.statuses.items(), key=str)},
     )
@@ -495,11 +506,23 @@ def audit_books(books: Books, server: Server, key: str, url: str, env: dict[str,
 
 def audit_verify(env: dict[str, str]) -> str:
     """``stockpilot audit verify`` on the store, as an operator runs it."""
-    done = subprocess.run(
-        [str(BIN / "stockpilot"), "audit", "verify"], env=env, capture_output=True, text=True
+    return _finish_audit_verify(_start_audit_verify(env))
+
+
+def _start_audit_verify(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "stockpilot"), "audit", "verify"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    line = (done.stdout or done.stderr).strip().splitlines()[-1:]
-    return ("ok: " if done.returncode == 0 else "FAILED: ") + (line[0] if line else "")
+
+
+def _finish_audit_verify(process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate(timeout=300)
+    line = (stdout or stderr).strip().splitlines()[-1:]
+    return ("ok: " if process.returncode == 0 else "FAILED: ") + (line[0] if line else "")
 
 
 def integrity(url: str) -> str:

@@ -152,7 +152,9 @@ def lightgbm_peer(home: Path, bodies: list[dict]) -> tuple[str, list[dict]]:
         requests[0]["dataframe_split"]["data"], columns=scorer.feature_names, dtype="float64"
     )
     booster = scorer.classifier.booster_
-    uri = tracking.log_lightgbm_peer(booster, input_example=example, experiment="serving-peer")
+    uri = tracking.log_lightgbm_peer(
+        booster, input_example=example, experiment="serving-peer", settings=settings
+    )
     return uri, requests
 
 

@@ -190,7 +190,9 @@ def log_model(
     return info
 
 
-def log_lightgbm_peer(booster: Any, *, input_example: pd.DataFrame, experiment: str) -> str:
+def log_lightgbm_peer(
+    booster: Any, *, input_example: pd.DataFrame, experiment: str, settings: Settings | None = None
+) -> str:
     """Log a bare LightGBM booster with MLflow's own LightGBM flavour; returns its model URI.
 
     For ``benchmarks/serving.py``: the same booster our model serves, as the fastest thing a
@@ -200,7 +202,7 @@ def log_lightgbm_peer(booster: Any, *, input_example: pd.DataFrame, experiment: 
     """
     import mlflow.lightgbm
 
-    experiment_id = ensure_experiment(experiment)
+    experiment_id = ensure_experiment(experiment, settings)  # in that store, not the default
     with mlflow.start_run(experiment_id=experiment_id, tags={"purpose": "serving peer"}):
         info = mlflow.lightgbm.log_model(
             booster,

@@ -20,7 +20,7 @@ from features.kpis.report import clean, kpi_dict, period_dict
 from governance.access import Permission, Principal
 from governance.kpis import KpiStore, sources_dict
 from serving.deps import allow, secured
-from serving.schemas.common import QueryDay
+from serving.schemas.common import KPI_ROWS, QueryDay
 from serving.schemas.kpis import KpiRowsOut, KpisOut
 from stockpilot.errors import NotFound
 
@@ -54,7 +54,18 @@ def _filters(
 @router.get(
     "",
     summary="KPI values, targets and trend",
-    **secured(Permission.kpis_read),
+    # What a client (or the stateful test) reads next: the rows behind the first value.
+    **secured(
+        Permission.kpis_read,
+        links={
+            200: {
+                "KpiRows": {
+                    "operationId": KPI_ROWS,
+                    "parameters": {"kpi_id": "$response.body#/kpis/0/id"},
+                }
+            }
+        },
+    ),
 )
 def kpis(
     store: KpiStoreDep,
@@ -112,6 +123,7 @@ def kpi_report(
 @router.get(
     "/{kpi_id}/rows",
     summary="The order lines, orders, queue items or stock positions behind a value",
+    operation_id=KPI_ROWS,
     **secured(Permission.kpis_read, 404),  # an unknown KPI
 )
 def kpi_rows(

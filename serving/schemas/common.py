@@ -30,6 +30,10 @@ def _iso_day_text(value: Any) -> Any:
     return value
 
 
+def _iso_day(value: Any) -> Any:
+    return _iso_day_text(_iso_text(value))
+
+
 def _a_number(value: Any) -> Any:
     if isinstance(value, str | bool):
         raise ValueError("must be a JSON number, not text or a boolean")
@@ -37,8 +41,9 @@ def _a_number(value: Any) -> Any:
 
 
 # JSON has no date type: days and moments come as ISO 8601 text, parsed as pydantic does
-# outside strict mode, and a number is refused instead of read as a Unix time.
-Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_text)]
+# outside strict mode, and a number is refused instead of read as a Unix time. A day is
+# exactly YYYY-MM-DD (OpenAPI's `format: date`): pydantic alone reads "0" as 1970-01-01.
+Day = Annotated[date, StrictMode(False), BeforeValidator(_iso_day)]
 # A day in a query string: text is all a query has, so "0" must not become 1970-01-01.
 QueryDay = Annotated[date, BeforeValidator(_iso_day_text)]
 Moment = Annotated[datetime, StrictMode(False), BeforeValidator(_iso_text)]
@@ -125,6 +130,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 GET_QUEUE_ITEM = "get_queue_item"
 DECIDE_QUEUE_ITEM = "decide_queue_item"
 SUBSTITUTE_FEEDBACK = "substitute_feedback"
+KPI_ROWS = "kpi_rows"
 
 
 def queue_item_links(item_id: str) -> dict[str, Any]:

@@ -67,6 +67,9 @@ def test_bad_input_is_a_422_or_404_naming_what_is_wrong(client, keys):
     backwards = client.get("/v1/kpis?from=2025-06-01&to=2025-01-01", headers=headers)
     assert backwards.status_code == 422 and "before from" in backwards.json()["error"]["message"]
     assert client.get("/v1/kpis?by=planet", headers=headers).status_code == 422
+    for path in ("/v1/kpis", "/v1/kpis/fill_rate_line/rows"):
+        epoch = client.get(f"{path}?from=0", headers=headers)  # not read as a Unix time
+        assert epoch.status_code == 422 and "from: Value error, a day" in epoch.text, epoch.text
     unknown = client.get("/v1/kpis/fill_rate/rows", headers=headers)
     assert unknown.status_code == 404 and "fill_rate_line" in unknown.json()["error"]["message"]
 

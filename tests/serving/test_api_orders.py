@@ -102,6 +102,10 @@ def test_bad_input_is_a_422_naming_the_field(client, keys, serving_settings):
     response = score(client, keys["order_system"], [missing])
     assert response.status_code == 422
     assert "orders[0].promised_date" in response.json()["error"]["message"]
+    for not_a_day in ("0", "2026-03-02T00:00:00"):  # no Unix time, no datetime for a day
+        response = score(client, keys["order_system"], [{**order, "promised_date": not_a_day}])
+        assert response.status_code == 422, not_a_day
+        assert "orders[0].promised_date: Value error, a day is ISO 8601" in response.text
     response = client.post(
         "/v1/orders/risk",
         content=b"{not json",

@@ -177,7 +177,11 @@ def test_token_buckets_refill_at_their_rate():
 
 @pytest.mark.parametrize(
     ("path", "limit"),
-    [("/v1/audit", 1001), ("/v1/queues/order-review/items", 501)],
+    [
+        ("/v1/audit", 1001),
+        ("/v1/queues/order-review/items", 501),
+        ("/v1/kpis/fill_rate_line/rows", 501),
+    ],
 )
 def test_pages_are_capped(client, keys, path, limit):
     over = client.get(path, params={"limit": limit}, headers=auth(keys["admin"]))
@@ -245,6 +249,41 @@ def test_unexpected_errors_tell_nothing_and_no_cross_origin_access(serving_setti
             headers={"content-type": "application/json"},
         )
         assert raw.status_code in (400, 401) and raw.json()["error"]["code"] != "error"
+
+
+def test_a_body_that_is_not_utf8_is_a_400_malformed_body_on_every_operation(client, keys):
+    """Every operation that takes a body answers bytes that are not UTF-8 with a 400 whose
+    code says so (not a generic ``error``), and documents that 400 in its OpenAPI entry."""
+    spec = client.app.openapi()
+    with_body = [
+        (method, path)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+    assert len(with_body) >= 7
+    headers = {**auth(keys["admin"]), "content-type": "application/json"}
+    for method, path in with_body:
+        assert "400" in spec["paths"][path][method]["responses"], (method, path)
+        url = re.sub(r"\{[^}]+\}", "x1", path)
+        raw = client.request(method, url, content=b'{"orders": "\xff\xfe"}', headers=headers)
+        assert raw.status_code == 400, (method, path, raw.text)
+        assert raw.json()["error"]["code"] == "malformed_body", (method, path, raw.text)
+
+
+def test_every_error_the_api_can_raise_has_a_specific_code():
+    """Error bodies carry a code a client can branch on: no class of the one error
+    hierarchy falls back to the base class's generic ``error``."""
+    import serving.app  # noqa: F401  (every module that defines an error class)
+    from stockpilot.errors import StockPilotError
+
+    def family(cls: type) -> list[type]:
+        return [cls, *(d for sub in cls.__subclasses__() for d in family(sub))]
+
+    classes = family(StockPilotError)[1:]
+    assert len(classes) >= 8
+    generic = [c.__qualname__ for c in classes if c.code == StockPilotError.code]
+    assert generic == []
 
 
 def test_no_secret_reaches_the_logs_or_the_command_line(client, keys, services, caplog):
