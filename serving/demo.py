@@ -58,6 +58,20 @@ def dataset_orders(data_dir: Path, n: int, *, skip: int = 0) -> list[dict[str, A
     return json.loads(json.dumps(out))
 
 
+def substitute_request(order: dict[str, Any]) -> dict[str, Any]:
+    """The substitute search a sales rep makes for an order's first line."""
+    line = order["lines"][0]
+    return {
+        "customer_id": order["customer_id"],
+        "item_id": line["item_id"],
+        "qty": line["qty"],
+        "location_id": line["location_id"],
+        "unit_price": line["unit_price"],
+        "order_id": order["order_id"],
+        "need_by": order["promised_date"],
+    }
+
+
 def seed(
     post: Post,
     tokens: dict[str, str],
@@ -74,20 +88,7 @@ def seed(
         post("/v1/orders/risk", tokens["order_system"], {"orders": batch[start : start + 20]})
         made["orders"] += len(batch[start : start + 20])
     for order in batch[:substitutes]:
-        line = order["lines"][0]
-        post(
-            "/v1/substitutes",
-            tokens["sales"],
-            {
-                "customer_id": order["customer_id"],
-                "item_id": line["item_id"],
-                "qty": line["qty"],
-                "location_id": line["location_id"],
-                "unit_price": line["unit_price"],
-                "order_id": order["order_id"],
-                "need_by": order["promised_date"],
-            },
-        )
+        post("/v1/substitutes", tokens["sales"], substitute_request(order))
         made["substitute_searches"] += 1
     if replenish:
         post("/v1/replenishment/run", tokens["planner"], {})

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from governance import policy_versions as policies
 from governance.access import Principal, Role
 from governance.policy import default_policy_text
-from serving.demo import dataset_orders
+from serving.demo import dataset_orders, substitute_request
 from serving.services import Services
 
 ADMIN = Principal("cli:test", Role.admin)
@@ -71,19 +71,7 @@ def seed(client: TestClient, services: Services, tokens: dict[str, str]) -> dict
     reviewed[0] = {**reviewed[0], "order_id": SCRIPT}
     post(client, "/v1/orders/risk", tokens["order_system"], {"orders": reviewed})
     for order in orders[:2]:
-        line = order["lines"][0]
-        post(
-            client,
-            "/v1/substitutes",
-            tokens["sales"],
-            {
-                "customer_id": order["customer_id"],
-                "item_id": line["item_id"],
-                "qty": line["qty"],
-                "location_id": line["location_id"],
-                "unit_price": line["unit_price"],
-                "order_id": order["order_id"],
-            },
-        )
+        request = {k: v for k, v in substitute_request(order).items() if k != "need_by"}
+        post(client, "/v1/substitutes", tokens["sales"], request)
     post(client, "/v1/replenishment/run", tokens["planner"], {})
     return {"held": held["results"], "orders": orders, "two_approvers_above": high}
