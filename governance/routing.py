@@ -205,50 +205,47 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
     )
 
 
+def _substitution_review(policy: Policy, key: str, threshold: float, why: str) -> Decision:
+    """A substitution sent to its review queue for one approver, because of ``key``."""
+    queue = policy.substitution.review_queue
+    return Decision(
+        Kind.substitution,
+        Action.review,
+        queue,
+        key,
+        threshold,
+        policy.version,
+        1,
+        policy.queues[queue].sla_hours,
+        f"{why}: review in {queue}",
+    )
+
+
 def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
     _check_unit("acceptance_probability", rec.acceptance_probability)
     if rec.margin_loss is not None and not rec.margin_loss == rec.margin_loss:  # NaN
         raise InvalidInput("margin_loss: NaN is not a margin loss", margin_loss=rec.margin_loss)
     cfg, p = policy.substitution, rec.acceptance_probability
-    queue = cfg.review_queue
-    sla = policy.queues[queue].sla_hours
     if p < cfg.auto_offer_at:
-        return Decision(
-            Kind.substitution,
-            Action.review,
-            queue,
+        return _substitution_review(
+            policy,
             "substitution.auto_offer_at",
             cfg.auto_offer_at,
-            policy.version,
-            1,
-            sla,
-            f"acceptance probability {p:.2f} is below auto_offer_at {cfg.auto_offer_at:.2f}: "
-            f"review in {queue}",
+            f"acceptance probability {p:.2f} is below auto_offer_at {cfg.auto_offer_at:.2f}",
         )
     if rec.margin_loss is None:
-        return Decision(
-            Kind.substitution,
-            Action.review,
-            queue,
+        return _substitution_review(
+            policy,
             "substitution.max_margin_loss",
             cfg.max_margin_loss,
-            policy.version,
-            1,
-            sla,
-            f"margin loss unknown (no price or margin for the line): review in {queue}",
+            "margin loss unknown (no price or margin for the line)",
         )
     if rec.margin_loss > cfg.max_margin_loss:
-        return Decision(
-            Kind.substitution,
-            Action.review,
-            queue,
+        return _substitution_review(
+            policy,
             "substitution.max_margin_loss",
             cfg.max_margin_loss,
-            policy.version,
-            1,
-            sla,
-            f"margin loss {rec.margin_loss:.1%} exceeds max_margin_loss "
-            f"{cfg.max_margin_loss:.1%}: review in {queue}",
+            f"margin loss {rec.margin_loss:.1%} exceeds max_margin_loss {cfg.max_margin_loss:.1%}",
         )
     return Decision(
         Kind.substitution,
@@ -266,17 +263,8 @@ def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
 
 def _route_no_substitute(policy: Policy) -> Decision:
     cfg = policy.substitution
-    queue = cfg.review_queue
-    return Decision(
-        Kind.substitution,
-        Action.review,
-        queue,
-        "substitution.auto_offer_at",
-        cfg.auto_offer_at,
-        policy.version,
-        1,
-        policy.queues[queue].sla_hours,
-        f"no substitute in stock: review in {queue}",
+    return _substitution_review(
+        policy, "substitution.auto_offer_at", cfg.auto_offer_at, "no substitute in stock"
     )
 
 
