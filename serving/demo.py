@@ -72,6 +72,13 @@ def substitute_request(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def searchable(orders: list[dict[str, Any]], data_dir: Path) -> list[dict[str, Any]]:
+    """The orders whose first line's item is in the item master: a real export can hold
+    order lines of items the master no longer lists, and their search is a 404."""
+    known = set(_table(data_dir, "items")["item_id"].astype(str))
+    return [order for order in orders if order["lines"][0]["item_id"] in known]
+
+
 def seed(
     post: Post,
     tokens: dict[str, str],
@@ -87,7 +94,7 @@ def seed(
     for start in range(0, len(batch), 20):
         post("/v1/orders/risk", tokens["order_system"], {"orders": batch[start : start + 20]})
         made["orders"] += len(batch[start : start + 20])
-    for order in batch[:substitutes]:
+    for order in searchable(batch, data_dir)[:substitutes]:
         post("/v1/substitutes", tokens["sales"], substitute_request(order))
         made["substitute_searches"] += 1
     if replenish:
