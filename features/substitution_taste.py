@@ -22,14 +22,10 @@ feature set. A relation that cannot be known (either item lacks the value) is th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
+from features.substitution_catalog import ItemCatalog
 from features.substitution_history import UNKNOWN, Statistic
-
-if TYPE_CHECKING:  # features.substitution imports this module
-    from features.substitution_catalog import ItemCatalog
 
 MAX_CATEGORICAL = 8
 MAX_NUMERIC = 8
