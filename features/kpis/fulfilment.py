@@ -1,78 +1,91 @@
 """Fulfilment KPIs over order lines: perfect order, fill rates, promise accuracy.
 
-Each ratio KPI is Σ good / Σ counted over the lines due in the period and slice, read
-from the per-line weight matrix (:mod:`features.kpis.weights`); order KPIs aggregate the
-in-slice lines of each order first. One pass over the period's rows gives every total and
-every trend bucket at once.
+Each ratio KPI is Σ good / Σ counted over the lines due in the period and slice, and each
+order KPI counts orders known and good (the in-slice lines of each order). Both come from
+per-day partial sums (:mod:`features.kpis.partials`): a query with at most one slice adds
+up its group's days, one with several slices sums its lines per day first; either way
+the days are then added per trend bucket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 
 import numpy as np
 
 from features.kpis.base import Result, no_data, ratio, ratios, slice_mask
 from features.kpis.lines import LineFacts
+from features.kpis.partials import DIMS, ORDER_PARTS, P, day_partials, scan_days
 from features.kpis.query import Query
 from features.kpis.weights import C, weights
 
-DIMS = ("location", "segment", "category", "carrier")
-ORDER_PARTS = ("fulfilled", "short", "short_unsubstituted", "perfect_known", "perfect_bad")
+__all__ = ["DIMS", "FULFILMENT", "ORDER_PARTS", "LineView"]
 
 
 class LineView:
-    """The lines due in the query's period and slice, and their weight sums per trend
-    bucket (``sums[c, k]``: column c, bucket k)."""
+    """The lines due in the query's period and slice: their sums per trend bucket
+    (``sums[p, k]``: part p of :data:`features.kpis.partials.PARTS`, bucket k) and, for
+    the drill-down, the rows themselves."""
 
-    def __init__(self, lines: LineFacts, query: Query) -> None:
+    def __init__(self, lines: LineFacts, query: Query, scan: bool = False) -> None:
         self.lines, self.query = lines, query
-        due = np.nan_to_num(lines.due_day, nan=-1e9)
-        lo = int(np.searchsorted(due, query.period.start, side="left"))
-        hi = int(np.searchsorted(due, query.period.end + 1, side="left"))
-        self.span = slice(lo, hi)
-        self.rows: np.ndarray | slice = self.span  # the lines counted, in due-day order
-        self.mask: np.ndarray | None = None
-        if query.filters:
-            codes = {d: getattr(lines, d)[lo:hi] for d in DIMS}
-            self.mask = slice_mask(codes, query, hi - lo)
-            self.rows = lo + np.flatnonzero(self.mask)
-        self.block = weights(lines)[:, self.rows]
-        self.due = due[self.rows]
-        self.offsets = np.searchsorted(self.due, query.period.edges, side="left")
-        self.sums = _run_sums(self.block, self.offsets)
+        partials = day_partials(lines)
+        period = query.period
+        # The days the partials cover, clipped to the period; buckets outside sum to 0.
+        first = max(period.start, partials.day0)
+        stop = min(period.end + 1, partials.day0 + partials.n_days)
+        n_days = max(stop - first, 0)
+        group = None if scan else partials.group(dict(query.filters))
+        if group is not None:
+            at = first - partials.day0
+            days = np.ascontiguousarray(partials.sums[group, :, at : at + n_days])
+        else:
+            days = scan_days(lines, self._period_rows(first, stop), first, n_days)
+        offsets = np.clip(period.edges, first, max(stop, first)) - first
+        self.sums = _run_sums(days, offsets)
+
+    def _period_rows(self, first: int, stop: int) -> np.ndarray:
+        due = np.nan_to_num(self.lines.due_day, nan=-1e9)
+        lo, hi = np.searchsorted(due, [first, stop], side="left")
+        if not self.query.filters:
+            return np.arange(lo, hi)
+        codes = {d: getattr(self.lines, d)[lo:hi] for d in DIMS}
+        return lo + np.flatnonzero(slice_mask(codes, self.query, hi - lo))
 
     def total(self, column: str) -> float:
-        return float(self.sums[C[column]].sum())
+        return float(self.sums[P[column]].sum())
 
     def ratio(self, good: str, counted: str) -> Result:
-        return _result(self.sums[C[good]], self.sums[C[counted]])
+        return _result(self.sums[P[good]], self.sums[P[counted]])
 
     def order_ratio(self, known: str, bad: str) -> Result:
         """Orders known when one in-slice line is known bad or all of them are known; good
         when known and no line is bad."""
-        n, parts, offsets = self.orders()
-        k, b = parts[ORDER_PARTS.index(known)], parts[ORDER_PARTS.index(bad)]
-        is_known = (b > 0) | (k == n)
-        good = is_known & (b == 0)
-        sums = _run_sums(np.vstack([good, is_known]).astype(float), offsets)
-        return _result(sums[0], sums[1])
+        return _result(
+            self.sums[P[f"orders_good:{known}:{bad}"]], self.sums[P[f"orders_known:{known}:{bad}"]]
+        )
 
-    def orders(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per order of the span: in-slice lines, summed ORDER_PARTS, bucket offsets."""
-        if "_order_sums" not in self.__dict__:
-            order = self.lines.order[self.rows]
-            if not len(order):
-                empty = np.zeros(0)
-                offsets = np.zeros(len(self.query.period.edges), dtype=np.int64)
-                self._order_sums = (empty, np.zeros((len(ORDER_PARTS), 0)), offsets)
-            else:
-                starts = np.flatnonzero(np.r_[True, order[1:] != order[:-1]])
-                parts = np.add.reduceat(self.block[[C[p] for p in ORDER_PARTS]], starts, axis=1)
-                n = np.diff(np.r_[starts, len(order)]).astype(float)
-                offsets = np.searchsorted(self.due[starts], self.query.period.edges, side="left")
-                self._order_sums = (n, parts, offsets)
-        return self._order_sums
+    # --- the rows, for the drill-down -----------------------------------------------
+
+    @cached_property
+    def rows(self) -> np.ndarray:
+        """The lines counted, in due-day order."""
+        period = self.query.period
+        return self._period_rows(period.start, period.end + 1)
+
+    @cached_property
+    def block(self) -> np.ndarray:
+        return weights(self.lines)[:, self.rows]
+
+    def orders(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per order of the rows: in-slice lines and summed ORDER_PARTS."""
+        order = self.lines.order[self.rows]
+        if not len(order):
+            return np.zeros(0), np.zeros((len(ORDER_PARTS), 0))
+        starts = np.flatnonzero(np.r_[True, order[1:] != order[:-1]])
+        parts = np.add.reduceat(self.block[[C[p] for p in ORDER_PARTS]], starts, axis=1)
+        return np.diff(np.r_[starts, len(order)]).astype(float), parts
 
 
 def _result(num: np.ndarray, den: np.ndarray) -> Result:

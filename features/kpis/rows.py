@@ -133,7 +133,7 @@ def line_record(facts: KpiFacts, r: int) -> dict[str, Any]:
 def _line_rows(facts, kpi_id, query, outcome, limit, offset) -> Page:
     good, counted = LINE_POPULATION[kpi_id]
     view = LineView(facts.lines, query)
-    rows_ = np.arange(len(facts.lines))[view.rows]
+    rows_ = view.rows
     chosen = np.flatnonzero(view.block[C[counted]] > 0)[::-1]
     positions = rows_[chosen]
     met = (view.block[C[good], chosen] > 0).astype(int)
@@ -147,10 +147,10 @@ def _line_rows(facts, kpi_id, query, outcome, limit, offset) -> Page:
 def _order_rows(facts, kpi_id, query, outcome, limit, offset) -> Page:
     known, bad = ORDER_POPULATION[kpi_id]
     view = LineView(facts.lines, query)
-    n, parts, _ = view.orders()
+    n, parts = view.orders()
     k, b = parts[ORDER_PARTS.index(known)], parts[ORDER_PARTS.index(bad)]
     is_known = (b > 0) | (k == n)
-    rows_ = np.arange(len(facts.lines))[view.rows]
+    rows_ = view.rows
     order = facts.lines.order[rows_]
     starts = np.flatnonzero(np.r_[True, order[1:] != order[:-1]]) if len(order) else order
     chosen = np.flatnonzero(is_known)[::-1]
