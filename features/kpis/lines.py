@@ -26,6 +26,10 @@ from features.dataset import Dataset
 from features.kpis.dims import UNKNOWN, Dims
 from features.order_outcomes import KEY, export_day, line_outcomes
 
+# Derived values that depend only on which lines there are (ids, slices, items), not on
+# what happened to them: facts patched by outcomes keep them instead of rebuilding.
+IDENTITY_CACHES = ("_index", "_orders", "_order_category")
+IDENTITY_PREFIXES = ("_cached_stock_series_",)
 OPEN_STATUSES = frozenset(
     {"open", "backorder", "backordered", "partial", "partially_shipped", "pending"}
 )
@@ -97,6 +101,13 @@ class LineFacts:
         if key not in self.__dict__:
             self.__dict__[key] = make()
         return self.__dict__[key]
+
+    def keep_identity(self, patched: LineFacts) -> LineFacts:
+        """``patched`` (these lines with other outcomes) given this facts' identity caches."""
+        for key, value in self.__dict__.items():
+            if key in IDENTITY_CACHES or key.startswith(IDENTITY_PREFIXES):
+                patched.__dict__.setdefault(key, value)
+        return patched
 
     def row_of(
         self, order_ids: pd.Series | np.ndarray, line_nos: pd.Series | np.ndarray
@@ -229,7 +240,7 @@ def with_outcomes(
         changed[name] = column
     patched = replace(facts, **changed, has_lateness=True).with_horizon(horizon)
     moved = np.flatnonzero(~np.isclose(patched.late, facts.late, equal_nan=True))
-    return patched, int((~known).sum()), np.union1d(rows, moved)
+    return facts.keep_identity(patched), int((~known).sum()), np.union1d(rows, moved)
 
 
 # --- building blocks --------------------------------------------------------------------

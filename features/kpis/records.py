@@ -35,6 +35,7 @@ ITEM_COLUMNS = (
 )
 RECOMMENDATION_COLUMNS = ("id", "kind", "subject", "created_at")
 DECIDED = ("approved", "rejected", "overridden")
+HOURS = ("taken_hours", "sla_hours")  # created → decided (or expired), created → due
 
 
 @dataclass
@@ -52,6 +53,8 @@ class RecordFacts:
 
 def _frame(columns: tuple[str, ...], days: tuple[str, ...]) -> pd.DataFrame:
     extra = (*days, "order", "location", "segment", "category", "carrier")
+    if "due" in days:
+        extra = (*extra, *HOURS)
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, *extra)})
 
 
@@ -76,10 +79,19 @@ def build_records(
     for frame, columns in ((items, ("created", "due", "decided")), (recs, ("created",))):
         for name in columns:
             frame[name] = utc_days(frame[f"{name}_at"]) if len(frame) else np.array([], float)
+    for name, column in zip(HOURS, ("decided_at", "due_at"), strict=True):
+        items[name] = _hours(items, column) if len(items) else np.array([], float)
     customers = items.get("customer_id")
     _slice(items, lines, dims, segment_of_customer, customers)
     _slice(recs, lines, dims, segment_of_customer, None)
     return RecordFacts(items, recs)
+
+
+def _hours(items: pd.DataFrame, column: str) -> np.ndarray:
+    """Hours from creation to ``column``, from the exact timestamps (day numbers would
+    round them); computed once per item, when its record is read."""
+    delta = pd.to_datetime(items[column], utc=True) - pd.to_datetime(items["created_at"], utc=True)
+    return delta.dt.total_seconds().to_numpy(dtype=float) / 3600.0
 
 
 def _slice(

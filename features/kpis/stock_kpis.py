@@ -7,6 +7,7 @@ shipped comes from the same order lines as the fulfilment KPIs (live outcomes in
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -73,22 +74,86 @@ def line_series(facts: KpiFacts) -> np.ndarray:
     return lines.cached(f"stock_series_{len(stock.item_ids)}", make)
 
 
-def cogs_by_day(facts: KpiFacts, query: Query) -> tuple[np.ndarray, np.ndarray]:
-    """(cost of goods shipped, day) per line with a cost in the slice whose item × location
-    has stock snapshots, in day order."""
+@dataclass
+class GoodsDays:
+    """Cost of goods shipped per day (``sums[group, day]``, day ``day0`` first) from the
+    lines with a cost whose item × location has stock snapshots: group 0 all of them, then
+    one per location and per category code (the stock slices)."""
+
+    day0: int
+    sums: np.ndarray
+    offsets: dict[str, int]
+    sizes: dict[str, int]
+
+
+def _goods_lines(facts: KpiFacts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, their shipping day, their cost of goods) of the lines that count."""
     lines = facts.lines
-    key = tuple(sorted(query.filters.items()))
+    costed = lines.cached(  # lines with a cost and a stock series: no outcome changes that
+        f"stock_series_costed_{len(facts.stock.item_ids)}",
+        lambda: np.flatnonzero(np.isfinite(lines.unit_cost) & (line_series(facts) >= 0)),
+    )
+    shipped = lines.shipped[costed]
+    day = lines.ship_day[costed]
+    day = np.where(np.isnan(day), lines.due_day[costed], day)
+    keep = lines.fulfilled[costed] & (np.nan_to_num(shipped) > 0) & np.isfinite(day)
+    rows = costed[keep]
+    return rows, day[keep].astype(np.int64), shipped[keep] * lines.unit_cost[rows]
 
-    def make() -> tuple[np.ndarray, np.ndarray]:
-        codes = {"location": lines.location, "category": lines.category}
-        keep = slice_mask(codes, query, len(lines)) & np.isfinite(lines.unit_cost)
-        keep &= lines.fulfilled & (np.nan_to_num(lines.shipped) > 0) & (line_series(facts) >= 0)
-        day = np.where(np.isnan(lines.ship_day), lines.due_day, lines.ship_day)[keep]
-        order = np.argsort(day, kind="stable")
-        goods = np.nan_to_num(lines.shipped[keep]) * lines.unit_cost[keep]
-        return goods[order], day[order]
 
-    return lines.cached(f"cogs{key}", make)
+def goods_days(facts: KpiFacts) -> GoodsDays:
+    """Summed once per facts: a ``bincount`` over the lines per slice family, no sort."""
+    lines = facts.lines
+
+    def make() -> GoodsDays:
+        rows, day, goods = _goods_lines(facts)
+        day0 = int(day.min()) if len(day) else 0
+        n_days = int(day.max()) - day0 + 1 if len(day) else 0
+        local = day - day0
+        sizes = {d: int(max(getattr(lines, d).max(initial=-1), -1) + 1) for d in STOCK_SLICES}
+        parts = [np.bincount(local, weights=goods, minlength=n_days)[None, :]]
+        for dim in STOCK_SLICES:
+            code = getattr(lines, dim)[rows]
+            known = code >= 0
+            cells = np.bincount(
+                code[known] * n_days + local[known],
+                weights=goods[known],
+                minlength=sizes[dim] * n_days,
+            )
+            parts.append(cells.reshape(sizes[dim], n_days))
+        starts = np.cumsum([1, *sizes.values()])[:-1].tolist()
+        offsets = dict(zip(STOCK_SLICES, starts, strict=True))
+        return GoodsDays(day0, np.vstack(parts), offsets, sizes)
+
+    return lines.cached(f"goods_days_{len(facts.stock.item_ids)}", make)
+
+
+def cogs_by_day(facts: KpiFacts, query: Query) -> tuple[np.ndarray, int]:
+    """(cost of goods shipped per day, day of index 0) in the query's stock slice: a
+    group of :func:`goods_days`, or for two slices its lines summed the same way."""
+    cube = goods_days(facts)
+    filters = dict(query.filters)
+    if not filters:
+        return cube.sums[0], cube.day0
+    if len(filters) == 1:
+        (dim, code), = filters.items()  # fmt: skip
+        if 0 <= code < cube.sizes.get(dim, 0):
+            return cube.sums[cube.offsets[dim] + code], cube.day0
+        return np.zeros(cube.sums.shape[1]), cube.day0
+    rows, day, goods = _goods_lines(facts)
+    lines = facts.lines
+    codes = {d: getattr(lines, d)[rows] for d in STOCK_SLICES}
+    keep = slice_mask(codes, query, len(rows))
+    n_days = cube.sums.shape[1]
+    return np.bincount(day[keep] - cube.day0, weights=goods[keep], minlength=n_days), cube.day0
+
+
+def _window(goods: tuple[np.ndarray, int], first: float, stop: float) -> np.ndarray:
+    """Goods of days ``[first, stop)`` (days outside the lines count nothing)."""
+    per_day, day0 = goods
+    lo = int(np.clip(first - day0, 0, len(per_day)))
+    hi = int(np.clip(stop - day0, lo, len(per_day)))
+    return per_day[lo:hi]
 
 
 def _inventory_value(
@@ -109,19 +174,21 @@ def inventory_turns(facts: KpiFacts, query: Query) -> Result:
         return no_data(period, "no inventory snapshots in the period")
     value, seen = _inventory_value(facts, query, cols, "on_hand")
     days = np.arange(cols.start, cols.stop, dtype=float) + stock.day0
-    cogs, cogs_day = cogs_by_day(facts, query)
+    cogs = cogs_by_day(facts, query)
     # Goods and stock over the same days: those the inventory snapshots cover.
-    covered = (cogs_day >= days[0]) & (cogs_day < days[-1] + 1)
+    goods_per_day = _window(cogs, days[0], days[-1] + 1)
+    lo = max(days[0], cogs[1])
+    goods_day = np.arange(lo, lo + len(goods_per_day), dtype=float)
 
     def turns(goods: float, value_sum: float, n_days: float) -> float | None:
         if n_days <= 0 or value_sum <= 0:
             return None
         return float(goods / (value_sum / n_days) * 365.0 / n_days)
 
-    b_goods = bucket_sums(cogs[covered], cogs_day[covered], period)
+    b_goods = bucket_sums(goods_per_day, goods_day, period)
     b_value = bucket_sums(np.where(seen, value, 0.0), days, period)
     b_days = bucket_sums(seen.astype(float), days, period)
-    goods, total, n_days = float(cogs[covered].sum()), float(value[seen].sum()), float(seen.sum())
+    goods, total, n_days = float(b_goods.sum()), float(value[seen].sum()), float(seen.sum())
     return Result(
         turns(goods, total, n_days),
         components={
@@ -134,7 +201,7 @@ def inventory_turns(facts: KpiFacts, query: Query) -> Result:
 
 
 def cover_at(
-    facts: KpiFacts, query: Query, day: int, cogs: tuple[np.ndarray, np.ndarray]
+    facts: KpiFacts, query: Query, day: int, cogs: tuple[np.ndarray, int]
 ) -> tuple[float | None, float, float]:
     """(days of cover, available value, daily cost of goods) at the latest snapshot ≤ day."""
     stock = facts.stock
@@ -143,10 +210,8 @@ def cover_at(
         return None, 0.0, 0.0
     col = int(seen_days[-1])
     value, _ = _inventory_value(facts, query, slice(col, col + 1), "available")
-    goods, goods_day = cogs
     snap = stock.day0 + col
-    lo, hi = np.searchsorted(goods_day, [snap - COVER_WINDOW_DAYS + 1, snap + 1], side="left")
-    daily = float(goods[lo:hi].sum()) / COVER_WINDOW_DAYS
+    daily = float(_window(cogs, snap - COVER_WINDOW_DAYS + 1, snap + 1).sum()) / COVER_WINDOW_DAYS
     return (float(value[0]) / daily if daily > 0 else None), float(value[0]), daily
 
 
