@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi import Path, Query, Request
 from fastapi.responses import HTMLResponse
+from pydantic import BeforeValidator
 
 from features.kpis.report import format_target, format_value
 from governance.access import Permission, require
@@ -21,6 +22,15 @@ from serving.ui import charts
 from serving.ui.pages import UserDep, _services, render, router
 
 Slice = Annotated[str, Query(max_length=200)]
+
+
+def _blank_is_default(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# The picker's date fields: a field the user emptied is sent as ``from=`` and means the
+# default period (the data's span), not a malformed day.
+FormDay = Annotated[QueryDay | None, BeforeValidator(_blank_is_default)]
 ROWS_PER_PAGE = 50
 DIMENSIONS = ("location", "segment", "category", "carrier")
 
@@ -56,8 +66,8 @@ def _target_number(kpi: dict[str, Any]) -> float | None:
 def kpis_page(
     request: Request,
     user: UserDep,
-    start: Annotated[QueryDay | None, Query(alias="from")] = None,
-    to: Annotated[QueryDay | None, Query()] = None,
+    start: Annotated[FormDay, Query(alias="from")] = None,
+    to: Annotated[FormDay, Query()] = None,
     grain: Annotated[str, Query(pattern=r"^(|day|week|month)$")] = "",
     location: Slice = "",
     segment: Slice = "",
@@ -117,8 +127,8 @@ def kpi_rows_view(
     request: Request,
     user: UserDep,
     kpi_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")],
-    start: Annotated[QueryDay | None, Query(alias="from")] = None,
-    to: Annotated[QueryDay | None, Query()] = None,
+    start: Annotated[FormDay, Query(alias="from")] = None,
+    to: Annotated[FormDay, Query()] = None,
     location: Slice = "",
     segment: Slice = "",
     category: Slice = "",

@@ -267,3 +267,23 @@ def test_planner_quantity_must_respect_moq_and_multiple(
     with services.db.read() as session:
         after = queues.get_item(session, items[0].id)
     assert after.quantity == good
+
+
+def test_an_emptied_date_field_on_the_kpi_pages_means_the_default_period(
+    client: TestClient, keys: dict[str, str]
+):
+    sign_in(client, keys["supervisor"])
+    heading = re.compile(r'<span class="count">([^<]+)</span>')
+    default = client.get("/ui/kpis")
+    assert default.status_code == 200
+    # What the picker's form sends when the user clears both dates and clicks Show.
+    form = "from=&to=&grain=&location=&segment=&category=&carrier="
+    emptied = client.get(f"/ui/kpis?{form}")
+    assert emptied.status_code == 200, emptied.text[:300]
+    assert heading.search(emptied.text).group(1) == heading.search(default.text).group(1)
+    one_side = client.get(f"/ui/kpis?from=&to={heading.search(default.text).group(1)[-10:]}")
+    assert one_side.status_code == 200
+    rows = client.get("/ui/kpis/fill_rate_line?from=&to=")
+    assert rows.status_code == 200 and "Line fill rate" in rows.text
+    typo = client.get("/ui/kpis?from=2025-13-01")
+    assert typo.status_code == 422 and "from" in typo.text and "Traceback" not in typo.text
