@@ -8,7 +8,8 @@ One client asks, as a dashboard does, one request at a time:
 
 * the two-year dashboard, repeated (memoised per query and high-water mark);
 * the two-year dashboard with a new line outcome posted before each request (every
-  request sees a new high-water mark: the live increment plus a full computation);
+  request sees a new high-water mark: the outcome's lines patched, their days' partial
+  sums re-summed, and a dashboard computed from the partial sums — no memo hit);
 * random periods (≥ 30 days), slices and grains (never the same query twice);
 * drill-down pages of random KPIs, periods, slices and offsets.
 
