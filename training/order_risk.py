@@ -47,6 +47,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 6,
     "learning_rate": 0.1,
     "min_child_samples": 100,
+    "early_stopping_share": 0.15,
 }
 
 
@@ -156,6 +157,7 @@ def fit(
         y_calib=y[masks["calibration"]],
         feature_names=features.feature_names_,
         calib_order=order_ts[masks["calibration"]],
+        train_order=order_ts[masks["train"]],
     )
     return OrderRiskScorer(features, classifier, MarginErosionDetector().fit())
 
@@ -198,6 +200,7 @@ def evaluate(
         ),
         "split": {name: int(mask.sum()) for name, mask in masks.items()},
         "n_features": len(scorer.feature_names),
+        "n_trees": scorer.classifier.n_rounds_,
     }
     lines = truth.get("order_lines")
     if lines is not None:
@@ -283,6 +286,7 @@ def train(
                 **clf.get_params(),
                 "monotone_constraints": None,
                 "n_features": len(scorer.feature_names),
+                "n_trees": clf.n_rounds_,
                 "split": "/".join(map(str, SPLIT)),
                 "embargo_days": EMBARGO_DAYS,
                 "aggregation": scorer.aggregation,
