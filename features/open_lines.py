@@ -14,6 +14,10 @@ measured ~2.8 KiB per scored order). Two bounds keep it finite:
 * **count**: at most ``max_lines`` lines; past them the oldest accepted are aged out,
   in batches of 1/64 of the bound (one scan of the oldest per batch, not one per line).
 
+An open line costs ~1.6 KiB as recorded from a request (its own copies of the ids, a
+dozen identity-key tuples); :meth:`OpenLines.shared` gives lines with the same values one
+object (a bounded memo), which roughly halves that.
+
 A line aged out and then given an outcome is not counted (``close`` answers None), as an
 outcome of a line the state never saw. Plain data only; the state's clock moves it.
 """
@@ -23,9 +27,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import TypeVar
+
+T = TypeVar("T")
 
 OPEN_DAYS = 182  # a line is forgotten this many days past its promised day
 MAX_OPEN_LINES = 200_000  # the default bound (settings: STOCKPILOT_MAX_OPEN_LINES)
+SHARED_LIMIT = 100_000  # distinct values :meth:`OpenLines.shared` remembers before starting over
 
 
 class OpenLines:
@@ -46,6 +54,7 @@ class OpenLines:
         self._lines: dict[tuple, tuple] = {}  # key → (line, due day), oldest accepted first
         self._due: dict[int, set[tuple]] = {}  # due day → keys of the lines due then
         self._due_days: list[int] = []  # heap of the due days in _due
+        self._shared: dict[object, object] = {}
 
     @classmethod
     def of(cls, lines: Iterable[tuple[tuple, tuple, float]], **bounds: int) -> OpenLines:
@@ -67,6 +76,16 @@ class OpenLines:
     def get(self, key: tuple) -> tuple | None:
         entry = self._lines.get(key)
         return None if entry is None else entry[0]
+
+    def shared(self, value: T) -> T:
+        """The one object kept for values equal to ``value`` (ids, key tuples): open lines
+        with the same item or customer hold it once, not once per request that named it."""
+        kept = self._shared.get(value)
+        if kept is None:
+            if len(self._shared) >= SHARED_LIMIT:
+                self._shared.clear()  # a memo, not a registry: starting over is safe
+            kept = self._shared[value] = value
+        return kept  # type: ignore[return-value]
 
     def open(self, key: tuple, line: tuple, promised_day: float) -> None:
         """Keep ``line`` open under ``key`` (a key seen before is replaced, and newest)."""

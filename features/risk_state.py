@@ -418,18 +418,19 @@ class RiskState:
             route = self._route_key(keys)
             if route is not None:
                 add_to(self._route_lead, route, (1.0, float(promised - day)))
+            share = self._open.shared  # one object per distinct id and key (open_lines)
             self._open.open(
                 (str(line["order_id"]), int(line["line_no"])),
                 (
-                    item,
-                    loc,
-                    cust,
-                    carrier,
+                    share(item),
+                    share(loc),
+                    share(cust),
+                    None if carrier is None else share(carrier),
                     m.get("cust_region"),
                     float(day),
                     float(promised),
                     float(line["qty"]),
-                    keys,
+                    share(tuple(None if k is None else share(k) for k in keys)),
                 ),
                 float(promised),
             )

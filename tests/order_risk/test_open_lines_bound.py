@@ -105,3 +105,17 @@ def test_a_state_pickled_before_the_bound_loads_with_its_open_lines(state: RiskS
     loaded.bound_open_lines(1)
     loaded.record_order(order("NEW", "2024-01-13", "2024-01-14"))
     assert loaded.open_lines == 1 and not loaded.record_outcome("OLD", 1, 4)
+
+
+def test_lines_from_separate_requests_share_their_ids_and_keys(state: RiskState):
+    import json
+
+    body = json.dumps(order("X", "2024-01-10", "2024-01-12"))
+    for n in (1, 2):  # two requests: each decodes its own copies of the same ids
+        lines = json.loads(body)
+        lines[0]["order_id"] = f"X{n}"
+        state.record_order(lines)
+    first, second = state._open.get(("X1", 1)), state._open.get(("X2", 1))
+    assert first == second and first is not second
+    assert all(a is b for a, b in zip(first[:3], second[:3], strict=True))  # item, loc, cust
+    assert first[8] is second[8]  # the identity keys
