@@ -22,6 +22,8 @@ key; duplicated: one key recorded twice.
     make run     # once, for var/ (a trained home); Ctrl-C once it serves
     .venv/bin/python benchmarks/faults.py [--home var] [--backends sqlite,postgres]
         [--soak-seconds 600] [--soak-backends sqlite[,postgres]] [--scale full|small]
+        [--soak-max-open-lines 10000]
+    .venv/bin/python benchmarks/faults.py --home H --backends '' --soak-seconds 600  # soak only
 
 Runs as root, or as a user that may mount tmpfs and own a PostgreSQL cluster (initdb).
 ``tests/faults`` runs the same scenarios at small scale in ``make test``.
