@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from governance import audit, queues
+from governance import queues
 from governance.access import Principal
 from governance.policy import Policy
 from governance.priority import priority
@@ -20,15 +20,8 @@ OTHER_LOCATIONS = 5
 
 
 def _recommendation(services: Services, item: queues.QueueItem) -> dict[str, Any]:
-    with services.db.read() as session:
-        created = audit.list_events(
-            session,
-            subject_type="recommendation",
-            subject_id=item.recommendation_id,
-            kind="recommendation.created",
-            limit=1,
-        )
-    return created[0].payload if created else {}
+    created = services.reads.recommendation_created(item.recommendation_id)
+    return created.payload if created else {}
 
 
 def item_context(
@@ -38,12 +31,8 @@ def item_context(
     item_id: str,
     policy: Policy,
 ) -> dict[str, Any]:
-    with services.db.read() as session:
-        item = queues.get_item(session, item_id)
-        created = audit.list_events(
-            session, subject_type="recommendation", subject_id=item.recommendation_id, limit=20
-        )
-        history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
+    read = services.reads.item_trail(item_id)
+    item, created, history = read.item, read.recommendation_events, read.history
     payload = next((e.payload for e in created if e.kind == "recommendation.created"), {})
     feedback = [e for e in created if e.kind == "substitution.feedback"]
     details = dict(item.details)

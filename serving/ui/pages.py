@@ -21,8 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from governance import keys as key_store
-from governance import queues, worklists
+from governance import queues
 from governance.access import QUEUE_OVERSEERS, Permission, Principal, require
 from governance.policy import Policy
 from governance.workflow import Status
@@ -108,7 +107,7 @@ async def current_user(request: Request) -> User:
         raise SignInRequired("your session has ended" if cookie else "")
     services = _services(request)
     try:
-        principal = services.keys.authenticate(services.db, session.token)
+        principal = services.keys.authenticate(services.reads, session.token)
     except Unauthorized:
         wb.sessions.drop(cookie)
         raise SignInRequired("your key was revoked or has expired") from None
@@ -253,8 +252,7 @@ async def login(request: Request) -> Response:
     token = _text(form.get("api_key")).strip()
     services = _services(request)
     try:
-        with services.db.read() as session:
-            principal, expires_at = key_store.authenticate_until(session, token)
+        principal, expires_at = services.reads.authenticate_until(token)
     except Unauthorized:
         return _login_form(
             request, error="That API key is not valid (unknown, revoked or expired).", status=401
@@ -290,10 +288,10 @@ def home(request: Request, user: UserDep) -> HTMLResponse:
     mine = readable_queues(user, policy)
     now = datetime.now(UTC)
     today = datetime.combine(now.date(), time(0), tzinfo=UTC)
-    with services.db.read() as session:
-        counts = worklists.pending_counts(session)
-        due = worklists.due_before(session, mine, now + DUE_SOON)
-        decided = worklists.decided_by(session, user.principal.actor, today)
+    overview = services.reads.overview(
+        mine, due_before=now + DUE_SOON, actor=user.principal.actor, decided_since=today
+    )
+    counts, due, decided = overview.pending_counts, overview.due, overview.decided
     decides = [
         q
         for q in mine
@@ -391,10 +389,9 @@ def queue_view(
     now = datetime.now(UTC)
     wb = _wb(request)
     paged = wb.queues.page(
-        services.db, queue, policy, wb.catalogue.tiers(), filters, number, now=now
+        services.reads, queue, policy, wb.catalogue.tiers(), filters, number, now=now
     )
-    with services.db.read() as session:
-        approvers = worklists.approvers(session, [r.item for r in paged.rows])
+    approvers = services.reads.approvers([r.item for r in paged.rows])
     query = filters.active()
     context = {
         "queue": queue,
@@ -439,8 +436,7 @@ async def bulk_approve(request: Request, user: PostUser, queue: QueueName) -> HT
     if len(chosen) > ranking.PAGE_SIZE * 4:
         raise InvalidInput(f"bulk approve: at most {ranking.PAGE_SIZE * 4} items at once")
     now = datetime.now(UTC)
-    with services.db.read() as session:
-        items = [i for i in worklists.pending_by_id(session, chosen) if i.queue == queue]
+    items = [i for i in services.reads.pending_by_id(chosen) if i.queue == queue]
     ranked = {
         r.item.id: r
         for r in ranking.rank(items, policy.review, _wb(request).catalogue.tiers(), now)
@@ -542,8 +538,7 @@ async def decide(request: Request, user: PostUser, item_id: ItemId) -> Response:
     version = _text(form.get("expected_version"))
     expected = int(version) if version.isdigit() else None
     edited = _quantity(_text(form.get("edited_qty")), action)
-    with services.db.read() as session:
-        before = queues.get_item(session, item_id)
+    before = services.reads.item(item_id)
     _require_queue(user, before.queue, policy)
     if edited is not None:
         _check_order_quantity(services, before, edited)
@@ -629,8 +624,7 @@ def _check_order_quantity(services: Services, item: queues.QueueItem, qty: float
 
 def _stale(request: Request, user: User, item_id: str, action: str, err: Conflict) -> Response:
     services = _services(request)
-    with services.db.read() as session:
-        now_item = queues.get_item(session, item_id)
+    now_item = services.reads.item(item_id)
     who = now_item.decided_by or ", ".join(now_item.approvers) or "someone else"
     lines = [
         f"Your {action} was not applied: this item changed since you opened it.",
@@ -663,8 +657,7 @@ async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) ->
     require(user.principal, Permission.substitutes_request)
     form = await request.form()
     line_no = _text(form.get("line_no"))
-    with services.db.read() as session:
-        item = queues.get_item(session, item_id)
+    item = services.reads.item(item_id)
     _require_queue(user, item.queue, policy)
     line, customer_id, promised = order_line(services, item, line_no)
     body = SubstitutesIn(
