@@ -3,9 +3,9 @@ where the train / calibration (validation) / test edges fall.
 
 The two strategies as they were written before they shared a module (``time_split`` of
 ``training/order_risk.py`` and of ``training/substitution.py`` at bdfa387) are kept here
-verbatim as the reference; the functions the pipelines call must give the same masks and
-parts — hence the same edges — on the small simulated dataset and on seeded frames full
-of ties.
+verbatim as the reference; :mod:`training.splits`, and the pipelines' calls of it, must
+give the same masks and parts — hence the same edges — on the small simulated dataset and
+on seeded frames full of ties.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from features.substitution_context import offer_set_ids
 from stockpilot.data import load_dataset
 from training import order_risk as order_risk_training
 from training import substitution as substitution_training
+from training.splits import groups_by_time_count, rows_by_time_quantile
 
 
 def reference_order_risk_split(
@@ -48,11 +49,11 @@ def reference_substitution_split(
 
 
 def order_risk_split(order_ts: pd.Series, labelled: np.ndarray) -> dict[str, np.ndarray]:
-    return order_risk_training.time_split(order_ts, labelled)
+    return order_risk_training.split_lines(order_ts, labelled)
 
 
 def substitution_split(ts: pd.Series, groups: np.ndarray) -> np.ndarray:
-    return substitution_training.time_split(ts, groups)
+    return substitution_training.split_offer_sets(ts, groups)
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,40 @@ def test_seeded_frames_with_ties_are_cut_alike(seed):
     np.testing.assert_array_equal(
         substitution_split(ts, groups), reference_substitution_split(ts, groups)
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_strategies_with_other_cuts_match_the_reference(seed):
+    """Other cut points than the pipelines' (the reference takes them as arguments too)."""
+    rng = np.random.default_rng(100 + seed)
+    n = 400
+    ts = pd.Series(pd.Timestamp("2025-03-01") + pd.to_timedelta(rng.integers(0, 90, n), "D"))
+    mask = rng.random(n) < 0.9
+    cuts = (0.5, 0.8)
+    got = rows_by_time_quantile(ts, mask, cuts, embargo=np.timedelta64(3, "D"))
+    want = reference_order_risk_split(ts, mask, cuts, embargo_days=3)
+    for mine, theirs in zip(got, want.values(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    groups = rng.integers(0, 60, n)
+    shares = (0.6, 0.25, 0.15)
+    np.testing.assert_array_equal(
+        groups_by_time_count(ts, groups, shares), reference_substitution_split(ts, groups, shares)
+    )
+
+
+def test_bad_cuts_and_shares_are_named():
+    ts = pd.Series(pd.date_range("2025-01-01", periods=20, freq="D"))
+    with pytest.raises(ValueError, match="cuts"):
+        rows_by_time_quantile(ts, np.ones(20, bool), (0.8, 0.5), embargo=np.timedelta64(0, "D"))
+    with pytest.raises(ValueError, match="shares"):
+        groups_by_time_count(ts, np.arange(20), (0.7, 0.7))
+    with pytest.raises(ValueError, match="groups"):
+        groups_by_time_count(ts.iloc[:2], np.arange(2), (0.5, 0.3, 0.2))
+
+
+def test_too_few_offer_sets_is_refused_by_name():
+    from stockpilot.errors import InvalidInput
+
+    ts = pd.Series(pd.date_range("2025-01-01", periods=18, freq="h"))
+    with pytest.raises(InvalidInput, match=r"at least 10 offer sets .* got 9"):
+        substitution_training.split_offer_sets(ts, np.arange(18) // 2)
