@@ -161,12 +161,19 @@ class Reads:
         return ItemTrail(item, created, history)
 
     def overview(
-        self, queues: Iterable[str], *, due_before: datetime, actor: str, decided_since: datetime
+        self,
+        queue_names: Iterable[str],
+        *,
+        due_before: datetime,
+        actor: str,
+        decided_since: datetime,
     ) -> Overview:
+        """Pending counts of every queue; of ``queue_names``, what falls due before
+        ``due_before``; what ``actor`` decided since ``decided_since``."""
         with self.db.read() as session:
             return Overview(
                 worklists.pending_counts(session),
-                worklists.due_before(session, queues, due_before),
+                worklists.due_before(session, queue_names, due_before),
                 worklists.decided_by(session, actor, decided_since),
             )
 
