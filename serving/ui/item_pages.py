@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from governance import queues
 from governance.access import Permission, require
+from governance.reads import Reads
 from governance.workflow import Status
-from serving.services import Services
+from serving.deps import ReadsDep
 from serving.ui import ranking
 from serving.ui.items import item_context, order_line, order_rules
 from serving.ui.web import (
@@ -42,10 +43,10 @@ from stockpilot.errors import Conflict, Forbidden, InvalidInput
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, user: UserDep, item_id: ItemId) -> HTMLResponse:
+def item_page(request: Request, user: UserDep, reads: ReadsDep, item_id: ItemId) -> HTMLResponse:
     done = request.query_params.get("done")
     notice = DONE.get(done) if done else None
-    return _item_response(request, user, item_id, notice=notice)
+    return _item_response(request, user, reads, item_id, notice=notice)
 
 
 DONE = {
@@ -59,6 +60,7 @@ DONE = {
 def _item_response(
     request: Request,
     user: User,
+    reads: Reads,
     item_id: str,
     *,
     notice: dict[str, Any] | None = None,
@@ -68,7 +70,12 @@ def _item_response(
     services = services_of(request)
     policy = services.policy.get()
     context = item_context(
-        services, workbench_of(request).catalogue, user.principal, item_id, policy
+        reads,
+        services.live.inventory,
+        workbench_of(request).catalogue,
+        user.principal,
+        item_id,
+        policy,
     )
     require_queue(user, context["item"].queue, policy)
     context.update(
@@ -82,7 +89,7 @@ def _item_response(
 
 
 @router.post("/items/{item_id}/decision")
-async def decide(request: Request, user: PostUser, item_id: ItemId) -> Response:
+async def decide(request: Request, user: PostUser, reads: ReadsDep, item_id: ItemId) -> Response:
     from serving.routers.queues import decide_item
 
     services = services_of(request)
@@ -102,10 +109,10 @@ async def decide(request: Request, user: PostUser, item_id: ItemId) -> Response:
     version = form_text(form.get("expected_version"))
     expected = int(version) if version.isdigit() else None
     edited = _quantity(form_text(form.get("edited_qty")), action)
-    before = services.reads.item(item_id)
+    before = reads.item(item_id)
     require_queue(user, before.queue, policy)
     if edited is not None:
-        _check_order_quantity(services, before, edited)
+        _check_order_quantity(reads, before, edited)
     try:
         item = await decide_item(
             services,
@@ -117,7 +124,7 @@ async def decide(request: Request, user: PostUser, item_id: ItemId) -> Response:
             expected_version=expected,
         )
     except Conflict as err:
-        return _stale(request, user, item_id, action, err)
+        return _stale(request, user, reads, item_id, action, err)
     except (Forbidden, InvalidInput) as err:
         notice = {"kind": "error", "title": "Not applied", "lines": [err.message]}
         if is_htmx(request):
@@ -128,7 +135,7 @@ async def decide(request: Request, user: PostUser, item_id: ItemId) -> Response:
                 user=user,
                 status=err.status_code,
             )
-        return _item_response(request, user, item_id, notice=notice, status=err.status_code)
+        return _item_response(request, user, reads, item_id, notice=notice, status=err.status_code)
     done = action if item.status is not Status.pending else "approval"
     if is_htmx(request):
         response = render(
@@ -161,11 +168,11 @@ def _quantity(text: str, action: str) -> float | None:
     return value
 
 
-def _check_order_quantity(services: Services, item: queues.QueueItem, qty: float) -> None:
+def _check_order_quantity(reads: Reads, item: queues.QueueItem, qty: float) -> None:
     """A planner's quantity must respect the suggestion's MOQ and order multiple."""
     if item.kind != "replenishment":
         raise InvalidInput("edited_qty: only replenishment suggestions have a quantity to edit")
-    moq, multiple = order_rules(services, item)
+    moq, multiple = order_rules(reads, item)
     problems = []
     if moq and qty < moq:
         problems.append(f"below the MOQ of {moq:g}")
@@ -182,9 +189,10 @@ def _check_order_quantity(services: Services, item: queues.QueueItem, qty: float
         )
 
 
-def _stale(request: Request, user: User, item_id: str, action: str, err: Conflict) -> Response:
-    services = services_of(request)
-    now_item = services.reads.item(item_id)
+def _stale(
+    request: Request, user: User, reads: Reads, item_id: str, action: str, err: Conflict
+) -> Response:
+    now_item = reads.item(item_id)
     who = now_item.decided_by or ", ".join(now_item.approvers) or "someone else"
     lines = [
         f"Your {action} was not applied: this item changed since you opened it.",
@@ -202,11 +210,13 @@ def _stale(request: Request, user: User, item_id: str, action: str, err: Conflic
             user=user,
             status=409,
         )
-    return _item_response(request, user, item_id, notice=notice, status=409)
+    return _item_response(request, user, reads, item_id, notice=notice, status=409)
 
 
 @router.post("/items/{item_id}/substitutes")
-async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) -> Response:
+async def find_substitutes(
+    request: Request, user: PostUser, reads: ReadsDep, item_id: ItemId
+) -> Response:
     """Substitutes for one short line of an order at risk, from live stock (sales)."""
     from serving.routers.substitutes import search_substitutes
     from serving.schemas.substitutes import SubstitutesIn
@@ -216,9 +226,9 @@ async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) ->
     require(user.principal, Permission.substitutes_request)
     form = await request.form()
     line_no = form_text(form.get("line_no"))
-    item = services.reads.item(item_id)
+    item = reads.item(item_id)
     require_queue(user, item.queue, policy)
-    line, customer_id, promised = order_line(services, item, line_no)
+    line, customer_id, promised = order_line(reads, item, line_no)
     body = SubstitutesIn(
         customer_id=customer_id,
         item_id=str(line["item_id"]),
@@ -230,12 +240,14 @@ async def find_substitutes(request: Request, user: PostUser, item_id: ItemId) ->
     )
     committed, _ = await search_substitutes(services, user.principal, body)
     found = orjson.loads(committed.content)
-    return _item_response(request, user, item_id, extra={"found": found, "found_line": line_no})
+    return _item_response(
+        request, user, reads, item_id, extra={"found": found, "found_line": line_no}
+    )
 
 
 @router.post("/recommendations/{recommendation_id}/feedback")
 async def substitute_feedback(
-    request: Request, user: PostUser, recommendation_id: ItemId
+    request: Request, user: PostUser, reads: ReadsDep, recommendation_id: ItemId
 ) -> Response:
     """Offer a substitute and record the customer's answer in one click (sales)."""
     from serving.routers.substitutes import record_feedback
@@ -250,9 +262,7 @@ async def substitute_feedback(
     if not offered:
         raise InvalidInput("offered: choose the substitute you offered")
     body = FeedbackIn(accepted_item_ids=[offered] if accepted else [], offered_item_ids=[offered])
-    committed = await record_feedback(
-        services, services.reads, user.principal, recommendation_id, body
-    )
+    committed = await record_feedback(services, reads, user.principal, recommendation_id, body)
     result = orjson.loads(committed.content)
     answer = "accepted" if accepted else "declined"
     notice = {
@@ -261,5 +271,5 @@ async def substitute_feedback(
         "lines": [f"{result['rows_written']} row(s) added to the substitutions history."],
     }
     if back:
-        return _item_response(request, user, back, notice=notice)
+        return _item_response(request, user, reads, back, notice=notice)
     return render(request, "_notice.html", {**notice, "message": notice["title"]}, user=user)

@@ -2,8 +2,9 @@
 ``/ui/queues/{queue}``), and approving low-impact items of a queue in bulk.
 
 Pages stand in the frame of :mod:`serving.ui.web` (the signed-in user, permissions,
-CSRF, errors as pages); reads go through :class:`governance.reads.Reads`, decisions
-through the API's use case (:func:`serving.routers.queues.decide_item`).
+CSRF, errors as pages); reads go through :class:`governance.reads.Reads` (given by
+``ReadsDep``, as to the API's routers), decisions through the API's use case
+(:func:`serving.routers.queues.decide_item`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from governance.access import Permission, require
+from governance.reads import Reads
+from serving.deps import ReadsDep
 from serving.ui import ranking
 from serving.ui.auth import (
     CSRF_FIELD,
@@ -78,14 +81,14 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, reads: ReadsDep) -> Response:
     form = await request.form()
     if not tokens_match(request.cookies.get(LOGIN_COOKIE), form_text(form.get(CSRF_FIELD))):
         raise Forbidden("the sign-in form expired or did not come from this site: reload it")
     token = form_text(form.get("api_key")).strip()
     services = services_of(request)
     try:
-        principal, expires_at = services.reads.authenticate_until(token)
+        principal, expires_at = reads.authenticate_until(token)
     except Unauthorized:
         return _login_form(
             request, error="That API key is not valid (unknown, revoked or expired).", status=401
@@ -111,13 +114,13 @@ async def logout(request: Request, user: PostUser) -> Response:
 
 
 @router.get("/home")
-def home(request: Request, user: UserDep) -> HTMLResponse:
+def home(request: Request, user: UserDep, reads: ReadsDep) -> HTMLResponse:
     services = services_of(request)
     policy = services.policy.get()
     mine = readable_queues(user, policy)
     now = datetime.now(UTC)
     today = datetime.combine(now.date(), time(0), tzinfo=UTC)
-    overview = services.reads.overview(
+    overview = reads.overview(
         mine, due_before=now + DUE_SOON, actor=user.principal.actor, decided_since=today
     )
     counts, due, decided = overview.pending_counts, overview.due, overview.decided
@@ -163,6 +166,7 @@ def _hours(due: datetime, now: datetime) -> float:
 def queue_page(
     request: Request,
     user: UserDep,
+    reads: ReadsDep,
     queue: QueueName,
     q: Text = "",
     location: Text = "",
@@ -175,6 +179,7 @@ def queue_page(
     return queue_view(
         request,
         user,
+        reads,
         queue,
         ranking.Filters(q, location, customer, driver, band),
         page,
@@ -185,6 +190,7 @@ def queue_page(
 def queue_view(
     request: Request,
     user: User,
+    reads: Reads,
     queue: str,
     filters: ranking.Filters,
     number: int,
@@ -198,10 +204,8 @@ def queue_view(
     require_queue(user, queue, policy)
     now = datetime.now(UTC)
     wb = workbench_of(request)
-    paged = wb.queues.page(
-        services.reads, queue, policy, wb.catalogue.tiers(), filters, number, now=now
-    )
-    approvers = services.reads.approvers([r.item for r in paged.rows])
+    paged = wb.queues.page(reads, queue, policy, wb.catalogue.tiers(), filters, number, now=now)
+    approvers = reads.approvers([r.item for r in paged.rows])
     query = filters.active()
     context = {
         "queue": queue,
@@ -227,7 +231,9 @@ def queue_view(
 
 
 @router.post("/queues/{queue}/bulk-approve")
-async def bulk_approve(request: Request, user: PostUser, queue: QueueName) -> HTMLResponse:
+async def bulk_approve(
+    request: Request, user: PostUser, reads: ReadsDep, queue: QueueName
+) -> HTMLResponse:
     """Approve the chosen items at once — only those the policy marks low-impact now."""
     from serving.routers.queues import decide_item
 
@@ -246,7 +252,7 @@ async def bulk_approve(request: Request, user: PostUser, queue: QueueName) -> HT
     if len(chosen) > ranking.PAGE_SIZE * 4:
         raise InvalidInput(f"bulk approve: at most {ranking.PAGE_SIZE * 4} items at once")
     now = datetime.now(UTC)
-    items = [i for i in services.reads.pending_by_id(chosen) if i.queue == queue]
+    items = [i for i in reads.pending_by_id(chosen) if i.queue == queue]
     ranked = {
         r.item.id: r
         for r in ranking.rank(items, policy.review, workbench_of(request).catalogue.tiers(), now)
@@ -283,4 +289,4 @@ async def bulk_approve(request: Request, user: PostUser, queue: QueueName) -> HT
         "title": f"Approved {len(done)} item(s)" + (f", {len(refused)} not" if refused else ""),
         "lines": [f"{ref}: {why}" for ref, why in refused],
     }
-    return queue_view(request, user, queue, ranking.Filters(), 1, notice=notice)
+    return queue_view(request, user, reads, queue, ranking.Filters(), 1, notice=notice)
