@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from features.inventory import InventoryPositions
 from features.open_lines import MAX_OPEN_LINES
-from governance import events as event_store
 from governance.events import InventoryEvent, LineOutcome
 from serving.model_store import ModelStore
 from stockpilot.settings import Settings
@@ -107,11 +106,12 @@ class LiveState:
 
     # --- events -----------------------------------------------------------------------
 
-    def replay(self, session: Session) -> None:
-        for event in event_store.inventory_since(session):
+    def replay(self, inventory: Iterable[InventoryEvent], outcomes: Iterable[LineOutcome]) -> None:
+        """What the store recorded, applied in order (at start, before serving)."""
+        for event in inventory:
             self.apply_inventory(event)
             self.replayed["inventory"] += 1
-        for outcome in event_store.outcomes_since(session):
+        for outcome in outcomes:
             self.apply_outcome(outcome)
             self.replayed["outcomes"] += 1
 
