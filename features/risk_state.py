@@ -15,6 +15,14 @@ Time is in whole days since the epoch. An outcome counts from its
 :func:`~features.order_outcomes.final_events` day; outcomes recorded ahead of that
 day wait in a pending queue, so a live state never uses an outcome earlier than
 training did.
+
+Why one module of ~800 lines: the instance is the live state serving pickles and
+restores as a whole, and its three parts — loading from a dataset, the live updates
+(orders, outcomes, inventory, the bounded open lines of :mod:`features.open_lines`) and
+the request-path read (:meth:`values`) — share the same private tables and memos, whose
+invariants (what a pending outcome may change, when a memo is cleared) are easier to
+check in one place. Pure helpers live beside it (:mod:`features.risk_history`,
+:mod:`features.risk_identities`, :mod:`features.open_lines`).
 """
 
 from __future__ import annotations
