@@ -166,7 +166,8 @@ def _approve(
         except Forbidden as err:
             if principal.actor == item.requested_by:
                 raise Forbidden(
-                    f"four-eyes: {principal.actor} ran the gate and requested this promotion "
+                    f"four-eyes: {principal.name} ({principal.actor}) ran the gate and "
+                    "requested this promotion "
                     f"({item.id}), so cannot approve it; a second data scientist must",
                     actor=principal.actor,
                     item_id=item.id,

@@ -186,8 +186,8 @@ def gate_command(
         )
     console.print(
         f"[green]✓[/green] gate passed: promotion {item.id} of {model} v{challenger} opened by "
-        f"{principal.actor} in {item.queue}; a second data scientist approves with "
-        f"`stockpilot models approve {model}`",
+        f"{principal.name} ({principal.actor}) in {item.queue}; a second data scientist "
+        f"approves with `stockpilot models approve {model}`",
         highlight=False,
     )
 

@@ -51,7 +51,8 @@ def merge_evidence(ds: Dataset, evidence: Evidence) -> tuple[Dataset, dict[str, 
     keep = [c for c in live.columns if c in ful.columns or c in ("shipped_qty", *KEY)]
     ful_keys = ful[KEY].astype({"order_id": str})
     replaced = ful_keys.merge(known[KEY], on=KEY, how="left", indicator=True)["_merge"] == "both"
-    ful = pd.concat([ful.loc[~replaced.to_numpy()], known[keep]], ignore_index=True)
+    if len(known):
+        ful = pd.concat([ful.loc[~replaced.to_numpy()], known[keep]], ignore_index=True)
 
     decisions = evidence.decisions
     cancelled = set(decisions.loc[decisions["status"] == "rejected", "order_id"].astype(str))
@@ -168,7 +169,7 @@ def history_as_of(data: Path, cutoff: str | pd.Timestamp, out: Path) -> Path:
     """
     from stockpilot.data import load_dataset, write_tables
 
-    cut = pd.Timestamp(cutoff)
+    cut, out = pd.Timestamp(cutoff), Path(out)
     ds = load_dataset(data)
     orders = ds.orders[ds.orders["order_ts"] < cut]
     ful = ds.fulfillments.merge(orders[KEY], on=KEY, how="inner")
