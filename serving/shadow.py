@@ -144,7 +144,8 @@ class Shadow:
                 after = (decision.action.value, decision.queue)
                 if before != after:
                     self.flips += 1
-                    self.transitions[f"{before[0]}→{after[0]}"] += 1
+                    moved = f"{before[0]}→{after[0]}" if before[0] != after[0] else None
+                    self.transitions[moved or f"{before[0]} {before[1]}→{after[1]}"] += 1
             self._write()
 
     def report(self) -> dict[str, Any] | None:
