@@ -18,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from governance.access import Principal, Role
 from governance.audit import get_event
 from governance.events import LineOutcome, record_outcomes
 from governance.keys import authenticate
@@ -83,6 +84,48 @@ def _policy(tmp_path: Path) -> Path:
     return path
 
 
+def _review_two_held_orders(db: Database, export: Path) -> tuple[int, str]:
+    """Two of the export's fulfilled orders held and decided by a supervisor: one cancelled
+    (rejected), one overridden. Returns the cancelled order's fulfilled lines and the
+    overridden order's id."""
+    from governance.policy_versions import active_policy
+    from governance.queues import decide
+    from governance.recommendations import ModelOutput, record
+    from governance.routing import OrderRisk, route
+
+    ful = pd.read_parquet(export / "fulfillments.parquet")
+    early = ful.dropna(subset=["delivered_date"]).nsmallest(400, "delivered_date")
+    first, second = (str(o) for o in early["order_id"].drop_duplicates().iloc[:2])
+    erp = Principal("erp", Role.order_system, "erp")
+    supervisor = Principal("sue", Role.supervisor, "sue")
+    with db.write() as session:
+        policy = active_policy(session).policy
+        held = route(OrderRisk(probability=0.9), policy)
+        items = [
+            record(session, ModelOutput(f"order:{o}", "order-risk", "1", 0.9), held, principal=erp)
+            for o in (first, second)
+        ]
+    with db.write() as session:
+        decide(
+            session,
+            items[0].item.id,
+            principal=supervisor,
+            action="reject",
+            reason="customer_declined",
+            policy=policy,
+        )
+    with db.write() as session:
+        decide(
+            session,
+            items[1].item.id,
+            principal=supervisor,
+            action="override",
+            reason="model_wrong",
+            policy=policy,
+        )
+    return int((ful["order_id"].astype(str) == first).sum()), second
+
+
 def _key(name: str) -> str:
     out = run("keys", "create", "--role", "data_scientist", "--name", name)
     assert out.exit_code == 0, out.output
@@ -103,6 +146,7 @@ def test_retrain_gate_promote_history_rollback(
     db = Database.from_settings(settings)
     with db.write() as session:
         record_outcomes(session, outcomes, actor="test:erp")
+    cancelled, overridden = _review_two_held_orders(db, export)
 
     trained = run("train", "order-risk", "--data", str(old))
     assert trained.exit_code == 0, trained.output
@@ -111,7 +155,13 @@ def test_retrain_gate_promote_history_rollback(
     retrained = run("retrain", "order-risk", "--data", str(export))
     assert retrained.exit_code == 0, retrained.output
     result = json.loads(retrained.stdout)
-    assert result["evidence"]["live_outcomes_used"] == LIVE_LINES
+    evidence = result["evidence"]
+    assert evidence["live_outcomes_used"] == LIVE_LINES
+    assert evidence["rejected_orders_unlabelled"] == 1
+    assert evidence["rejected_lines_unlabelled"] == cancelled  # the cancelled order's lines
+    assert evidence["overridden_orders"] == 1 and evidence["overrides"]["orders_with_outcome"] == 1
+    merged = pd.read_parquet(Path(result["data"]) / "fulfillments.parquet")
+    assert overridden in set(merged["order_id"].astype(str))
     assert result["challenger"]["version"] == "2"
     written = json.loads(Path(result["gate_report"]).read_text())
     assert written["sha256"] == report_sha256(written)
