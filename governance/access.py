@@ -76,7 +76,8 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
             P.audit_verify,
             P.kpis_read,
         },
-        Role.data_scientist: _EVERYONE | {P.audit_read, P.models_reload, P.kpis_read},
+        Role.data_scientist: _EVERYONE
+        | {P.audit_read, P.models_reload, P.kpis_read, P.queues_read, P.queues_decide},
         Role.admin: _EVERYONE
         | {
             P.queues_read,

@@ -105,6 +105,20 @@ class ModelGatePolicy(_Strict):
         return by_model[model_name]
 
 
+class PromotionPolicy(_Strict):
+    """How a challenger earns ``champion`` (``training/promotion_gate.py``,
+    ``governance/promotion.py``): the holdout, the bootstrap, the segment and calibration
+    limits, the queue a second data scientist approves in, and the shadow-scoring share."""
+
+    queue: QueueName = "model-promotion"
+    holdout_share: float = Field(0.15, gt=0.0, lt=1.0)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    segment_tolerance: float = Field(0.05, ge=0.0, le=1.0)
+    min_segment_lines: int = Field(200, ge=1)
+    max_ece: float = Field(0.05, gt=0.0, le=1.0)
+    shadow_share: float = Field(0.1, ge=0.0, le=1.0)
+
+
 ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 
 
@@ -169,6 +183,7 @@ class Policy(_Strict):
     substitution: SubstitutionPolicy
     replenishment: ReplenishmentThresholds
     model_gate: ModelGatePolicy = Field(default_factory=ModelGatePolicy)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @model_validator(mode="after")
@@ -205,6 +220,8 @@ class Policy(_Strict):
             (f"order_risk.driver_queues.{f}", q) for f, q in self.order_risk.driver_queues.items()
         ]
         refs += [(f"order_risk.flag_queues.{f}", q) for f, q in self.order_risk.flag_queues.items()]
+        if "promotion" in self.model_fields_set:  # older policy files have no promotion queue
+            refs.append(("promotion.queue", self.promotion.queue))
         return refs
 
     def canonical_json(self) -> str:

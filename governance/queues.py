@@ -182,8 +182,13 @@ def decide(
     edited_qty: float | None = None,
     expected_version: int | None = None,
     now: datetime | None = None,
+    moves_alias: bool = False,
 ) -> QueueItem:
     """Approve, reject or override one item as ``principal`` under the active ``policy``.
+
+    A model promotion is approved only by :func:`governance.promotion.approve`
+    (``moves_alias``), which moves the registry alias in the same transaction; through the
+    generic decision it may be rejected, not approved (the alias would not move).
 
     Raises NotFound (404), InvalidInput (422: missing reason, bad quantity), Forbidden (403:
     role not allowed on the queue, four-eyes) or Conflict (409: not pending, stale
@@ -200,6 +205,17 @@ def decide(
     row = session.get(QueueItemRow, item_id, populate_existing=True)
     if row is None:
         raise NotFound(f"queue item {item_id!r} does not exist", item_id=item_id)
+    if (
+        row.kind == Kind.model_promotion.value
+        and action is not QueueAction.reject
+        and not (moves_alias)
+    ):
+        raise Conflict(
+            f"a model promotion is approved with `stockpilot models approve "
+            f"{row.subject.removeprefix('model:')}`, which moves the registry alias; "
+            "here it can only be rejected",
+            item_id=item_id,
+        )
     queue = policy.queues.get(row.queue)
     allowed = queue.roles if queue is not None else ()
     per_value = None

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     order_risk = "order_risk"
     substitution = "substitution"
     replenishment = "replenishment"
+    model_promotion = "model_promotion"
 
 
 class Action(StrEnum):

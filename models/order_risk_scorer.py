@@ -305,6 +305,13 @@ class OrderRiskScorer:
                 start += len(orders[i])
         return results  # type: ignore[return-value]  # every slot is filled above
 
+    def score_snapshot(
+        self, lines: Sequence[Mapping[str, Any]], fields: dict, values: dict
+    ) -> ScoredOrder:
+        """Score one order from the fields and state values another scorer was given
+        (shadow scoring: the challenger sees exactly what the champion saw)."""
+        return self._order(lines, self.explain_arrays(fields, values), 0)
+
     def _alone(
         self, lines: Sequence[Mapping[str, Any]], fields: dict, values: dict
     ) -> ScoredOrder | ValueError:

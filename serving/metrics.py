@@ -115,6 +115,17 @@ SCORING = {
     ),
 }
 
+SHADOW = {
+    "stockpilot_shadow_scored": (
+        "scored",
+        "Order-risk requests also scored by the challenger (serving/shadow.py).",
+    ),
+    "stockpilot_shadow_flips": (
+        "flips",
+        "Shadow-scored orders the challenger would have routed differently.",
+    ),
+}
+
 LIMITS = {
     "stockpilot_rate_limited": ("limited", "Requests refused with 429 by the per-key rate limit."),
 }

@@ -140,6 +140,18 @@ class ModelStore:
             self.errors = errors
             return report
 
+    def load_alias(self, name: str, alias: str) -> ServedModel | None:
+        """The version behind another alias (the shadow challenger), cached and loaded, or
+        None when the registry has no such alias. Not served: nothing else sees it."""
+        with tracking.fail_fast():
+            if tracking.alias_version(name, alias) is None:
+                return None
+            registered = tracking.resolve(name, alias)
+            directory = self.cache_dir / name / registered.version
+            if not (directory / META).exists():
+                self._download(name, registered, directory)
+        return self._load_version(name, registered.version, registered.run_id, "registry")
+
     def _resolve(self, name: str) -> tuple[str, str | None, str]:
         with tracking.fail_fast():
             registered = tracking.resolve(name, self.alias)

@@ -26,11 +26,13 @@ from governance.store.committer import GroupCommitter
 from governance.store.engine import Database
 from governance.sweep import sweep
 from serving.live import LiveState
-from serving.metrics import COMMITS, LIMITS, SCORING, Metrics
+from serving.metrics import COMMITS, LIMITS, SCORING, SHADOW, Metrics
 from serving.model_store import ModelStore
 from serving.planning import PlanningView
 from serving.ratelimit import RateLimiter
 from serving.scoring import OrderBatcher
+from serving.shadow import MODEL as SHADOWED
+from serving.shadow import Shadow
 from stockpilot.errors import NotReady, Unauthorized
 from stockpilot.settings import Settings
 
@@ -110,6 +112,7 @@ class Services:
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(1000.0, 2000.0))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    shadow: Shadow | None = None  # the order-risk challenger, scored off the request path
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -158,7 +161,20 @@ class Services:
         services.metrics.watch_live(services.live)
         services.policy.refresh(reads)
         services.models_changed()
+        services.shadow = Shadow(settings.shadow_dir)
+        services.metrics.watch(services.shadow, SHADOW)
+        services.load_shadow()
         return services
+
+    def load_shadow(self) -> None:
+        """(Re)load the order-risk challenger for shadow scoring (start-up and reload)."""
+        if self.shadow is None:
+            return
+        try:
+            champion = self.models.get(SHADOWED).version
+        except NotReady:
+            champion = None
+        self.shadow.load(lambda: self.models.load_alias(SHADOWED, "challenger"), champion)
 
     @property
     def ready(self) -> bool:

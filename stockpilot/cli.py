@@ -23,6 +23,7 @@ from stockpilot.bootstrap import app as bootstrap_app
 from stockpilot.errors import StockPilotError
 from stockpilot.progress import console
 from training.cli import app as training_app
+from training.models_cli import app as lifecycle_app
 
 # The status of every refused input, as `data validate` and the governance commands use.
 EXIT_USER_ERROR = 1
@@ -48,6 +49,7 @@ app = typer.Typer(
     cls=UserErrors,
 )
 app.add_typer(training_app)
+app.add_typer(lifecycle_app)
 app.add_typer(governance_app)
 app.add_typer(serving_app)
 app.add_typer(bootstrap_app)

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def shadow_dir(self) -> Path:
+        """Where serving writes the challenger's shadow-scoring counts (``serving/shadow.py``)."""
+        return self.home / "shadow"
+
+    @property
     def artifact_root(self) -> Path:
         """Where runs of a SQLite-backed local store keep their artifacts."""
         return self.home / "mlartifacts"

@@ -322,3 +322,30 @@ def load_pyfunc(uri: str, settings: Settings | None = None) -> Any:
 def run_artifact(run_id: str, artifact_path: str) -> Any:
     """Load a JSON artifact of a run (e.g. ``evaluation.json``)."""
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact_path}")
+
+
+def delete_alias(model_name: str, alias: str) -> None:
+    """Remove ``alias`` from ``model_name`` (a promoted challenger stops being one)."""
+    client().delete_registered_model_alias(model_name, alias)
+
+
+def alias_version(model_name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or None when the model or the alias does not exist."""
+    try:
+        return str(client().get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def version_info(model_name: str, version: str | int) -> RegisteredVersion:
+    """One registered version; :class:`NotFound` naming it when the registry has no such."""
+    try:
+        mv = client().get_model_version(model_name, str(version))
+    except MlflowException as err:
+        raise NotFound(f"{model_name} has no registered version {version}: {err.message}") from err
+    return RegisteredVersion(model_name, str(mv.version), mv.run_id, mv.source, dict(mv.tags or {}))
+
+
+def log_json_to_run(run_id: str, obj: Any, artifact_file: str) -> None:
+    """Add a JSON artifact to a finished run (the gate report to the challenger's run)."""
+    client().log_dict(run_id, obj, artifact_file)

@@ -153,7 +153,20 @@ def register_gated(
     }
     if force and not gate["passed"] and alias == "champion":
         version_tags["gate_forced"] = "true"
+    previous = tracking.alias_version(model_name, allowed) if allowed else None
     registered = tracking.register_run_model(model_uri, model_name, allowed, version_tags)
     registered["requested_alias"] = alias
     registered["gate_refused"] = refused
+    if allowed:
+        from training.alias_audit import audit_move
+
+        registered["previous_version"] = previous
+        registered["audit_seq"] = audit_move(
+            model_name,
+            allowed,
+            previous,
+            registered["version"],
+            registered["run_id"],
+            forced=force and not gate["passed"],
+        )
     return registered

@@ -39,6 +39,7 @@ async def reload_models(
     # Loading happens off the event loop; the swap is one assignment inside the store.
     report = await asyncio.to_thread(services.models.load)
     services.models_changed()
+    await asyncio.to_thread(services.load_shadow)  # the challenger, for shadow scoring
     gc.freeze()  # the new versions join the long-lived objects (see app lifespan)
     # The registry's errors too: a reload that kept the served versions because the registry
     # did not answer says so (and /health/ready says degraded).

@@ -13,15 +13,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from starlette.background import BackgroundTask
 
 from governance.access import Permission, Principal
-from governance.routing import OrderRisk, route
+from governance.routing import route
 from models.order_risk_scorer import LineRisk, ScoredOrder
 from serving import writes
 from serving.deps import IdempotencyKey, allow, secured
 from serving.schemas.common import WITH_BODY, queue_item_links
 from serving.schemas.orders import OrderIn, OrderRiskIn, OrderRiskResultsOut
 from serving.services import Services
+from serving.shadow import order_risk_of
 from stockpilot.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -97,17 +99,17 @@ async def score_orders(
     for order, lines, risk in zip(body.orders, lines_of, risks, strict=True):
         if isinstance(risk, ValueError):
             raise InvalidInput(f"order {order.order_id}: {risk}", order_id=order.order_id)
-        riskiest = max(risk.lines, key=lambda line: line.probability)
-        decision = route(
-            OrderRisk(
-                probability=min(1.0, max(0.0, float(risk.score))),
-                drivers=riskiest.families,
-                flags=frozenset({"margin_erosion"}) if risk.margin_erosion else frozenset(),
-                value=order_value(order),
-            ),
-            policy,
-        )
+        decision = route(order_risk_of(risk, order_value(order)), policy)
         scored.append((order, lines, risk, decision))
+    # The challenger's sample: what the champion saw, before anything is recorded.
+    shadow = services.shadow
+    snapshots = []
+    if shadow is not None and shadow.active:
+        share = policy.promotion.shadow_share
+        for order, lines, risk, decision in scored:
+            snap = shadow.snapshot(lines, state, risk, decision, order_value(order), share)
+            if snap is not None:
+                snapshots.append(snap)
 
     committed = await services.commands.record_order_risks(
         # JSON, not pickled structures: ~10x cheaper on the event loop, and JSON is what
@@ -133,7 +135,11 @@ async def score_orders(
         for _, lines, _, decision in scored:
             state.record_order(lines)
             services.metrics.decisions.labels("order_risk", decision.action.value).inc()
-    return writes.response(committed)
+    response = writes.response(committed)
+    if snapshots and shadow is not None and not committed.replayed:
+        # After the response is sent, in a worker thread: off the request's critical path.
+        response.background = BackgroundTask(shadow.score, snapshots, policy)
+    return response
 
 
 def order_value(order: OrderIn) -> float:

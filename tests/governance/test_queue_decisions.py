@@ -196,6 +196,8 @@ def test_only_roles_allowed_on_the_queue_decide(db, policy, open_item):
     with pytest.raises(Forbidden, match="may not decide items in this queue"):
         _decide(db, policy, held.id, SALES, "approve")
     with pytest.raises(Forbidden, match="queues:decide"):
+        _decide(db, policy, held.id, principal("erp", "order_system"), "approve")
+    with pytest.raises(Forbidden, match="may not decide items in this queue"):  # model-promotion
         _decide(db, policy, held.id, principal("ds", "data_scientist"), "approve")
     assert _decide(db, policy, held.id, SUPERVISOR, "override", reason="release").status == (
         Status.overridden

@@ -25,8 +25,12 @@ def concrete(path: str) -> str:
 
 
 # The queue listing is tried on order-review, which the default policy gives to sales and
-# supervisors (admins oversee every queue): a planner holds queues:read but not for it.
-NOT_THIS_QUEUE = {("GET", "/v1/queues/{queue}/items", Role.planner)}
+# supervisors (admins oversee every queue): a planner or a data scientist (who reads and
+# decides model-promotion) holds queues:read but not for it.
+NOT_THIS_QUEUE = {
+    ("GET", "/v1/queues/{queue}/items", Role.planner),
+    ("GET", "/v1/queues/{queue}/items", Role.data_scientist),
+}
 
 
 def test_every_v1_endpoint_declares_a_permission(client):
