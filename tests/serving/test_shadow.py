@@ -48,7 +48,7 @@ def shadowed(
     with services.db.write() as session:
         apply_policy(session, yaml.safe_dump(data), actor=ADMIN, origin="test")
         _, token = create_key(session, role=Role.order_system, name="t-erp", actor=ADMIN)
-    services.policy.refresh(services.db)
+    services.policy.refresh(services.reads)
     app = create_app(settings, services=services)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield services, client, challenger, token
