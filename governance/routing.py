@@ -20,6 +20,7 @@ class Kind(StrEnum):
     order_risk = "order_risk"
     substitution = "substitution"
     replenishment = "replenishment"
+    monitoring = "monitoring"  # a drift / data-quality / performance alert of a model
 
 
 class Action(StrEnum):
@@ -314,4 +315,27 @@ def _route_replenishment(rec: Replenishment, policy: Policy) -> Decision:
         approvals,
         policy.queues[cfg.queue].sla_hours,
         f"{why} in {cfg.queue}",
+    )
+
+
+def monitoring_decision(policy: Policy) -> Decision:
+    """Where a monitoring alert goes: the policy's monitoring queue, one approver."""
+    queue = policy.monitoring.queue
+    if queue not in policy.queues:
+        defined = ", ".join(sorted(policy.queues))
+        raise InvalidInput(
+            f"monitoring.queue: queue {queue!r} is not defined under queues ({defined}); "
+            "add it to the policy (the default policy has model-monitoring)",
+            queue=queue,
+        )
+    return Decision(
+        kind=Kind.monitoring,
+        action=Action.review,
+        queue=queue,
+        threshold_name="monitoring.drift_q",
+        threshold=policy.monitoring.drift_q,
+        policy_version=policy.version,
+        required_approvals=1,
+        sla_hours=policy.queues[queue].sla_hours,
+        reason="a monitoring check of a served model breached its policy threshold",
     )
