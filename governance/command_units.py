@@ -138,6 +138,8 @@ def record_order_risks(
                     "lines": risk["lines"],
                     "order_lines": order["order_lines"],
                     "promised_date": order["promised_date"],
+                    # tracked like a reviewed order: realised metrics weigh it by 1 / share
+                    "audit_slice": bool(order.get("audit_slice", False)),
                 },
             ),
             decision,

@@ -339,3 +339,14 @@ def monitoring_decision(policy: Policy) -> Decision:
         sla_hours=policy.queues[queue].sla_hours,
         reason="a monitoring check of a served model breached its policy threshold",
     )
+
+
+def in_audit_slice(order_id: str, share: float) -> bool:
+    """Whether an order belongs to the random audit slice: a hash of its id, uniform in
+    [0, 1), below ``share``. Deterministic (a retry or a replay tags the same orders) and
+    independent of everything the model sees, so the slice is a random sample of the
+    auto-released orders, each included with probability ``share``."""
+    import hashlib
+
+    digest = hashlib.sha256(order_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share

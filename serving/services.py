@@ -159,6 +159,7 @@ class Services:
         services.metrics.watch(services.scoring, SCORING)
         services.metrics.watch(services.limiter, LIMITS)
         services.metrics.watch_kpis(services.kpis)
+        services.metrics.watch_monitoring(settings.home, ("order-risk",))
         services.policy.refresh(db)
         services.models_changed()
         return services

@@ -21,6 +21,7 @@ from governance.access import Principal, Role
 from governance.policy import Policy, load_policy, parse_policy
 from stockpilot.data import load_dataset
 from stockpilot.errors import InvalidInput
+from stockpilot.monitoring_reports import write_report
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import monitoring
@@ -126,9 +127,7 @@ def monitor(
         "alerts": found,
         "queue": opened,
     }
-    path = monitoring.report_path(settings.home, model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, default=str))
+    write_report(settings.home, model, report)
     return report
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -302,10 +301,6 @@ def load_served(model: str, alias: str = "champion") -> tuple[OrderRiskScorer, s
     except Exception:  # an older model logged without a reference
         reference = None
     return scorer.scorer, version.version, reference
-
-
-def report_path(home: Path, model: str) -> Path:
-    return home / "monitoring" / f"{model}.json"
 
 
 def summary(report: Mapping[str, Any]) -> str:

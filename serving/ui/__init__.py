@@ -38,6 +38,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     from serving.ui import (
         filters,
         kpi_pages,  # noqa: F401  (its routes join the router)
+        monitoring_pages,  # noqa: F401
     )
     from serving.ui.pages import router
 

@@ -75,3 +75,19 @@ def test_table_groups_and_leaves_unlabelled_lines_to_the_estimate():
     assert table["labelled"].tolist() == [3, 0]
     assert table.loc[0, "auc"] == 1.0
     assert np.isnan(table.loc[1, "auc"]) and not np.isnan(table.loc[1, "expected_auc"])
+
+
+def test_the_audit_slice_is_a_deterministic_random_share_of_orders():
+    from governance.routing import in_audit_slice
+
+    ids = [f"SO-{k}" for k in range(20000)]
+    tagged = [in_audit_slice(i, 0.02) for i in ids]
+    assert abs(np.mean(tagged) - 0.02) < 0.004  # binomial sd ≈ 0.001
+    assert tagged == [in_audit_slice(i, 0.02) for i in ids]  # a retry tags the same orders
+    assert not any(in_audit_slice(i, 0.0) for i in ids[:100])
+    assert all(in_audit_slice(i, 1.0) for i in ids[:100])
+    # weighted by 1 / share, the slice estimates the released orders' miss rate unbiasedly
+    rng = np.random.default_rng(2)
+    miss = rng.random(len(ids)) < 0.1
+    slice_rate = miss[np.array(tagged)].mean()
+    assert abs(slice_rate - miss.mean()) < 0.03
