@@ -99,7 +99,8 @@ def report_alarm_rate(result: dict, regime: str) -> None:
     drifts, calibration = report["drift"], report["calibration"]
     found = alarms(report)
     tests = drifts["feature_days"] + calibration["segment_days"]
-    first = found["day"] < found["day"].min() + pd.Timedelta(days=90) if len(found) else []
+    start = pd.Timestamp(report["since"])
+    early = int((found["day"] < start + pd.Timedelta(days=90)).sum())
     print(
         f"[{regime}] alarms: features {drifts['alarms']} of {drifts['feature_days']:,} "
         f"feature-days = {drifts['alarms'] / max(drifts['feature_days'], 1):.2%}; calibration "
@@ -110,9 +111,12 @@ def report_alarm_rate(result: dict, regime: str) -> None:
     if len(found):
         top = found["feature"].value_counts().head(6)
         print(f"[{regime}] by check: {', '.join(f'{k} {v}' for k, v in top.items())}")
-        by_quarter = found.groupby(found["day"].dt.quarter).size()
+        by_quarter = {
+            int(k): int(v) for k, v in found.groupby(found["day"].dt.quarter).size().items()
+        }
         print(
-            f"[{regime}] by quarter of 2025: {dict(by_quarter)}; first 90 days: {int(sum(first))}"
+            f"[{regime}] by quarter of 2025: {by_quarter}; "
+            f"in the first 90 days after training: {early}"
         )
 
 

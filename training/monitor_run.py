@@ -49,8 +49,22 @@ def monitor(
     policy = _policy(settings) if not alerts else None
     with step("loading and validating the dataset"):
         ds = used_tables(load_dataset(data))
+    last = ds.orders["order_ts"].max().date() if len(ds.orders) else None
     if since is None and reference is not None and reference.period:
         since = date.fromisoformat(reference.period[1]) + timedelta(days=1)
+        if last is not None and since > last:
+            raise InvalidInput(
+                f"nothing to monitor: the dataset's last order day is {last} and the "
+                f"reference of {model} v{version} already covers it (it ends on "
+                f"{reference.period[1]}); give newer data, or --since to look back",
+                since=str(since),
+            )
+    if since is not None and last is not None and since > last:
+        raise InvalidInput(
+            f"--since {since}: the dataset has no order lines from that day on "
+            f"(its last order day is {last})",
+            since=str(since),
+        )
     span = reference.span if reference is not None else 1
     start = None if since is None else since - timedelta(days=span - 1)
     with step("scoring the order lines with the served model"):

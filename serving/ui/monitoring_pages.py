@@ -81,6 +81,12 @@ def auc_chart(weeks: Sequence[dict[str, Any]], *, width: int = 640, height: int 
                 f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" '
                 'stroke-width="2"/>'
             )
+    for k, (name, colour) in enumerate((("realised", REALISED), ("estimated (CBPE)", ESTIMATED))):
+        x = width - 250 + k * 110
+        parts.append(
+            f'<rect x="{x}" y="2" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="11" font-size="11" fill="#333">{name}</text>'
+        )
     if weeks:
         parts.append(
             f'<text x="40" y="{height - 4}" font-size="10" fill="#666">{escape(weeks[0]["week"])}'

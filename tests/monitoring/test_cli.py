@@ -102,6 +102,17 @@ def test_bad_input_is_one_clear_line(world, args, message):
     assert "Traceback" not in result.output
 
 
+def test_the_training_data_itself_has_nothing_after_the_reference(world, tmp_path):
+    from stockpilot.data import write_until
+
+    early = tmp_path / "early"
+    write_until(world["data"], pd.Timestamp(UNTIL), early)
+    result = _monitor("order-risk", "--data", str(early), "--no-alerts")
+    assert result.exit_code == 1
+    assert "already covers it (it ends on 2024-04-30)" in result.output
+    assert "--since to look back" in result.output
+
+
 def test_without_a_registered_model_the_message_says_how_to_get_one(world, tmp_path, monkeypatch):
     monkeypatch.setenv("STOCKPILOT_HOME", str(tmp_path / "empty"))
     get_settings.cache_clear()

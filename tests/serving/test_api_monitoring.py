@@ -90,3 +90,29 @@ def test_metrics_export_the_latest_run_as_gauges(client, serving_settings):
     )
     line = next(li for li in text.splitlines() if li.startswith(estimated))
     assert abs(float(line.split()[-1]) - week["expected_auc"]) < 1e-9
+
+
+def test_an_event_batch_with_unknown_items_opens_one_data_quality_alert(client, keys):
+    from tests.serving.conftest import dataset_orders
+
+    line = dataset_orders(client.app.state.services.settings, n=1)[0]["lines"][0]
+    batch = {
+        "events": [
+            {"item_id": "NO-SUCH-ITEM", "location_id": line["location_id"], "on_hand": 5},
+            {"item_id": line["item_id"], "location_id": line["location_id"], "on_hand": 9},
+        ]
+    }
+    for _ in range(2):  # the same check on the same day: one alert
+        posted = client.post("/v1/events/inventory", json=batch, headers=auth(keys["order_system"]))
+        assert posted.status_code == 202
+    alerts = client.get("/v1/monitoring/order-risk", headers=auth(keys["admin"])).json()
+    quality = [a for a in alerts["open_alerts"] if a["kind"] == "data_quality"]
+    assert [a["feature"] for a in quality] == ["inventory_events.item_id: not in the item master"]
+    item = client.get(
+        f"/v1/queue-items/{quality[0]['queue_item_id']}", headers=auth(keys["data_scientist"])
+    ).json()
+    assert "NO-SUCH-ITEM" in str(item)
+    clean = {"events": batch["events"][1:]}
+    assert client.post("/v1/events/inventory", json=clean, headers=auth(keys["order_system"]))
+    again = client.get("/v1/monitoring/order-risk", headers=auth(keys["admin"])).json()
+    assert len(again["open_alerts"]) == 1

@@ -392,7 +392,7 @@ def test_kpi_dashboard_drills_down_to_rows(browser: Browser, server: dict):
 
 def test_monitoring_page_shows_the_run_and_its_open_alerts(browser: Browser, server: dict):
     page = sign_in(browser, server, "data_scientist")
-    page.get_by_role("link", name="Monitoring").first.click()
+    page.get_by_role("link", name="Monitoring", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Model monitoring")
     served = api(server, "/v1/monitoring/order-risk", who="data_scientist")
     assert served["status"] == "ok"
@@ -408,7 +408,7 @@ def test_monitoring_page_shows_the_run_and_its_open_alerts(browser: Browser, ser
         alerts.first.get_by_role("link").click()
         page.wait_for_url("**/ui/items/**")
     other = sign_in(browser, server, "sales")
-    assert other.get_by_role("link", name="Monitoring").count() == 0
+    assert other.get_by_role("link", name="Monitoring", exact=True).count() == 0
     assert other.goto(server["url"] + "/ui/monitoring").status == 403
 
 
