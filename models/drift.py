@@ -63,8 +63,9 @@ class FeatureReference:
         present = x[~missing]
         if self.edges is not None:
             which = np.searchsorted(self.edges, present, side="right")
+        elif self.values is None or len(self.values) == 0:
+            which = np.zeros(len(present), dtype=np.int64)  # every value is "other"
         else:
-            assert self.values is not None
             pos = np.searchsorted(self.values, present)
             pos = np.minimum(pos, len(self.values) - 1)
             which = np.where(self.values[pos] == present, pos, len(self.values))

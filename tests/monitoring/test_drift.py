@@ -110,3 +110,8 @@ def test_categorical_features_keep_their_values_and_fold_rare_ones():
     feature = drift.fit_feature("tier", x)
     assert feature.values.tolist() == [0.0, 1.0]  # 7 is below MIN_BIN_SHARE: "other"
     assert feature.histogram(np.array([0, 1, 1, 7, 9, np.nan])).tolist() == [1, 2, 2, 1]
+
+
+def test_a_feature_missing_on_every_training_line_still_bins_served_values():
+    feature = drift.fit_feature("x_vendor", np.full(100, np.nan))
+    assert feature.histogram(np.array([1.0, 2.0, np.nan])).tolist() == [2, 1]
