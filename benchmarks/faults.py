@@ -10,8 +10,9 @@ Against SQLite and against a private PostgreSQL cluster, with 8 connections scor
 * ``registry down at start``: that restart cannot reach the MLflow registry;
 * ``registry down while serving``: an ``mlflow server`` registry SIGKILLed mid-load, and a
   reload asked for while it is gone;
-* ``soak``: ``wrk`` at 8 connections for ``--soak-seconds`` (600), minute by minute: no
-  error, memory flat after the first minute (within 10 % or 16 MiB), the WAL bounded.
+* ``soak``: ``wrk`` at 8 connections for ``--soak-seconds`` (600), minute by minute,
+  scoring orders and posting the outcomes of one in four (``benchmarks/soak.py``, which
+  says what "stable" means: no error, memory flat over the last two thirds, the WAL bounded).
 
 Per scenario it prints requests sent / acknowledged / lost / duplicated, the 5xx and 503
 answers (every 503 must carry ``Retry-After``), ``stockpilot audit verify`` and SQLite's
@@ -21,6 +22,8 @@ key; duplicated: one key recorded twice.
     make run     # once, for var/ (a trained home); Ctrl-C once it serves
     .venv/bin/python benchmarks/faults.py [--home var] [--backends sqlite,postgres]
         [--soak-seconds 600] [--soak-backends sqlite[,postgres]] [--scale full|small]
+        [--soak-max-open-lines 10000]
+    .venv/bin/python benchmarks/faults.py --home H --backends '' --soak-seconds 600  # soak only
 
 Runs as root, or as a user that may mount tmpfs and own a PostgreSQL cluster (initdb).
 ``tests/faults`` runs the same scenarios at small scale in ``make test``.
@@ -60,6 +63,7 @@ from benchmarks.fault_harness import (
     order_pool,
     prepare_store,
 )
+from benchmarks.soak import SOAK_MAX_OPEN_LINES, SOAK_SETTINGS, print_soak, soak, soak_ok
 
 
 @dataclass(frozen=True)
@@ -313,105 +317,6 @@ def registry_down_while_serving(store: Store) -> Row:
             os.killpg(registry.pid, signal.SIGKILL)
 
 
-# --- the soak --------------------------------------------------------------------------
-
-SOAK_LUA = r"""
-local bodies = {}
-for line in io.lines(os.getenv("SOAK_BODIES")) do bodies[#bodies + 1] = line end
-local prefix = os.getenv("SOAK_PREFIX")
-local key = os.getenv("SOAK_KEY")
-local n = 0
-wrk.method = "POST"
-request = function()
-  n = n + 1
-  local id = prefix .. "-" .. n
-  local body = string.gsub(bodies[n % #bodies + 1], "__ORDER_ID__", id)
-  -- wrk.format's headers replace wrk.headers (not merged): all of them, every time
-  local headers = {["Content-Type"] = "application/json", ["X-API-Key"] = key,
-                   ["Idempotency-Key"] = id}
-  return wrk.format(nil, nil, headers, body)
-end
--- per status, counted in the thread and reported once (wrk -t1: one thread)
-statuses = {}
-response = function(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-local threads = {}
-setup = function(thread) threads[#threads + 1] = thread end
-done = function(summary, latency, requests)
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      io.write(string.format("status %d: %d\n", status, count))
-    end
-  end
-end
-"""
-
-
-# wrk is a closed loop with one key: past the key's rate (1,000/s by default) it would
-# measure the limiter's 429s, not the service; the soak lifts the limit (tested elsewhere).
-SOAK_SETTINGS = {
-    "STOCKPILOT_RATE_LIMIT_PER_SECOND": "1000000",
-    "STOCKPILOT_RATE_LIMIT_BURST": "1000000",
-}
-
-
-def soak(store: Store, seconds: int, window: int = 60) -> list[dict]:
-    """``wrk`` at 8 connections, window by window: req/s, p99, errors, memory, WAL."""
-    import json
-
-    assert store.server is not None
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk not found: apt-get install wrk")
-    script = store.work / "soak.lua"
-    script.write_text(SOAK_LUA)
-    bodies = store.work / "soak-bodies.jsonl"
-    bodies.write_text(
-        "".join(
-            json.dumps({"orders": [{**order, "order_id": "__ORDER_ID__"}]}) + "\n"
-            for order in store.pool
-        )
-    )
-    windows = []
-    for k in range(max(1, seconds // window)):
-        env = {
-            **os.environ,
-            "SOAK_BODIES": str(bodies),
-            "SOAK_KEY": store.keys["order_system"],
-            "SOAK_PREFIX": f"soak-{store.backend}-{k}",
-        }
-        out = subprocess.run(
-            ["wrk", "-t1", "-c8", f"-d{window}s", "--latency", "-s", str(script),
-             f"{store.server.url}/v1/orders/risk"],
-            capture_output=True, text=True, env=env, check=True,
-        ).stdout  # fmt: skip
-        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        socket_errors = re.search(r"Socket errors: (.*)", out)
-        statuses = {int(s): int(n) for s, n in re.findall(r"^status (\d+): (\d+)$", out, re.M)}
-        rss = store.server.rss_mib()
-        windows.append(
-            {
-                "minute": k + 1,
-                "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-                "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-                "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-                "errors": (int(non_2xx.group(1)) if non_2xx else 0)
-                + (sum(map(int, re.findall(r"\d+", socket_errors.group(1))))
-                   if socket_errors else 0),
-                "5xx": sum(n for s, n in statuses.items() if s >= 500),
-                "server_mib": rss["server"],
-                "writer_mib": rss["writer"],
-                "wal_mib": store.wal_mib(),
-            }
-        )  # fmt: skip
-    return windows
-
-
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
 # --- the report ------------------------------------------------------------------------
 
 
@@ -432,57 +337,6 @@ def print_rows(rows: list[Row]) -> None:
     print("(503: answers 503, each retried with the same key; no RA: 503 without Retry-After)")
 
 
-def print_soak(backend: str, windows: list[dict], verify: str, check: str) -> None:
-    print(f"soak, {backend}: wrk 8 connections, one line per window")
-    print(
-        f"{'minute':>6}{'requests':>10}{'req/s':>8}{'p99 ms':>8}{'errors':>8}{'5xx':>6}"
-        f"{'server MiB':>12}{'writer MiB':>12}{'WAL MiB':>9}"
-    )
-    for w in windows:
-        print(
-            f"{w['minute']:>6}{w['requests']:>10}{w['rps']:>8.1f}{w['p99_ms']:>8.1f}"
-            f"{w['errors']:>8}{w['5xx']:>6}{w['server_mib']:>12.1f}{w['writer_mib']:>12.1f}{w['wal_mib']:>9.1f}"
-        )
-    print(f"after the soak: audit verify {verify}; integrity_check {check}")
-    print(soak_summary(windows))
-
-
-MEMORY_SLACK = 1.10  # after the first window (warm-up), RSS may grow by at most 10 % ...
-MEMORY_SLACK_MIB = 16.0  # ... or 16 MiB, whichever is more
-WAL_BOUND_MIB = 128.0  # the writer catches the WAL up past 64 MiB (docs/serving.md)
-
-
-def _grown(windows: list[dict], name: str) -> float:
-    return windows[-1][name] - windows[min(1, len(windows) - 1)][name]
-
-
-def soak_ok(windows: list[dict]) -> bool:
-    """No error in any window; memory flat after the first window; the WAL bounded."""
-    warm = windows[min(1, len(windows) - 1)]
-    return (
-        all(w["errors"] == 0 for w in windows)
-        and all(
-            windows[-1][name] <= max(warm[name] * MEMORY_SLACK, warm[name] + MEMORY_SLACK_MIB)
-            for name in ("server_mib", "writer_mib")
-        )
-        and max(w["wal_mib"] for w in windows) <= WAL_BOUND_MIB
-    )
-
-
-def soak_summary(windows: list[dict]) -> str:
-    p99 = [w["p99_ms"] for w in windows]
-    later = sum(w["requests"] for w in windows[2:])  # answered after the warm window
-    per_request = _grown(windows, "server_mib") * 1024 / later if later else 0.0
-    return (
-        f"errors {sum(w['errors'] for w in windows)}; after the first window: server "
-        f"{_grown(windows, 'server_mib'):+.1f} MiB ({per_request:.2f} KiB per request), "
-        f"writer {_grown(windows, 'writer_mib'):+.1f} MiB; WAL at most "
-        f"{max(w['wal_mib'] for w in windows):.1f} MiB; p99 median "
-        f"{sorted(p99)[len(p99) // 2]:.1f} ms (range {min(p99):.1f}-{max(p99):.1f}); "
-        f"stable: {'yes' if soak_ok(windows) else 'NO'}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -492,6 +346,12 @@ def main() -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
     parser.add_argument("--soak-backends", default="sqlite", help="sqlite,postgres: both")
+    parser.add_argument(
+        "--soak-max-open-lines",
+        type=int,
+        default=SOAK_MAX_OPEN_LINES,
+        help="the server's STOCKPILOT_MAX_OPEN_LINES during the soak (benchmarks/soak.py)",
+    )
     parser.add_argument(
         "--no-registry-server", action="store_true", help="skip the mlflow-server scenario"
     )
@@ -514,7 +374,8 @@ def main() -> None:
             store = Store(backend, home, work, SCALES[args.scale], small_disk=False).open()
             try:
                 assert store.server is not None
-                store.server.start(**SOAK_SETTINGS)
+                bound = {"STOCKPILOT_MAX_OPEN_LINES": str(args.soak_max_open_lines)}
+                store.server.start(**SOAK_SETTINGS, **bound)
                 windows = soak(store, args.soak_seconds)
                 soaked.append((backend, windows, audit_verify(store.env), integrity(store.url)))
             finally:

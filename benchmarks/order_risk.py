@@ -130,7 +130,8 @@ def scoring(data: Path, threads: int) -> None:
     from features.risk_state import RiskState
     from stockpilot import tracking
     from stockpilot.data import load_dataset
-    from training.order_risk import explained_frame, prepare, time_split, used_tables
+    from training.order_risk import prepare, split_lines, used_tables
+    from training.order_risk_scoring import explained_frame
 
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     model = tracking.load_pyfunc("models:/order-risk@champion")
@@ -138,7 +139,7 @@ def scoring(data: Path, threads: int) -> None:
     ds = used_tables(load_dataset(data))
     prepared = prepare(ds)
     labelled = ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
-    test = time_split(prepared.orders["order_ts"], labelled)["test"]
+    test = split_lines(prepared.orders["order_ts"], labelled)["test"]
     rows = np.flatnonzero(test)[-BATCH_LINES:]
     batch = np.zeros(len(test), dtype=bool)
     batch[rows] = True
@@ -205,11 +206,11 @@ def grid(data: Path) -> None:
     from sklearn.metrics import roc_auc_score
 
     from stockpilot.data import load_dataset
-    from training.order_risk import fit, prepare, time_split, used_tables
+    from training.order_risk import fit, prepare, split_lines, used_tables
 
     prepared = prepare(used_tables(load_dataset(data)))
     y = prepared.outcomes["miss"].to_numpy(float)
-    masks = time_split(prepared.orders["order_ts"], ~np.isnan(y))
+    masks = split_lines(prepared.orders["order_ts"], ~np.isnan(y))
     fields, state = prepared.take(masks["test"])
     print("\naccuracy / latency (explained scoring, exact SHAP):")
     print(

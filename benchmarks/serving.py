@@ -20,6 +20,11 @@ alternating the servers, and the table shows the medians (p99: also the range).
     .venv/bin/python benchmarks/serving.py [--home var] [--duration 15] [--repeat 3]
 
 Target (issue 7): ours ≥ 5× the pyfunc peer's throughput, p99 ≤ 25 ms at 8 connections.
+
+One file of some 430 lines on purpose: a benchmark is a script read top to bottom (the
+bodies, the two peers and our server started, ``wrk`` run alternately, the table), nothing
+imports it, and ``main`` is the procedure itself; split, a reader would follow one run
+across files for no reuse.
 """
 
 from __future__ import annotations

@@ -8,127 +8,32 @@ matters. State values (what was known at ``order_ts``) come from
 :class:`OrderRiskFeatures` then turns both into the same matrix with one pure
 function, :func:`derive`, on plain numpy arrays (no DataFrame per request).
 
-Every feature is declared once (:data:`SPECS`) with its driver family, the direction
-of its effect when known (monotone constraint: more available stock never raises
-risk; a later promised date never does) and the inputs it needs. A dataset without
-an optional column or table has fewer inputs, hence fewer features; nothing else
-changes. Nothing here knows how the data was generated.
+Every feature is declared once (:data:`features.order_risk_specs.SPECS`) with its
+driver family, the direction of its effect when known (monotone constraint: more
+available stock never raises risk; a later promised date never does) and the inputs it
+needs. A dataset without an optional column or table has fewer inputs, hence fewer
+features; nothing else changes. Nothing here knows how the data was generated.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.order_fields import CATEGORICAL_FIELDS
+
+# Priors stays importable from here: models pickled before it had its own module name it so.
+from features.order_risk_priors import CUSTOMER, Priors, eb_strength, level_rates
+from features.order_risk_specs import RATE_PREFIX, SPECS, identity_spec, spec_of
 from features.risk_identities import in_state, named
 from features.risk_state import DEMAND_DAYS, LOAD_DAYS, log_price_index
 
 FEATURE_SET = "order-risk"
 FEATURE_SET_VERSION = "2"
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    name: str
-    family: str
-    requires: tuple[str, ...]
-    monotone: int = 0  # +1: never lowers risk as it grows; -1: never raises it
-    categorical: bool = False
-
-
-def _s(name: str, family: str, *requires: str, monotone: int = 0, cat: bool = False) -> FeatureSpec:
-    return FeatureSpec(name, family, requires, monotone, cat)
-
-
-SPECS: tuple[FeatureSpec, ...] = (
-    # inventory shortfall at the shipping location
-    _s("inv_available", "inventory_shortfall", "inv_available", monotone=-1),
-    _s("inv_cover", "inventory_shortfall", "inv_available", "inv_claimed", monotone=-1),
-    _s("inv_shortfall_share", "inventory_shortfall", "inv_available", "inv_claimed", monotone=1),
-    _s("inv_in_transit_due", "inventory_shortfall", "inv_in_transit_due", monotone=-1),
-    _s("receipt_after_promise", "inventory_shortfall", "inv_receipt_day", monotone=1),
-    _s("inv_claimed_share", "inventory_shortfall", "inv_available", "inv_claimed", monotone=1),
-    _s("inv_quarantined_share", "inventory_shortfall", "inv_quarantined", monotone=1),
-    _s("inv_days_after_line", "inventory_shortfall", "inv_available", "il_units_28d", monotone=-1),
-    _s("inv_elsewhere_cover", "inventory_shortfall", "inv_elsewhere"),
-    _s("inv_position_known", "inventory_shortfall", "inv_known"),
-    _s("item_location_short_rate", "inventory_shortfall", "il_outcomes", monotone=1),
-    _s("item_location_demand", "inventory_shortfall", "il_units_28d"),
-    # carrier delay
-    _s("lane_late_rate", "carrier_delay", "lane_late_n", monotone=1),
-    _s("lane_volume", "carrier_delay", "lane_late_n"),
-    _s("carrier_recent_late_rate", "carrier_delay", "carrier_recent_n", monotone=1),
-    _s("carrier_late_trend", "carrier_delay", "carrier_recent_n"),
-    _s("carrier_mode", "carrier_delay", "carrier_mode", cat=True),
-    _s("ship_method", "carrier_delay", "ship_method", cat=True),
-    # route (location × carrier × ship method): besides the miss rates of every identity
-    # (``miss_rate_<identity>``, built from the state values present, see identity_spec)
-    _s("recent_miss_rate_route", "route", "ids_route_recent_n", "ids_route_n", "net_n", monotone=1),
-    _s("route_volume", "route", "ids_route_n"),
-    # slack between order and promise
-    _s("promised_days", "slack", "promised_day", monotone=-1),
-    _s("slack_vs_lane", "slack", "lane_o2d_n", monotone=-1),
-    _s("slack_vs_transit", "slack", "lane_transit_n", monotone=-1),
-    _s("requested_days", "slack", "requested_day"),
-    _s("promised_after_requested", "slack", "requested_day", monotone=-1),
-    _s("lead_vs_route", "slack", "promised_day", "route_lead_n", monotone=-1),
-    _s("order_hour", "slack", "order_hour"),
-    _s("order_weekday", "slack", "order_weekday"),
-    # warehouse load at the shipping location
-    _s("load_recent", "warehouse_load", "loc_lines_3d"),
-    _s("load_today", "warehouse_load", "loc_lines_today"),
-    # customer
-    _s("customer_miss_rate", "customer", "cust_outcomes", monotone=1),
-    _s("customer_history", "customer", "cust_lines"),
-    _s("customer_tier", "customer", "cust_tier", cat=True),
-    _s("customer_segment", "customer", "cust_segment", cat=True),
-    # margin erosion
-    _s("price_vs_item_usual", "margin_erosion", "ci_pi_n"),
-    _s("price_vs_category_usual", "margin_erosion", "cc_pi_n"),
-    _s("margin_pct", "margin_erosion", "item_cost"),
-    _s("discount_pct", "margin_erosion", "discount_pct"),
-    _s("discount_vs_usual", "margin_erosion", "cust_disc_n"),
-    _s("price_vs_recorded_discount", "margin_erosion", "discount_pct"),
-    # order anomaly
-    _s("qty_vs_customer_item", "order_anomaly", "ci_lines"),
-    _s("qty_vs_customer", "order_anomaly", "cust_lines"),
-    _s("qty_vs_item_location", "order_anomaly", "il_lines"),
-    _s("order_lines", "order_anomaly", "order_lines"),
-    _s("log_qty", "order_anomaly", "qty"),
-    # master data
-    _s("item_unknown", "master_data", "item_known"),
-    _s("item_inactive", "master_data", "item_active"),
-    _s("cost_missing", "master_data", "item_cost"),
-    _s("customer_unknown", "master_data", "cust_known"),
-    # context: priority, the network's recent miss rate, and every x_* order column
-    _s("priority", "context", "priority", cat=True),
-    _s("network_recent_miss_rate", "context", "net_recent_n", "net_n", monotone=1),
-)
-SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
-RATE_PREFIX = "miss_rate_"
-CUSTOMER = "customer"  # the customer's own miss rate, in Priors.strengths
-
-
-def identity_spec(identity: str) -> FeatureSpec:
-    """The feature of an identity's shrunk miss rate (``features.risk_identities``)."""
-    found = named(identity)
-    return _s(
-        f"{RATE_PREFIX}{identity}", found.family, found.n, found.m, "net_n", "net_m", monotone=1
-    )
-
-
-def spec_of(name: str) -> FeatureSpec | None:
-    """The spec of a feature: declared in :data:`SPECS`, an identity rate, or None (x_*)."""
-    spec = SPEC_BY_NAME.get(name)
-    if spec is None and name.startswith(RATE_PREFIX):
-        return identity_spec(name[len(RATE_PREFIX) :])
-    return spec
 
 
 # --- derivation -----------------------------------------------------------------------
@@ -147,64 +52,6 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _rate(events: np.ndarray, n: np.ndarray, prior: float, strength: float) -> np.ndarray:
     """Rate shrunk towards a prior: few observations say little."""
     return (events + prior * strength) / (n + strength)
-
-
-@dataclass(frozen=True)
-class Priors:
-    """Population rates the history rates are shrunk towards (fitted on training lines).
-
-    ``strength`` is the default number of pseudo-observations; ``strengths`` holds the
-    empirical-Bayes one of each identity's miss rate (and of the customer's, key
-    ``"customer"``), fitted on the training lines by :func:`eb_strength`.
-    """
-
-    late: float = 0.1
-    miss: float = 0.15
-    short: float = 0.1
-    strength: float = 10.0
-    strengths: Mapping[str, float] = field(default_factory=dict)
-
-    def of(self, name: str) -> float:
-        """Pseudo-observations of the miss rate ``name`` (the default when not fitted)."""
-        return self.__dict__.get("strengths", {}).get(name, self.strength)
-
-
-MIN_STRENGTH, MAX_STRENGTH = 2.0, 2000.0
-
-
-def eb_strength(keys: np.ndarray, y: np.ndarray, parent: np.ndarray | None = None) -> float:
-    """Empirical-Bayes pseudo-observations of a keyed miss rate (method of moments).
-
-    How far the levels' rates spread around their parent's (``parent``: the parent
-    level's rate on each line; None: the overall rate) beyond what binomial noise alone
-    would give is the between-level variance ``τ²``; a level's rate is then worth
-    ``p(1 − p) / τ²`` lines of its parent's. Levels that differ little (customers whose
-    own effect is small) are shrunk hard, levels that differ a lot (routes 3 % vs 32 %
-    late) keep their own rate after a few lines. Lines without a key are left out.
-    """
-    y = np.asarray(y, dtype=float)
-    known = pd.notna(pd.Series(keys, dtype=object)).to_numpy()
-    if known.sum() < 2:
-        return MAX_STRENGTH
-    base = float(y[known].mean())
-    q = np.full(len(y), base) if parent is None else np.asarray(parent, dtype=float)
-    frame = pd.DataFrame({"k": pd.Series(keys, dtype=object)[known].astype(str).to_numpy()})
-    frame["y"], frame["q"] = y[known], q[known]
-    groups = frame.groupby("k").agg(n=("y", "size"), m=("y", "sum"), q=("q", "mean"))
-    n, rate, q = groups["n"].to_numpy(float), (groups["m"] / groups["n"]).to_numpy(), groups["q"]
-    noise = float(np.sum(q * (1.0 - q)))
-    tau2 = (float(np.sum(n * (rate - q.to_numpy()) ** 2)) - noise) / float(n.sum())
-    if not tau2 > 0:
-        return MAX_STRENGTH
-    return float(np.clip(base * (1.0 - base) / tau2, MIN_STRENGTH, MAX_STRENGTH))
-
-
-def _level_rates(keys: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each line's level rate over the lines given (the parent's rate for eb_strength);
-    lines without a key get the overall rate."""
-    series = pd.Series(keys, dtype=object)
-    rates = pd.Series(y).groupby(series.astype(str).where(series.notna(), None)).transform("mean")
-    return rates.fillna(float(np.mean(y))).to_numpy(dtype=float)
 
 
 def derive(
@@ -446,7 +293,7 @@ class OrderRiskFeatures:
                 continue
             keys[name] = _keys(inputs, parts)
             parent = identity.parent if identity.parent in keys else None
-            rates = None if parent is None else _level_rates(keys[parent], y)
+            rates = None if parent is None else level_rates(keys[parent], y)
             out[name] = eb_strength(keys[name], y, rates)
         if "customer_id" in inputs:
             out[CUSTOMER] = eb_strength(_keys(inputs, ["customer_id"]), y)

@@ -32,6 +32,7 @@ from features.asof import epoch_day, to_days
 from features.dataset import Dataset
 from features.inventory import InventoryPositions, latest_positions
 from features.master import TEXT_VALUES, MasterData
+from features.open_lines import MAX_OPEN_LINES, OpenLines
 from features.order_outcomes import export_day, final_events, line_outcomes
 from features.risk_identities import (
     NET_M,
@@ -126,7 +127,8 @@ class RiskState:
         self._cust: dict[tuple, list[float]] = {}  # outcomes, misses, lines, logqty, disc_n, disc
         self._ci: dict[tuple, list[float]] = {}  # lines, logqty_sum, pi_n, logpi_sum
         self._cc: dict[tuple, list[float]] = {}  # pi_n, logpi_sum
-        self._open: dict[tuple, tuple] = {}
+        # Accepted lines without a final outcome yet, bounded (features.open_lines).
+        self._open = OpenLines()
         self._pending: list[tuple[float, int, tuple, dict[str, float]]] = []
         self._seq = 0
         # Per identity (features.risk_identities): key → [outcomes, misses]; the recent
@@ -179,6 +181,7 @@ class RiskState:
         identities = choose(orders, set(master.names))
         state = cls(master, InventoryPositions(positions), snapshot_day, flags, horizon, identities)
         state._day = day
+        state._open.advance(day)
         past = (orders["order_ts"] < as_of).to_numpy()
         outcomes = line_outcomes(ds, horizon)
         state._load_orders(orders[past], day)
@@ -298,7 +301,8 @@ class RiskState:
             keys,
             strict=True,
         ):
-            self._open[key] = (*row[:5], float(row[5]), float(prom), float(qty), id_keys)
+            line = (*row[:5], float(row[5]), float(prom), float(qty), id_keys)
+            self._open.open(key, line, float(prom))
 
     def _load_identities(self, done: pd.DataFrame, day: int) -> None:
         """Identity statistics of the outcomes known by ``day`` (vectorised
@@ -414,16 +418,21 @@ class RiskState:
             route = self._route_key(keys)
             if route is not None:
                 add_to(self._route_lead, route, (1.0, float(promised - day)))
-            self._open[(str(line["order_id"]), int(line["line_no"]))] = (
-                item,
-                loc,
-                cust,
-                carrier,
-                m.get("cust_region"),
-                float(day),
+            share = self._open.shared  # one object per distinct id and key (open_lines)
+            self._open.open(
+                (str(line["order_id"]), int(line["line_no"])),
+                (
+                    share(item),
+                    share(loc),
+                    share(cust),
+                    None if carrier is None else share(carrier),
+                    m.get("cust_region"),
+                    float(day),
+                    float(promised),
+                    float(line["qty"]),
+                    share(tuple(None if k is None else share(k) for k in keys)),
+                ),
                 float(promised),
-                float(line["qty"]),
-                keys,
             )
 
     def record_outcome(
@@ -438,9 +447,11 @@ class RiskState:
 
         Call it when the line is delivered, or when it is closed with nothing to
         deliver. Returns False for a line the state does not know (already final, or
-        never recorded). The outcome counts from :func:`final_events`' day.
+        never recorded, or aged out: :mod:`features.open_lines`). The outcome counts from
+        :func:`final_events`' day.
         """
-        line = self._open.pop((str(order_id), int(line_no)), None)
+        key = (str(order_id), int(line_no))
+        line = self._open.get(key)
         if line is None:
             return False
         item, loc, cust, carrier, region, order_day, promised, qty, keys = line
@@ -456,13 +467,49 @@ class RiskState:
             has_ship=self.flags["ship"],
         )
         final_day = float(events["final_day"][0])
-        if math.isnan(final_day):  # shipped, not delivered: not final yet
-            self._open[(str(order_id), int(line_no))] = line
+        if math.isnan(final_day):  # shipped, not delivered: not final yet (and still open)
             return False
+        self._open.close(key)
         event = {k: float(v[0]) for k, v in events.items() if k != "final_day"}
         self._push(final_day, (item, loc, cust, carrier, region, keys), event)
         self._apply_pending(self._day)
         return True
+
+    # --- the open lines (features.open_lines) -------------------------------------------
+
+    @property
+    def open_lines(self) -> int:
+        """Accepted lines still waiting for their outcome."""
+        return len(self._open)
+
+    @property
+    def aged_out(self) -> int:
+        """Lines forgotten without an outcome: past their promise + ``OPEN_DAYS``, or the
+        oldest beyond :meth:`bound_open_lines`' bound (``aged_out_over_cap`` of them)."""
+        return self._open.aged_out
+
+    @property
+    def aged_out_over_cap(self) -> int:
+        return self._open.over_cap
+
+    def bound_open_lines(self, max_lines: int = MAX_OPEN_LINES) -> None:
+        """Keep at most ``max_lines`` open lines (serving: ``settings.max_open_lines``)."""
+        if max_lines < 1:
+            raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+        self._open.max_lines = max_lines
+        if len(self._open) > max_lines:
+            self._open.shrink()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A state pickled before open lines were bounded keeps them in a plain dict.
+        lines = state.get("_open")
+        if isinstance(lines, dict):
+            opened = OpenLines()
+            opened.advance(int(state.get("_day", -(10**9))))
+            for key, line in lines.items():
+                opened.open(key, line, line[6])  # (..., order day, promised day, qty, keys)
+            state["_open"] = opened
+        self.__dict__.update(state)
 
     def update_inventory(
         self, item_id: str, location_id: str, snapshot_date: Any, **fields: Any
@@ -542,6 +589,7 @@ class RiskState:
         if day <= self._day:
             return
         self._day = day
+        self._open.advance(day)
         self._apply_pending(day)
         oldest = day - LOAD_BASE_DAYS - 1
         for table in (self._il_days, self._loc_days):

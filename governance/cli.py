@@ -20,6 +20,7 @@ import typer
 
 from governance.workflow import Status
 from stockpilot.errors import StockPilotError
+from stockpilot.jsonable import plain
 from stockpilot.progress import console
 
 if TYPE_CHECKING:
@@ -219,7 +220,7 @@ def keys_list(as_json: JsonOpt = False) -> None:
         keys = list_keys(session)
     if as_json:
         rows = [{**asdict(k), "role": k.role.value, "active": k.active} for k in keys]
-        typer.echo(json.dumps(rows, indent=2, default=str))
+        typer.echo(json.dumps(plain(rows, unknown="str"), indent=2))
         return
     for k in keys:
         if k.revoked_at is not None:
@@ -255,7 +256,7 @@ def audit_list(
     with _database() as db, db.read() as session:
         events = list_events(session, subject_id=subject, after_seq=after, limit=limit)
     for event in events:
-        typer.echo(json.dumps(asdict(event), default=str))
+        typer.echo(json.dumps(plain(asdict(event), unknown="str")))
 
 
 @queues_app.command("expire")
@@ -285,4 +286,4 @@ def queues_list(
     with _database() as db, db.read() as session:
         items = list_items(session, queue=queue, status=status, limit=limit)
     for item in items:
-        typer.echo(json.dumps(asdict(item), default=str))
+        typer.echo(json.dumps(plain(asdict(item), unknown="str")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,13 +19,12 @@ from sqlalchemy.orm import Session
 
 from governance import audit
 from governance.access import Principal
-from governance.chain import format_time
 from governance.idempotency import idempotent
 from governance.recommendations import ModelOutput, Recorded, record
 from governance.routing import Decision
+from stockpilot import jsonable
 
 Effect = Callable[[Session], tuple[int, Any]]
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,25 +37,16 @@ class Committed:
 
 
 def render_json(content: Any) -> bytes:
-    """A response body as JSON: aware datetimes as the audit log writes them, NaN as null."""
-    return orjson.dumps(content, default=_default, option=_JSON_OPTIONS)
+    """A response body as JSON (:mod:`stockpilot.jsonable`): keys in the order the use case
+    wrote them, aware datetimes as the audit log writes them, naive ones as ISO text, NaN
+    as null — as the idempotency record stores them, so a replay reads like the original."""
+    return jsonable.dumps(content, what="response")
 
 
 def plain(value: Any) -> Any:
     """``value`` as the JSON it will be written as: plain Python (no NumPy scalars, no
     datetimes), so it pickles into the writer without NumPy and reads back the same."""
     return orjson.loads(render_json(value))
-
-
-def _default(value: Any) -> Any:
-    # As the idempotency record stores them, so a replay reads exactly like the original.
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return format_time(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    raise TypeError(f"response: {type(value).__name__} is not JSON-serialisable")
 
 
 def respond(session: Session, effect: Effect) -> Committed:

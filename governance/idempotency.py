@@ -28,10 +28,11 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from governance.chain import canonical_json, canonical_payload
+from governance.chain import canonical_payload
 from governance.store.engine import Database
 from governance.store.tables import IdempotencyRow
 from stockpilot.errors import Conflict, InvalidInput
+from stockpilot.jsonable import canonical_json
 
 MAX_KEY_CHARS = 255
 # What an HTTP header carries safely (the IETF draft makes the key a structured-field string).

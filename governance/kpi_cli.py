@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stockpilot.errors import StockPilotError
+from stockpilot.jsonable import plain
 from stockpilot.progress import console
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def kpis(
             },
             "kpis": [clean(kpi_dict(c, query.period)) for c in computed],
         }
-        typer.echo(json.dumps(body, indent=2, default=str))
+        typer.echo(json.dumps(plain(body, unknown="str"), indent=2))
         return
     _print_table(computed, query, snapshot)
 
@@ -210,6 +211,6 @@ def replay(
         console.print(f"[red]✗[/red] {err.message}", highlight=False)
         raise typer.Exit(1) from None
     if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
+        typer.echo(json.dumps(plain(report, unknown="str"), indent=2))
     else:
         console.print(format_report(report), highlight=False)

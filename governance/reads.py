@@ -1,20 +1,30 @@
-"""The read side serving's routers (and any page) use: query functions, sessions inside.
+"""The read side serving uses (the routers, the workbench's pages, the process's caches):
+query functions, sessions inside.
 
-A router gets :class:`Reads` through a dependency and calls one method per question; it
-never opens a session or holds an ORM object (SPEC §2, ``STYLE.md`` rule 4). Every method
-opens one read session on the store and returns the domain's frozen views.
+A router or a page gets :class:`Reads` through a dependency and calls one method per
+question; it never opens a session or holds an ORM object (SPEC §2, ``STYLE.md`` rule 4).
+Every method opens one read session on the store (what one page needs together is read in
+one) and returns the domain's frozen views.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from governance import audit, queues
+from governance import audit, policy_versions, queues, worklists
+from governance import events as event_store
+from governance import keys as key_store
+from governance.access import Principal
 from governance.audit import AuditEvent, Verification
+from governance.events import InventoryEvent, LineOutcome
+from governance.policy import Policy
 from governance.queues import QueueItem
 from governance.recommendations import RecommendationView, list_recommendations
 from governance.store.engine import Database
 from governance.workflow import Status
+from governance.worklists import MyDecision, PendingItem, PendingSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +34,24 @@ class QueueItemDetail:
     item: QueueItem
     created: AuditEvent | None
     history: list[AuditEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTrail:
+    """One queue item with the audit events of its recommendation and its own history."""
+
+    item: QueueItem
+    recommendation_events: list[AuditEvent]  # ``recommendation.created`` and its feedback
+    history: list[AuditEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """A reviewer's start: pending counts, what falls due soon, what they decided."""
+
+    pending_counts: dict[str, int]
+    due: list[PendingItem]
+    decided: list[MyDecision]
 
 
 class Reads:
@@ -87,3 +115,82 @@ class Reads:
             return list_recommendations(
                 session, kind=kind, subject_prefix=subject_prefix, limit=limit
             )
+
+    # --- keys and policy (every request's authentication, the cached policy) ----------
+
+    def authenticate_until(self, token: str | None) -> tuple[Principal, datetime | None]:
+        """The key's principal and expiry; :class:`~stockpilot.errors.Unauthorized` if not
+        valid."""
+        with self.db.read() as session:
+            return key_store.authenticate_until(session, token)
+
+    def active_policy(self, unless_version: int | None = None) -> Policy | None:
+        """The active policy, or ``None`` when its version is ``unless_version`` (one index
+        probe: what a cache that already holds that version asks)."""
+        with self.db.read() as session:
+            version = policy_versions.active_version(session)
+            if unless_version is not None and version == unless_version:
+                return None
+            return policy_versions.active_policy(session).policy
+
+    # --- what serving's live state replays at start ---------------------------------
+
+    def live_history(self) -> tuple[list[InventoryEvent], list[LineOutcome]]:
+        """Every inventory event and line outcome recorded, oldest first."""
+        with self.db.read() as session:
+            return event_store.inventory_since(session), event_store.outcomes_since(session)
+
+    # --- the review workbench --------------------------------------------------------
+
+    def item(self, item_id: str) -> QueueItem:
+        """One queue item as it is now; :class:`~stockpilot.errors.NotFound` if unknown."""
+        with self.db.read() as session:
+            return queues.get_item(session, item_id)
+
+    def item_trail(self, item_id: str, *, recommendation_events: int = 20) -> ItemTrail:
+        """What an item page shows of the store; :class:`~stockpilot.errors.NotFound`."""
+        with self.db.read() as session:
+            item = queues.get_item(session, item_id)
+            created = audit.list_events(
+                session,
+                subject_type="recommendation",
+                subject_id=item.recommendation_id,
+                limit=recommendation_events,
+            )
+            history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
+        return ItemTrail(item, created, history)
+
+    def overview(
+        self,
+        queue_names: Iterable[str],
+        *,
+        due_before: datetime,
+        actor: str,
+        decided_since: datetime,
+    ) -> Overview:
+        """Pending counts of every queue; of ``queue_names``, what falls due before
+        ``due_before``; what ``actor`` decided since ``decided_since``."""
+        with self.db.read() as session:
+            return Overview(
+                worklists.pending_counts(session),
+                worklists.due_before(session, queue_names, due_before),
+                worklists.decided_by(session, actor, decided_since),
+            )
+
+    def approvers(self, items: Iterable[PendingItem]) -> dict[str, tuple[str, ...]]:
+        """The approvers of the current round of each item that has any."""
+        with self.db.read() as session:
+            return worklists.approvers(session, items)
+
+    def pending_by_id(self, ids: Iterable[str]) -> list[PendingItem]:
+        """These items, if still pending."""
+        with self.db.read() as session:
+            return worklists.pending_by_id(session, ids)
+
+    def pending(
+        self, queue: str, known: PendingSnapshot | None, *, incremental: bool
+    ) -> PendingSnapshot:
+        """A queue's pending items, ``known`` brought up to date
+        (:func:`governance.worklists.refresh_pending`)."""
+        with self.db.read() as session:
+            return worklists.refresh_pending(session, queue, known, incremental=incremental)

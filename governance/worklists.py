@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -225,3 +225,44 @@ def changed_since(session: Session, queue: str, since: datetime) -> set[str]:
         .where(table.c.queue == queue, ApprovalRow.__table__.c.at >= since)
     )
     return {row[0] for row in moved} | {row[0] for row in approved}
+
+
+CHANGE_MARGIN = timedelta(seconds=10)  # for clocks and commits in flight
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSnapshot:
+    """A queue's pending items as one read saw them, and what the next read compares with."""
+
+    fingerprint: tuple[Any, ...]
+    items: dict[str, PendingItem]
+    read_at: datetime  # when the read of the items started
+    full: bool  # every pending ``(id, version)`` was read (not only what moved)
+
+
+def refresh_pending(
+    session: Session, queue: str, known: PendingSnapshot | None, *, incremental: bool
+) -> PendingSnapshot:
+    """``known`` brought up to date: ``known`` itself when nothing changed.
+
+    With ``incremental``, an unchanged :func:`pending_fingerprint` answers at once, and
+    otherwise only the items that moved since ``known`` was read are fetched again, the
+    result checked against the aggregate. Without it (or when the check fails), every
+    pending ``(id, version)`` is read and the new or changed items fetched.
+    """
+    fingerprint = pending_fingerprint(session, queue)
+    if incremental and known is not None and known.fingerprint == fingerprint:
+        return known
+    started = datetime.now(UTC)
+    if incremental and known is not None:
+        moved = changed_since(session, queue, known.read_at - CHANGE_MARGIN)
+        current = {i: it for i, it in known.items.items() if i not in moved}
+        current.update({it.id: it for it in pending_by_id(session, moved)})
+        if (len(current), sum(it.version for it in current.values())) == fingerprint[:2]:
+            return PendingSnapshot(fingerprint, current, started, full=False)
+    cached = known.items if known is not None else {}
+    versions = pending_versions(session, queue)
+    stale = [i for i, v in versions.items() if i not in cached or cached[i].version != v]
+    current = {i: it for i, it in cached.items() if versions.get(i) == it.version}
+    current.update({it.id: it for it in pending_by_id(session, stale)})
+    return PendingSnapshot(fingerprint, current, started, full=True)

@@ -109,26 +109,22 @@ def feed_tokens(settings: Any, order_system: str) -> dict[str, str]:
     request the items they are to decide — four-eyes would refuse their approval."""
     from datetime import timedelta
 
-    from governance import keys
     from governance.access import Principal, Role
+    from governance.direct_writes import create_keys
     from governance.store.engine import Database
 
     db = Database.from_settings(settings)
-    operator = Principal("cli:make-run", Role.admin)
-    tokens = {"order_system": order_system}
     try:
-        with db.write() as session:
-            for role in (Role.planner, Role.sales):
-                _, tokens[role.value] = keys.create_key(
-                    session,
-                    role=role,
-                    name=f"demo-feed-{role.value}",
-                    actor=operator,
-                    lifetime=timedelta(days=1),
-                )
+        made = create_keys(
+            db,
+            (Role.planner, Role.sales),
+            name="demo-feed",
+            actor=Principal("cli:make-run", Role.admin),
+            lifetime=timedelta(days=1),
+        )
     finally:
         db.dispose()
-    return tokens
+    return {"order_system": order_system, **{role.value: token for role, token in made.items()}}
 
 
 def http_post(base_url: str) -> Post:

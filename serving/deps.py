@@ -46,7 +46,7 @@ def authenticate(request: Request, api_key: str | None) -> Principal:
         if auth.lower().startswith("bearer "):
             token = auth[7:].strip()
     services: Services = request.app.state.services
-    return services.keys.authenticate(services.db, token)
+    return services.keys.authenticate(services.reads, token)
 
 
 def allow(permission: Permission) -> Callable[..., Principal]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stockpilot.errors import StockPilotError
+from stockpilot.jsonable import plain
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +22,6 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
     if details:
         body["details"] = details
     return {"error": body}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -44,7 +35,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(StockPilotError)
     async def domain_error(request: Request, exc: StockPilotError) -> JSONResponse:
-        details = {k: _jsonable(v) for k, v in exc.details.items() if k != "report"}
+        details = {k: plain(v, unknown="str") for k, v in exc.details.items() if k != "report"}
         headers = None
         if exc.retry_after is not None:  # 429 and 503: when a retry is worth making
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from features.inventory import InventoryPositions
-from governance import events as event_store
+from features.open_lines import MAX_OPEN_LINES
 from governance.events import InventoryEvent, LineOutcome
 from serving.model_store import ModelStore
 from stockpilot.settings import Settings
@@ -40,22 +40,47 @@ EMPTY_POSITIONS = pd.DataFrame(
 
 class LiveState:
     def __init__(
-        self, inventory: InventoryPositions, risk: Any | None = None, *, source: str = "empty"
+        self,
+        inventory: InventoryPositions,
+        risk: Any | None = None,
+        *,
+        source: str = "empty",
+        max_open_lines: int = MAX_OPEN_LINES,
     ) -> None:
         self.inventory = inventory
+        self.max_open_lines = max_open_lines
         self.risk = risk  # features.risk_state.RiskState when an order-risk model is served
+        if risk is not None:
+            risk.bound_open_lines(max_open_lines)
         self.source = source
         self.replayed = {"inventory": 0, "outcomes": 0}
 
     @classmethod
     def build(cls, models: ModelStore, settings: Settings) -> LiveState:
+        bound = settings.max_open_lines
         risk = _risk_state(models)
         if risk is not None:
-            return cls(risk.positions, risk, source="order-risk model snapshot")
+            return cls(
+                risk.positions, risk, source="order-risk model snapshot", max_open_lines=bound
+            )
         inventory = _dataset_positions(settings)
         if inventory is not None:
-            return cls(inventory, None, source=f"dataset {settings.data_dir}")
-        return cls(InventoryPositions(EMPTY_POSITIONS), None)
+            return cls(inventory, None, source=f"dataset {settings.data_dir}", max_open_lines=bound)
+        return cls(InventoryPositions(EMPTY_POSITIONS), None, max_open_lines=bound)
+
+    @property
+    def open_lines(self) -> int:
+        """Order lines waiting for their outcome (0 without an order-risk state)."""
+        return self.risk.open_lines if self.risk is not None else 0
+
+    @property
+    def aged_out(self) -> int:
+        """Lines forgotten without an outcome (:mod:`features.open_lines`)."""
+        return self.risk.aged_out if self.risk is not None else 0
+
+    @property
+    def aged_out_over_cap(self) -> int:
+        return self.risk.aged_out_over_cap if self.risk is not None else 0
 
     @property
     def ready(self) -> bool:
@@ -65,6 +90,8 @@ class LiveState:
         return {
             "source": self.source,
             "positions": len(self.inventory),
+            "open_lines": self.open_lines,
+            "aged_out": self.aged_out,
             "replayed": dict(self.replayed),
         }
 
@@ -73,16 +100,18 @@ class LiveState:
         if self.risk is None:
             risk = _risk_state(models)
             if risk is not None:
+                risk.bound_open_lines(self.max_open_lines)
                 self.inventory, self.risk = risk.positions, risk
                 self.source = "order-risk model snapshot"
 
     # --- events -----------------------------------------------------------------------
 
-    def replay(self, session: Session) -> None:
-        for event in event_store.inventory_since(session):
+    def replay(self, inventory: Iterable[InventoryEvent], outcomes: Iterable[LineOutcome]) -> None:
+        """What the store recorded, applied in order (at start, before serving)."""
+        for event in inventory:
             self.apply_inventory(event)
             self.replayed["inventory"] += 1
-        for outcome in event_store.outcomes_since(session):
+        for outcome in outcomes:
             self.apply_outcome(outcome)
             self.replayed["outcomes"] += 1
 

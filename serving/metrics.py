@@ -54,6 +54,11 @@ class Metrics:
         """
         self.registry.register(_ReadAtScrape(source, counters))
 
+    def watch_live(self, live: object) -> None:
+        """Export the live state's open order lines, read at scrape time (``live``: a
+        :class:`serving.live.LiveState`; its order-risk state changes with the model)."""
+        self.registry.register(_OpenLines(live))
+
     def watch_kpis(self, store: object) -> None:
         """Export the KPIs over the last 28 days of data as gauges, read at scrape time
         (``store``: a :class:`governance.kpis.KpiStore`; nothing until its facts exist)."""
@@ -128,6 +133,30 @@ class _ReadAtScrape(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         for name, (attribute, documentation) in self.counters.items():
             yield CounterMetricFamily(name, documentation, getattr(self.source, attribute))
+
+
+class _OpenLines(Collector):
+    def __init__(self, live: object) -> None:
+        self.live = live
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        live = self.live
+        gauge = GaugeMetricFamily(
+            "stockpilot_open_lines",
+            "Accepted order lines the live state keeps until their outcome arrives.",
+            value=live.open_lines,  # type: ignore[attr-defined]
+        )
+        aged = CounterMetricFamily(
+            "stockpilot_open_lines_aged_out",
+            "Open order lines forgotten without an outcome (never counted as a hit or a "
+            "miss): past their promise + 182 days, or the oldest beyond max_open_lines.",
+            labels=["reason"],
+        )
+        over_cap = live.aged_out_over_cap  # type: ignore[attr-defined]
+        aged.add_metric(["past_promise"], live.aged_out - over_cap)  # type: ignore[attr-defined]
+        aged.add_metric(["over_cap"], over_cap)
+        yield gauge
+        yield aged
 
 
 class _KpiGauges(Collector):

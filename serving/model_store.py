@@ -24,6 +24,7 @@ import features  # noqa: F401  (the project's packages, before any model's code 
 import models  # noqa: F401
 from stockpilot import tracking
 from stockpilot.errors import NotReady
+from stockpilot.jsonable import plain
 
 log = logging.getLogger(__name__)
 META = "meta.json"
@@ -164,7 +165,7 @@ class ModelStore:
             "evaluation": evaluation,
             "cached_at": datetime.now(UTC).isoformat(),
         }
-        (staging / META).write_text(json.dumps(meta, default=str))
+        (staging / META).write_text(json.dumps(plain(meta, unknown="str")))
         shutil.rmtree(directory, ignore_errors=True)
         staging.rename(directory)
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from governance import keys as key_store
-from governance import policy_versions
+from governance import direct_writes
 from governance.access import Principal, Role, hash_token
 from governance.commands import Commands
 from governance.kpi_records import KpiRecords
@@ -54,11 +53,10 @@ class PolicyCache:
             raise NotReady("no active policy")
         return self.policy
 
-    def refresh(self, db: Database) -> Policy:
-        with db.read() as session:
-            version = policy_versions.active_version(session)
-            if self.policy is None or version != self.policy.version:
-                self.policy = policy_versions.active_policy(session).policy
+    def refresh(self, reads: Reads) -> Policy:
+        newer = reads.active_policy(unless_version=self.policy.version if self.policy else None)
+        if newer is not None:
+            self.policy = newer
         self.checked_at = time.monotonic()
         return self.policy
 
@@ -74,7 +72,7 @@ class KeyCache:
     ttl: float = KEY_CACHE_SECONDS
     _entries: dict[str, tuple[float, Principal]] = field(default_factory=dict)
 
-    def authenticate(self, db: Database, token: str | None) -> Principal:
+    def authenticate(self, reads: Reads, token: str | None) -> Principal:
         if not token:
             raise Unauthorized("missing API key: send it in the X-API-Key header")
         digest = hash_token(token)
@@ -82,8 +80,7 @@ class KeyCache:
         hit = self._entries.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        with db.read() as session:
-            principal, expires_at = key_store.authenticate_until(session, token)
+        principal, expires_at = reads.authenticate_until(token)
         keep = self.ttl
         if expires_at is not None:
             keep = min(keep, (expires_at - datetime.now(UTC)).total_seconds())
@@ -120,8 +117,8 @@ class Services:
         """Connect, check the schema, apply the first policy, load models and live state."""
         db = Database.from_settings(settings)
         migrate.require_current(db)
-        with db.write() as session:
-            policy_versions.ensure_policy(session, actor=SYSTEM, policy_file=settings.policy_file)
+        direct_writes.ensure_policy(db, actor=SYSTEM, policy_file=settings.policy_file)
+        reads = Reads(db)
         # The writer process starts now and reaches the store while the models load.
         committer = GroupCommitter(db, warm=["governance.command_units"]).start()
         try:
@@ -130,8 +127,7 @@ class Services:
             for name, error in report.errors.items():
                 log.warning("model %s not loaded: %s", name, error)
             live = LiveState.build(models, settings)
-            with db.read() as session:
-                live.replay(session)
+            live.replay(*reads.live_history())
             if not committer.wait_ready(WRITER_START_SECONDS):
                 log.error("the writer process has not reached the store; not ready")
         except BaseException:
@@ -145,7 +141,7 @@ class Services:
                 committer,
                 idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
             ),
-            reads=Reads(db),
+            reads=reads,
             models=models,
             metrics=Metrics(),
             live=live,
@@ -159,8 +155,9 @@ class Services:
         services.metrics.watch(services.scoring, SCORING)
         services.metrics.watch(services.limiter, LIMITS)
         services.metrics.watch_kpis(services.kpis)
+        services.metrics.watch_live(services.live)
         services.metrics.watch_monitoring(settings.home, ("order-risk",))
-        services.policy.refresh(db)
+        services.policy.refresh(reads)
         services.models_changed()
         return services
 
@@ -213,7 +210,7 @@ class Services:
         while True:
             await asyncio.sleep(POLICY_REFRESH_SECONDS)
             try:
-                await asyncio.to_thread(self.policy.refresh, self.db)
+                await asyncio.to_thread(self.policy.refresh, self.reads)
             except Exception:
                 log.exception("policy refresh failed")
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contract import COERCERS, validate_table
+from features.contract import validate_table
+from features.contract_coercion import COERCERS
 from stockpilot.data import SUFFIXES
 from stockpilot.errors import Conflict, ContractViolation
 

@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from features.open_lines import MAX_OPEN_LINES, OPEN_DAYS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKPILOT_", extra="forbid")
@@ -64,6 +66,13 @@ class Settings(BaseSettings):
     )
     idempotency_retention_hours: float = Field(24.0, gt=0)
     expire_interval_seconds: float = Field(60.0, gt=0, description="Queue SLA sweep period.")
+    max_open_lines: int = Field(
+        MAX_OPEN_LINES,
+        ge=1,
+        description="Order lines the live state keeps open while waiting for their outcome; "
+        f"past it the oldest are forgotten (features/open_lines.py; a line is also forgotten "
+        f"{OPEN_DAYS} days past its promise).",
+    )
     ui_session_hours: float = Field(
         8.0,
         gt=0,

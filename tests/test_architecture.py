@@ -69,3 +69,53 @@ def test_the_check_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from training.data import load\n    import serving.app\n")
     assert imports(module) == {"training", "serving"}
+
+
+def sessions_opened(path: Path) -> list[str]:
+    """Where ``path`` opens a store session (``….read()`` / ``….write()`` on a database,
+    ``db.read(`` or ``db.write(`` in any spelling) or imports SQLAlchemy to make one."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("read", "write")
+            and _looks_like_a_database(node.func.value)
+        ):
+            found.append((node.lineno, ast.unparse(node)))
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            found += [(node.lineno, f"import {n}") for n in names if n and "sqlalchemy" in n]
+    return [f"{line}: {what}" for line, what in sorted(found)]
+
+
+def _looks_like_a_database(value: ast.expr) -> bool:
+    name = ast.unparse(value).lower().split(".")[-1]
+    return "db" in name or "database" in name
+
+
+def test_serving_opens_no_store_session():
+    """Reads go through governance.reads.Reads, writes through governance.commands."""
+    opened = {
+        str(path.relative_to(ROOT)): sessions_opened(path)
+        for path in (ROOT / "serving").rglob("*.py")
+    }
+    assert not {k: v for k, v in opened.items() if v}
+    text = {p: p.read_text() for p in (ROOT / "serving").rglob("*.py")}
+    assert not [p for p, t in text.items() if "db.read(" in t or "db.write(" in t]
+
+
+def test_the_session_check_sees_each_spelling(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from sqlalchemy.orm import Session\n"
+        "def f(services, db):\n"
+        "    with services.db.read() as s:\n"
+        "        pass\n"
+        "    with db.write() as s:\n"
+        "        pass\n"
+        "    self_db = services.database\n"
+        "    self_db.read()\n"
+        "    open('x').read()\n"
+    )
+    assert [line.split(":")[0] for line in sessions_opened(module)] == ["1", "3", "5", "8"]

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from stockpilot.jsonable import plain
 from stockpilot.progress import console
 
 app = typer.Typer()
@@ -234,7 +235,7 @@ def _print_evaluation(evaluation: dict) -> None:
     """The report on stdout; a model the champion gate refused exits with status 3."""
     from training.gate import EXIT_GATE_REFUSED, refusal_message
 
-    typer.echo(json.dumps(evaluation, indent=2, default=str))
+    typer.echo(json.dumps(plain(evaluation, unknown="str"), indent=2))
     if evaluation.get("registered", {}).get("gate_refused"):
         typer.echo(refusal_message(evaluation["model"], evaluation["gate"]), err=True)
         raise typer.Exit(EXIT_GATE_REFUSED)
@@ -331,7 +332,7 @@ def score_order_risk(
     ),
 ) -> None:
     """Score and explain every open order line (no fulfillment yet)."""
-    from training.order_risk import score
+    from training.order_risk_scoring import score
 
     n = score(data, out=out, alias=alias)
     console.print(f"[green]✓[/green] scored {n:,} open lines into {out}", highlight=False)

@@ -51,7 +51,8 @@ from features.order_outcomes import export_day
 from models.replenishment import ReplenishmentPolicy
 from stockpilot.errors import InvalidInput
 from training.demand.backtest import BacktestConfig, run_backtest
-from training.demand.policy import baseline_decider, build_world, forecast_decider, run_policy
+from training.demand.policy import baseline_decider, forecast_decider
+from training.demand.replay import build_world, run_policy
 from training.kpi_scenarios import accepted_substitutes, allocate, best_offers, fulfillments
 
 KPIS = (

@@ -180,34 +180,33 @@ def _policy(settings: Settings) -> Policy:
 
 
 def _store_policy(settings: Settings) -> Policy:
-    from governance.policy_versions import ensure_policy
+    from governance import direct_writes
     from governance.store.engine import Database
     from governance.store.migrate import require_current
 
     db = Database.from_settings(settings)
     try:
         require_current(db)
-        with db.write() as session:
-            return ensure_policy(session, actor=MONITOR, policy_file=settings.policy_file).policy
+        return direct_writes.ensure_policy(
+            db, actor=MONITOR, policy_file=settings.policy_file
+        ).policy
     finally:
         db.dispose()
 
 
 def _open(alerts: list[dict[str, Any]], policy: Policy, settings: Settings) -> dict[str, Any]:
-    from governance import command_units as units
+    from governance import direct_writes
     from governance.routing import monitoring_decision
     from governance.store.engine import Database
 
     decision = monitoring_decision(policy)
     db = Database.from_settings(settings)
     try:
-        with db.write() as session:
-            _, body = units.open_monitoring_alerts(
-                session, alerts=units.plain(alerts), decision=decision, principal=MONITOR
-            )
+        return direct_writes.open_monitoring_alerts(
+            db, alerts, decision=decision, principal=MONITOR
+        )
     finally:
         db.dispose()
-    return body
 
 
 def parse_since(value: str | None) -> date | None:

@@ -1,7 +1,7 @@
 """Order-risk pipeline: load → point-in-time features → fit → evaluate → MLflow → registry.
 
-``stockpilot train order-risk --data DIR`` calls :func:`train`; ``stockpilot score
-order-risk`` calls :func:`score`. The split is by time only: the earliest labelled
+``stockpilot train order-risk --data DIR`` calls :func:`train` (``stockpilot score
+order-risk``: :mod:`training.order_risk_scoring`). The split is by time only: the earliest labelled
 lines train, the next slice calibrates, the latest slice tests, with a week's
 embargo between slices so that a slice's labels were known before the next begins.
 ``truth/`` (simulated data) is read by the evaluation alone.
@@ -26,15 +26,16 @@ from features.order_risk import FEATURE_SET, FEATURE_SET_VERSION, OrderRiskFeatu
 from features.risk_history import state_values
 from features.risk_state import RiskState
 from models.order_risk import MarginErosionDetector, OrderRiskClassifier
-from models.order_risk_scorer import OrderRiskScorer, aggregate
-from models.reasons import reason
+from models.order_risk_scorer import OrderRiskScorer
 from stockpilot.data import load_dataset, load_truth
 from stockpilot.errors import InvalidInput
+from stockpilot.jsonable import plain
 from stockpilot.progress import console, step
 from stockpilot.settings import Settings, get_settings
 from training import gate
 from training import order_risk_eval as ev
 from training.order_risk_baselines import raw_columns
+from training.splits import rows_by_time_quantile
 
 MODEL_NAME = "order-risk"
 SPLIT = (0.70, 0.85)  # train | calibration | test by order time of labelled lines
@@ -47,6 +48,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_depth": 6,
     "learning_rate": 0.1,
     "min_child_samples": 100,
+    "early_stopping_share": 0.15,
 }
 
 
@@ -85,11 +87,11 @@ def prepare(ds: Dataset) -> Prepared:
     return Prepared(orders, outcomes, line_fields(orders), state_values(ds, outcomes))
 
 
-def time_split(
+def split_lines(
     order_ts: pd.Series, labelled: np.ndarray, cuts: tuple[float, float] = SPLIT
 ) -> dict[str, np.ndarray]:
-    """Masks of the train / calibration / test slices (by order time, with an embargo)."""
-    ts = order_ts.to_numpy(dtype="datetime64[ns]")
+    """Masks of the train / calibration / test slices of the labelled lines: by quantile of
+    order time, a week's embargo before each cut (:func:`training.splits.rows_by_time_quantile`)."""
     if labelled.sum() < MIN_LABELLED:
         raise InvalidInput(
             f"too little order history to train order risk: need at least {MIN_LABELLED} "
@@ -97,13 +99,10 @@ def time_split(
             f"still in transit past the promised date), the dataset has {int(labelled.sum())}",
             labelled=int(labelled.sum()),
         )
-    t1, t2 = np.quantile(ts[labelled].astype(np.int64), cuts).astype("datetime64[ns]")
-    gap = np.timedelta64(EMBARGO_DAYS, "D")
-    return {
-        "train": labelled & (ts < t1 - gap),
-        "calibration": labelled & (ts >= t1) & (ts < t2 - gap),
-        "test": labelled & (ts >= t2),
-    }
+    slices = rows_by_time_quantile(
+        order_ts, labelled, cuts, embargo=np.timedelta64(EMBARGO_DAYS, "D")
+    )
+    return dict(zip(("train", "calibration", "test"), slices, strict=True))
 
 
 def require_both_outcomes(
@@ -156,6 +155,7 @@ def fit(
         y_calib=y[masks["calibration"]],
         feature_names=features.feature_names_,
         calib_order=order_ts[masks["calibration"]],
+        train_order=order_ts[masks["train"]],
     )
     return OrderRiskScorer(features, classifier, MarginErosionDetector().fit())
 
@@ -198,6 +198,7 @@ def evaluate(
         ),
         "split": {name: int(mask.sum()) for name, mask in masks.items()},
         "n_features": len(scorer.feature_names),
+        "n_trees": scorer.classifier.n_rounds_,
     }
     lines = truth.get("order_lines")
     if lines is not None:
@@ -236,11 +237,11 @@ def train(
         fingerprint = tracking.dataset_fingerprint(ds.tables())
     with step("point-in-time features over history"):
         prepared = prepare(ds)
-    masks = time_split(
+    masks = split_lines(
         prepared.orders["order_ts"], ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
     )
     require_both_outcomes(prepared.outcomes["miss"].to_numpy(float), masks, tuple(masks))
-    _threads(settings.train_threads)
+    set_threads(settings.train_threads)
     with step("fitting LightGBM and the calibration map"):
         scorer = fit(prepared, masks, params, n_jobs=settings.train_threads)
     with step("evaluating on the latest slice (exact SHAP, baselines)"):
@@ -287,6 +288,7 @@ def train(
                 **clf.get_params(),
                 "monotone_constraints": None,
                 "n_features": len(scorer.feature_names),
+                "n_trees": clf.n_rounds_,
                 "split": "/".join(map(str, SPLIT)),
                 "embargo_days": EMBARGO_DAYS,
                 "aggregation": scorer.aggregation,
@@ -328,7 +330,7 @@ def train(
         )
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
-        Path(report).write_text(json.dumps(evaluation, indent=2, default=float))
+        Path(report).write_text(json.dumps(plain(evaluation, unknown="str"), indent=2))
     return evaluation
 
 
@@ -367,60 +369,8 @@ def _input_example(orders: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return example.reset_index(drop=True)
 
 
-def score(data: Path | str, out: Path, alias: str = "champion") -> int:
-    """Score and explain every open line (no fulfillment yet); returns the number written."""
-    from stockpilot import tracking
-
-    settings = get_settings()
-    with step("loading the dataset and the model"):
-        ds = used_tables(load_dataset(data))
-        model = tracking.load_pyfunc(f"models:/{MODEL_NAME}@{alias}")
-        scorer: OrderRiskScorer = model.unwrap_python_model().scorer
-    with step("point-in-time features over history"):
-        prepared = prepare(ds)
-    open_lines = ~prepared.outcomes["fulfilled"].to_numpy(bool)
-    _threads(settings.train_threads)
-    with step(f"scoring and explaining {int(open_lines.sum()):,} open lines"):
-        frame = explained_frame(scorer, prepared, open_lines)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
-    return len(frame)
-
-
-def explained_frame(scorer: OrderRiskScorer, prepared: Prepared, mask: np.ndarray) -> pd.DataFrame:
-    """One row per selected line: probability, order score, family contributions, reasons."""
-    orders = prepared.orders.loc[mask].reset_index(drop=True)
-    if orders.empty:
-        return pd.DataFrame(columns=["order_id", "line_no", "p_miss", "order_score", "reasons"])
-    scores = scorer.explain_arrays(*prepared.take(mask), parallel=True)
-    frame = orders[
-        ["order_id", "line_no", "order_ts", "customer_id", "item_id", "location_id"]
-    ].copy()
-    frame["p_miss"] = scores.probability
-    frame["margin"] = scores.margin
-    by_order = pd.Series(scores.probability).groupby(frame["order_id"].astype(str).to_numpy())
-    frame["order_score"] = by_order.transform(
-        lambda s: aggregate(s.to_numpy(), scorer.aggregation)
-    ).to_numpy()
-    for j, family in enumerate(scorer.families):
-        frame[f"contrib_{family}"] = scores.families[:, j]
-    reasons = [scorer.reasons(scores, k) for k in range(len(frame))]
-    frame["top_family"] = [r[0].family if r else None for r in reasons]
-    frame["reasons"] = [" | ".join(x.text for x in r) for r in reasons]
-    frame["margin_erosion"] = scores.erosion.flag
-    frame["margin_erosion_kind"] = scores.erosion.kind
-    frame["margin_erosion_reason"] = [
-        reason("margin_erosion", k, scores.inputs, scores.derived, scores.erosion) if flag else None
-        for k, flag in enumerate(scores.erosion.flag)
-    ]
-    return frame
-
-
-def _threads(n: int) -> None:
+def set_threads(n: int) -> None:
+    """Threads of the explainer's numba kernels (at most what numba was started with)."""
     import numba
 
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))

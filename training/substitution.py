@@ -27,9 +27,11 @@ from features.substitution_context import offer_set_ids, order_context, stock_co
 from models.substitution import MAX_TREES, AcceptanceModel
 from models.substitution_recommender import CandidateIndex, SubstitutionRecommender
 from stockpilot.errors import InvalidInput
+from stockpilot.jsonable import plain
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import gate
+from training.splits import groups_by_time_count
 from training.substitution_baselines import baseline_scores
 from training.substitution_eval import (
     compare,
@@ -88,17 +90,13 @@ def prepare_offers(ds: Dataset) -> pd.DataFrame:
     )
 
 
-def time_split(ts: pd.Series, groups: np.ndarray, shares: tuple[float, ...] = SPLIT) -> np.ndarray:
-    """Part (0, 1, 2) of every offer: whole offer sets cut by their time."""
-    start = pd.Series(ts.to_numpy()).groupby(groups).min().sort_values(kind="stable")
-    if len(start) < 10:
-        raise InvalidInput(
-            f"need at least 10 offer sets for a time-ordered split, got {len(start)}"
-        )
-    cuts = np.cumsum(shares)[:-1]
-    edges = [start.iloc[int(c * len(start))] for c in cuts]
-    set_ts = start.reindex(groups).to_numpy()
-    return np.searchsorted(np.array(edges, dtype=set_ts.dtype), set_ts, side="right").astype(int)
+def split_offer_sets(ts: pd.Series, groups: np.ndarray) -> np.ndarray:
+    """Part (0 train, 1 validation, 2 test) of every offer: whole offer sets by count, in
+    time order (:func:`training.splits.groups_by_time_count`)."""
+    sets = len(np.unique(groups))
+    if sets < 10:
+        raise InvalidInput(f"need at least 10 offer sets for a time-ordered split, got {sets}")
+    return groups_by_time_count(ts, groups, SPLIT)
 
 
 def fit(
@@ -113,7 +111,7 @@ def fit(
     """Features, time-ordered split, acceptance model and candidate index (no I/O)."""
     offers = prepare_offers(ds)
     groups = offer_set_ids(offers)
-    part = time_split(offers["ts"], groups)
+    part = split_offer_sets(offers["ts"], groups)
     features = SubstitutionFeatures().fit(ds.items, offers, ds.customers, ds.orders)
     X = features.transform(offers, point_in_time=True, orders=ds.orders)
     y = offers["accepted"].astype(bool).to_numpy()
@@ -341,5 +339,5 @@ def train(
         tracking.log_json(evaluation, "evaluation.json")
     if report is not None:
         Path(report).parent.mkdir(parents=True, exist_ok=True)
-        Path(report).write_text(json.dumps(evaluation, indent=2, default=str))
+        Path(report).write_text(json.dumps(plain(evaluation, unknown="str"), indent=2))
     return evaluation

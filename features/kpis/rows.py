@@ -312,13 +312,17 @@ def _item_location_rows(facts, kpi_id, query, outcome, limit, offset) -> Page:
     stock, period = facts.stock, query.period
     if set(query.filters) - set(STOCK_SLICES) or not stock.n_days:
         return Page("item_location", 0, [])
-    series = np.flatnonzero(series_mask(facts, query) & np.isfinite(stock.unit_cost))
     cols = day_columns(facts, period.start, period.end)
+    # As on the tiles: turns over the period's snapshots, cover at the latest snapshot up to
+    # the period's end (a period past the data reads the last one, one before it has none).
+    seen_before = np.flatnonzero(stock.seen_days[: max(period.end - stock.day0 + 1, 0)])
+    if not len(seen_before) or (kpi_id == "inventory_turns" and cols.stop <= cols.start):
+        return Page("item_location", 0, [])
+    snap = int(seen_before[-1])
+    series = np.flatnonzero(series_mask(facts, query) & np.isfinite(stock.unit_cost))
     cost = stock.unit_cost[series]
     seen_days = max(int(stock.seen_days[cols].sum()), 1)
     avg_value = (stock.on_hand[series, cols].astype(float).sum(axis=1) * cost) / seen_days
-    last = cols.start + np.flatnonzero(stock.seen_days[cols])
-    snap = int(last[-1]) if len(last) else cols.start
     available_value = stock.available[series, snap].astype(float) * cost
     goods = _goods_by_series(facts, query, series, cols, stock.day0 + snap)
     turns = np.where(

@@ -22,6 +22,17 @@ over the pipe, not the command line, because a PostgreSQL URL may carry a passwo
 pipe is readable; before (and in programs without a loop) a thread reads them. Under
 load the loop's thread is running anyway, while a reply thread would first have to be
 scheduled onto a busy core: ~4 ms per request on two cores.
+
+Why one module of ~430 lines, past the house's few hundred: it holds one object, the
+serving side of one writer process, in three parts that share one lock and one
+``_Writer`` record — its life (spawn, replace, close), submitting (a unit pickled, held
+to the end of the loop's turn, sent), and replies (read on the loop or a thread, futures
+settled, a writer that exits failing what it had not answered). Every race fixed here
+(a reply before the loop is bound, a writer gone between submit and send, close after
+the loop) crosses all three; split by part, a reader would follow one unit from submit
+to settle through three files, each reaching into the others' private state. What could
+stand alone already does: the frame protocol (``frames.py``), the writer's side
+(``writer.py``), what a batch means (``group_commit.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ServedModelOut(BaseModel):
@@ -36,6 +36,11 @@ class LiveStateOut(BaseModel):
     source: str | None
     positions: int
     replayed: dict[str, int]
+    open_lines: int = Field(description="Accepted order lines waiting for their outcome.")
+    aged_out: int = Field(
+        description="Lines forgotten without an outcome: past promise + 182 days, or the "
+        "oldest beyond STOCKPILOT_MAX_OPEN_LINES."
+    )
 
 
 class WriterOut(BaseModel):

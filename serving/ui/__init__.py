@@ -35,12 +35,14 @@ class Workbench:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    from serving.ui import (
+    from serving.ui import (  # noqa: F401  (the pages' routes join the router)
         filters,
-        kpi_pages,  # noqa: F401  (its routes join the router)
-        monitoring_pages,  # noqa: F401
+        item_pages,
+        kpi_pages,
+        monitoring_pages,
+        pages,
     )
-    from serving.ui.pages import router
+    from serving.ui.web import router
 
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     filters.register(templates.env)

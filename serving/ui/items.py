@@ -7,11 +7,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from governance import audit, queues
+from features.inventory import InventoryPositions
+from governance import queues
 from governance.access import Principal
 from governance.policy import Policy
 from governance.priority import priority
-from serving.services import Services
+from governance.reads import Reads
 from serving.ui import charts
 from serving.ui.catalogue import Catalogue
 from stockpilot.errors import InvalidInput, NotFound
@@ -19,31 +20,22 @@ from stockpilot.errors import InvalidInput, NotFound
 OTHER_LOCATIONS = 5
 
 
-def _recommendation(services: Services, item: queues.QueueItem) -> dict[str, Any]:
-    with services.db.read() as session:
-        created = audit.list_events(
-            session,
-            subject_type="recommendation",
-            subject_id=item.recommendation_id,
-            kind="recommendation.created",
-            limit=1,
-        )
-    return created[0].payload if created else {}
+def _recommendation(reads: Reads, item: queues.QueueItem) -> dict[str, Any]:
+    created = reads.recommendation_created(item.recommendation_id)
+    return created.payload if created else {}
 
 
 def item_context(
-    services: Services,
+    reads: Reads,
+    inventory: InventoryPositions,
     catalogue: Catalogue,
     principal: Principal,
     item_id: str,
     policy: Policy,
 ) -> dict[str, Any]:
-    with services.db.read() as session:
-        item = queues.get_item(session, item_id)
-        created = audit.list_events(
-            session, subject_type="recommendation", subject_id=item.recommendation_id, limit=20
-        )
-        history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
+    """The item page's context: ``inventory`` is the live stock (the serving process's)."""
+    read = reads.item_trail(item_id)
+    item, created, history = read.item, read.recommendation_events, read.history
     payload = next((e.payload for e in created if e.kind == "recommendation.created"), {})
     feedback = [e for e in created if e.kind == "substitution.feedback"]
     details = dict(item.details)
@@ -83,7 +75,7 @@ def item_context(
         "decision": payload.get("decision") or {},
     }
     if item.kind == "order_risk":
-        context.update(_order_view(services, catalogue, payload))
+        context.update(_order_view(inventory, catalogue, payload))
     elif item.kind == "substitution":
         context.update(_substitution_view(payload))
     elif item.kind == "replenishment":
@@ -113,13 +105,14 @@ def _event_summary(kind: str, payload: dict[str, Any]) -> str:
 # --- order risk ------------------------------------------------------------------------
 
 
-def _order_view(services: Services, catalogue: Catalogue, payload: dict[str, Any]) -> dict:
+def _order_view(
+    inventory: InventoryPositions, catalogue: Catalogue, payload: dict[str, Any]
+) -> dict:
     explanation = payload.get("explanation") or {}
     scored = {str(line.get("line_no")): line for line in explanation.get("lines") or []}
     ordered = explanation.get("order_lines") or []
     if not ordered:  # recorded before the request's lines were audited
         ordered = [{"line_no": k, "item_id": v.get("item_id")} for k, v in scored.items()]
-    inventory = services.live.inventory
     lines = []
     for line in ordered:
         risk = scored.get(str(line.get("line_no")), {})
@@ -168,12 +161,12 @@ def _order_view(services: Services, catalogue: Catalogue, payload: dict[str, Any
 
 
 def order_line(
-    services: Services, item: queues.QueueItem, line_no: str
+    reads: Reads, item: queues.QueueItem, line_no: str
 ) -> tuple[dict[str, Any], str, str | None]:
     """One line of an order item as the request had it, its customer and promised date."""
     if item.kind != "order_risk":
         raise InvalidInput("substitutes: only an order's lines have substitutes to look up")
-    explanation = _recommendation(services, item).get("explanation") or {}
+    explanation = _recommendation(reads, item).get("explanation") or {}
     for line in explanation.get("order_lines") or []:
         if str(line.get("line_no")) == line_no:
             customer = item.details.get("customer_id")
@@ -205,9 +198,9 @@ def _number(value: Any, default: float | None = None) -> float | None:
     return default
 
 
-def order_rules(services: Services, item: queues.QueueItem) -> tuple[float, float]:
+def order_rules(reads: Reads, item: queues.QueueItem) -> tuple[float, float]:
     """The suggestion's MOQ and order multiple as audited (0 and 1 when it had none)."""
-    features = _recommendation(services, item).get("features") or {}
+    features = _recommendation(reads, item).get("features") or {}
     return _number(features.get("moq"), 0.0) or 0.0, _number(
         features.get("order_multiple"), 1.0
     ) or 1.0

@@ -19,7 +19,7 @@ from governance.access import Permission, require
 from serving.routers.kpis import kpi_report, kpi_rows_page
 from serving.schemas.common import QueryDay
 from serving.ui import charts
-from serving.ui.pages import UserDep, _services, render, router
+from serving.ui.web import UserDep, render, router, services_of
 
 Slice = Annotated[str, Query(max_length=200)]
 
@@ -75,7 +75,7 @@ def kpis_page(
     carrier: Slice = "",
 ) -> HTMLResponse:
     require(user.principal, Permission.kpis_read)
-    store = _services(request).kpis
+    store = services_of(request).kpis
     filters = _filters(location, segment, category, carrier)
     report = kpi_report(store, start, to, grain or None, filters)  # type: ignore[arg-type]
     labels = store.snapshot().facts.dims.labels
@@ -137,7 +137,7 @@ def kpi_rows_view(
     page: Annotated[int, Query(ge=1, le=200_000)] = 1,
 ) -> HTMLResponse:
     require(user.principal, Permission.kpis_read)
-    store = _services(request).kpis
+    store = services_of(request).kpis
     filters = _filters(location, segment, category, carrier)
     offset = (page - 1) * ROWS_PER_PAGE
     rows = kpi_rows_page(store, kpi_id, start, to, filters, outcome, ROWS_PER_PAGE, offset)

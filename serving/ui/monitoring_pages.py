@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from governance.access import Permission, require
 from serving.routers.monitoring import monitoring_view
-from serving.ui.pages import UserDep, _services, render, router
+from serving.ui.web import UserDep, render, router, services_of
 
 MODEL = "order-risk"
 REALISED, ESTIMATED = "#1f5fa8", "#c2571a"
@@ -25,7 +25,7 @@ REALISED, ESTIMATED = "#1f5fa8", "#c2571a"
 @router.get("/monitoring")
 def monitoring_page(request: Request, user: UserDep) -> HTMLResponse:
     require(user.principal, Permission.monitoring_read)
-    services = _services(request)
+    services = services_of(request)
     view = monitoring_view(services, services.reads, MODEL)
     weeks = (view.get("performance") or {}).get("weeks") or []
     features = sorted(

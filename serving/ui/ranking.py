@@ -16,19 +16,17 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from governance import worklists
 from governance.policy import Policy, ReviewPolicy
 from governance.priority import Priority, miss_probability, priority, promise_moment, urgencies
-from governance.store.engine import Database
-from governance.worklists import PendingItem
+from governance.reads import Reads
+from governance.worklists import PendingItem, PendingSnapshot
 
 PAGE_SIZE = 25
-CHANGE_MARGIN = timedelta(seconds=10)
 VALUE_BANDS: dict[str, tuple[str, float, float]] = {
     "small": ("under 1,000", 0.0, 1_000.0),
     "medium": ("1,000 – 10,000", 1_000.0, 10_000.0),
@@ -172,60 +170,36 @@ class QueueCache:
     """Each queue's pending items between requests, brought up to date on every read.
 
     A request first reads one aggregate of the queue's pending items
-    (:func:`governance.worklists.pending_fingerprint`). When it moved, the items created,
-    decided or approved since the last read are fetched again, and the result must match
-    the aggregate; otherwise, and every ``recheck_seconds`` regardless, every pending
-    ``(id, version)`` is read and the new or changed items fetched.
+    (:func:`governance.worklists.refresh_pending`, through :meth:`Reads.pending`). When it
+    moved, the items created, decided or approved since the last read are fetched again,
+    and the result must match the aggregate; otherwise, and every ``recheck_seconds``
+    regardless, every pending ``(id, version)`` is read and the new or changed items
+    fetched.
     """
 
     def __init__(self, recheck_seconds: float = 30.0) -> None:
         self.recheck_seconds = recheck_seconds
-        # queue → (fingerprint, when all was last read, items, when this read started)
-        self._queues: dict[str, tuple[tuple, float, dict[str, PendingItem], datetime]] = {}
+        # queue → (its pending items as last read, when every pending item was last read)
+        self._queues: dict[str, tuple[PendingSnapshot, float]] = {}
         self._rankings: dict[str, tuple[tuple, _Ranking]] = {}
         self._lock = threading.Lock()
 
-    def _items(self, db: Database, queue: str) -> tuple[tuple, dict[str, PendingItem]]:
-        with db.read() as session:
-            fingerprint = worklists.pending_fingerprint(session, queue)
-            with self._lock:
-                cached = self._queues.get(queue)
-            fresh_enough = (
-                cached is not None and time.monotonic() - cached[1] < self.recheck_seconds
-            )
-            if fresh_enough and cached[0] == fingerprint:
-                return fingerprint, cached[2]
-            current = None
-            started = datetime.now(UTC)
-            if fresh_enough:
-                # Only what moved since the last read (a margin for clocks and commits in
-                # flight), checked against the aggregate; anything amiss reads all.
-                since = cached[3] - CHANGE_MARGIN
-                moved = worklists.changed_since(session, queue, since)
-                current = {i: it for i, it in cached[2].items() if i not in moved}
-                current.update({it.id: it for it in worklists.pending_by_id(session, moved)})
-                if (len(current), sum(it.version for it in current.values())) != (
-                    fingerprint[0],
-                    fingerprint[1],
-                ):
-                    current = None
-            if current is None:
-                known = cached[2] if cached is not None else {}
-                versions = worklists.pending_versions(session, queue)
-                stale = [i for i, v in versions.items() if i not in known or known[i].version != v]
-                current = {i: it for i, it in known.items() if versions.get(i) == it.version}
-                current.update({it.id: it for it in worklists.pending_by_id(session, stale)})
-                checked = time.monotonic()
-            else:
-                checked = cached[1]
+    def _items(self, reads: Reads, queue: str) -> tuple[tuple, dict[str, PendingItem]]:
         with self._lock:
-            self._queues[queue] = (fingerprint, checked, current, started)
-        return fingerprint, current
+            cached = self._queues.get(queue)
+        fresh_enough = cached is not None and time.monotonic() - cached[1] < self.recheck_seconds
+        known = cached[0] if cached is not None else None
+        snapshot = reads.pending(queue, known, incremental=fresh_enough)
+        if snapshot is not known:
+            checked = time.monotonic() if snapshot.full or cached is None else cached[1]
+            with self._lock:
+                self._queues[queue] = (snapshot, checked)
+        return snapshot.fingerprint, snapshot.items
 
     def ranking(
-        self, db: Database, queue: str, policy: Policy, tiers: Mapping[str, str]
+        self, reads: Reads, queue: str, policy: Policy, tiers: Mapping[str, str]
     ) -> _Ranking:
-        fingerprint, items = self._items(db, queue)
+        fingerprint, items = self._items(reads, queue)
         key = (policy.version, id(tiers), fingerprint, len(items))
         with self._lock:
             hit = self._rankings.get(queue)
@@ -246,7 +220,7 @@ class QueueCache:
 
     def page(
         self,
-        db: Database,
+        reads: Reads,
         queue: str,
         policy: Policy,
         tiers: Mapping[str, str],
@@ -256,7 +230,7 @@ class QueueCache:
         now: datetime,
         size: int = PAGE_SIZE,
     ) -> Page:
-        ranking = self.ranking(db, queue, policy, tiers)
+        ranking = self.ranking(reads, queue, policy, tiers)
         order, _ = ranking.order(policy.review, now.timestamp())
         entries = ranking.entries
         if filters.active():

@@ -11,13 +11,8 @@ from models.demand import DemandForecaster
 from models.replenishment import ReplenishmentPolicy
 from tests.demand.conftest import synthetic_items
 from training.demand.backtest import BacktestConfig, run_backtest
-from training.demand.policy import (
-    World,
-    baseline_decider,
-    matched,
-    run_policy,
-    simulate_policies,
-)
+from training.demand.policy import baseline_decider, matched, simulate_policies
+from training.demand.replay import World, run_policy
 
 
 def world(start_stock: float = 5.0, lead: int = 2) -> World:

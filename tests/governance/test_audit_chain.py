@@ -16,8 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from governance import audit
-from governance.chain import GENESIS, Link, canonical_json, link_hash, verify_links
+from governance.chain import GENESIS, Link, link_hash, verify_links
 from governance.store.engine import Database
+from stockpilot.jsonable import canonical_json
 from tests.governance.support import principal
 
 ALICE = principal("alice", "supervisor")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.kpis.compute import compute
 from features.kpis.lines import with_outcomes
+from features.kpis.query import Period, Query, day_number
 from features.kpis.rows import rows
 from features.kpis.weights import line_weights, patched_weights, weights
 from tests.kpis import tiny
@@ -105,3 +108,24 @@ def test_item_location_rows_carry_turns_and_cover(facts):
     assert i1["days_of_cover"] == pytest.approx(100 / (250 / 28))
     i2 = by_series[("I2", "L1")]  # nothing shipped from it (O3 cancelled, O7 waiting)
     assert i2["available_value"] == 0 and i2["days_of_cover"] is None and i2["met"] is None
+
+
+@pytest.mark.parametrize("kpi", ["inventory_turns", "days_of_cover", "stockout_frequency"])
+@pytest.mark.parametrize("outcome", ["all", "met", "missed"])
+def test_stock_rows_of_a_period_outside_the_data_agree_with_the_tile(facts, kpi, outcome):
+    """A period after (or before) the inventory snapshots: no IndexError, and the rows say
+    what the tile says — cover at the last snapshot, no turns and no stock days."""
+    after = Query(Period(day_number(date(2025, 6, 1)), day_number(date(2025, 6, 30)), "week"))
+    before = Query(Period(day_number(date(2024, 6, 1)), day_number(date(2024, 6, 30)), "week"))
+    for query in (after, before):
+        page = rows(facts, kpi, query, outcome=outcome)
+        tile = compute(facts, query, [kpi])[0].result
+        assert page.total == len(page.rows)
+        if kpi == "days_of_cover" and query is after:
+            assert tile.value is not None
+            if outcome == "all":  # the series' available value adds up to the tile's
+                assert page.total > 0
+                total = sum(r["available_value"] for r in page.rows)
+                assert total == pytest.approx(tile.components["available_value"])
+        else:
+            assert page.total == 0

@@ -10,7 +10,7 @@ import pytest
 from features.dataset import Dataset
 from models.order_risk_scorer import OrderRiskScorer
 from stockpilot.data import load_dataset
-from training.order_risk import Prepared, fit, prepare, time_split
+from training.order_risk import Prepared, fit, prepare, split_lines
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def prepared(small_ds: Dataset) -> Prepared:
 @pytest.fixture(scope="session")
 def masks(prepared: Prepared) -> dict[str, np.ndarray]:
     labelled = ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
-    return time_split(prepared.orders["order_ts"], labelled)
+    return split_lines(prepared.orders["order_ts"], labelled)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from features.dataset import Dataset
 from tests.order_risk.test_missing_optional import VARIANTS, without
 from training import order_risk_baselines as rb
 from training import order_risk_eval as ev
-from training.order_risk import prepare, time_split
+from training.order_risk import prepare, split_lines
 
 
 def route_world(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -78,7 +78,7 @@ def test_every_baseline_runs_on_a_minimal_export(small_ds: Dataset, variant: str
     ds = without(small_ds, **VARIANTS[variant])
     prepared = prepare(ds)
     y = prepared.outcomes["miss"].to_numpy(float)
-    masks = time_split(prepared.orders["order_ts"], ~np.isnan(y))
+    masks = split_lines(prepared.orders["order_ts"], ~np.isnan(y))
     raw = rb.raw_columns(ds)
     assert "customers.region" not in raw.columns
     assert ("carrier_id" in raw.columns) == ("carrier_id" in ds.orders.columns)

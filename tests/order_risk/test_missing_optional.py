@@ -12,7 +12,7 @@ from features.order_fields import record_fields
 from features.risk_history import state_values
 from features.risk_state import RiskState
 from models.order_risk_scorer import OrderRiskScorer
-from training.order_risk import Prepared, fit, prepare, time_split
+from training.order_risk import Prepared, fit, prepare, split_lines
 
 ORDER_OPTIONAL = ["discount_pct", "requested_date", "carrier_id", "ship_method", "priority"]
 
@@ -68,7 +68,7 @@ def test_pipeline_degrades_to_fewer_features(
     ds = without(small_ds, **VARIANTS[variant])
     prepared: Prepared = prepare(ds)
     labelled = ~np.isnan(prepared.outcomes["miss"].to_numpy(float))
-    scorer = fit(prepared, time_split(prepared.orders["order_ts"], labelled), {"n_estimators": 8})
+    scorer = fit(prepared, split_lines(prepared.orders["order_ts"], labelled), {"n_estimators": 8})
     names = set(scorer.feature_names)
     assert names < set(tiny_scorer.feature_names), f"{variant}: expected fewer features"
     assert {"inv_cover", "inv_shortfall_share", "promised_days"} <= names

@@ -10,15 +10,15 @@ import pytest
 
 from stockpilot.errors import InvalidInput
 from tests.order_risk.tiny import line, tiny_dataset
-from training.order_risk import prepare, require_both_outcomes, time_split
+from training.order_risk import prepare, require_both_outcomes, split_lines
 
 
 def test_fewer_than_100_labelled_lines_are_refused():
     ts = pd.Series(pd.date_range("2024-01-01", periods=150, freq="D"))
     labelled = np.arange(150) < 99
     with pytest.raises(InvalidInput, match=r"at least 100 order lines.*the dataset has 99"):
-        time_split(ts, labelled)
-    assert time_split(ts, np.arange(150) < 100)["train"].any()
+        split_lines(ts, labelled)
+    assert split_lines(ts, np.arange(150) < 100)["train"].any()
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.order_risk import MAX_STRENGTH, eb_strength
+from features.order_risk_priors import MAX_STRENGTH, eb_strength
 from models.order_risk_scorer import OrderRiskScorer
 from training.order_risk import Prepared
 
@@ -71,3 +71,15 @@ def test_a_higher_past_miss_rate_never_lowers_the_risk(
     riskier = tiny_scorer.explain_arrays(fields, worse)
     assert (riskier.probability >= base.probability - 1e-12).all()
     assert (riskier.probability > base.probability + 1e-6).any(), "the rates must matter"
+
+
+def test_models_pickled_before_the_priors_moved_still_load():
+    """A registered model's features pickle ``features.order_risk.Priors`` by that name."""
+    import pickle
+
+    from features.order_risk_priors import Priors
+
+    now = pickle.dumps(Priors(miss=0.2), protocol=0)  # text: module and class by name
+    assert b"features.order_risk_priors\n" in now
+    old = now.replace(b"features.order_risk_priors\n", b"features.order_risk\n")
+    assert pickle.loads(old) == Priors(miss=0.2)

@@ -112,7 +112,7 @@ def test_requester_cannot_approve_its_own_item(base_url, keys, serving_settings,
     )
     with services.db.write() as session:
         apply_policy(session, strict, actor=ADMIN)
-    services.policy.refresh(services.db)
+    services.policy.refresh(services.reads)
     order = dataset_orders(serving_settings, 1)[0]
     line = order["lines"][0]
     with httpx.Client(base_url=base_url, timeout=30) as http:

@@ -49,7 +49,7 @@ def policy_text(
 def apply(services: Services, text: str) -> None:
     with services.db.write() as session:
         policies.apply_policy(session, text, actor=ADMIN, origin="test")
-    services.policy.refresh(services.db)
+    services.policy.refresh(services.reads)
 
 
 def post(client: TestClient, path: str, token: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -22,11 +22,12 @@ import pandas as pd
 from features.demand import daily_demand
 from models.demand import DemandForecaster
 from stockpilot.data import load_dataset, load_truth
+from stockpilot.jsonable import plain
 from stockpilot.progress import progress
 from stockpilot.settings import Settings, get_settings
 from training.demand.backtest import BacktestConfig, BacktestResult, run_backtest
 from training.demand.baselines import LABELS, run_baselines
-from training.demand.evaluate import evaluate, jsonable
+from training.demand.evaluate import evaluate
 
 MODEL_LABEL = "LightGBM (ours)"
 SERVING_HORIZON = 28  # what replenishment and the API may ask of a registered model
@@ -112,7 +113,7 @@ def backtest(
             stage,
         )
     evaluation["timings"] = timings
-    evaluation = jsonable(evaluation)
+    evaluation = plain(evaluation, unknown="str")
     if report is not None:
         report = Path(report)
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from models.distribution import pit_coverage, quantile
@@ -200,16 +199,3 @@ def evaluate(
         for name, b in out["baselines"].items()
     }
     return out, scored
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON types (NaN/inf become None)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj

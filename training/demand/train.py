@@ -21,13 +21,14 @@ from features.demand import FEATURES, daily_demand
 from models.replenishment import ReplenishmentPolicy
 from stockpilot import tracking
 from stockpilot.data import load_dataset, load_truth
+from stockpilot.jsonable import plain
 from stockpilot.progress import progress
 from stockpilot.settings import Settings, get_settings
 from training import gate
 from training.demand import plots
 from training.demand.backtest import BacktestConfig
 from training.demand.backtest_report import backtest_and_baselines, model_factory
-from training.demand.evaluate import jsonable, level_shift_report
+from training.demand.evaluate import level_shift_report
 from training.demand.policy import TRADE_OFF_LEVELS, matched, simulate_policies
 
 MODEL_NAME = "demand"
@@ -183,7 +184,7 @@ def train(
             (evaluation.get("oracle") or {}).get("wape"),
             gate.tolerance_for(MODEL_NAME, settings.policy_file),
         )
-        evaluation = jsonable(evaluation)
+        evaluation = plain(evaluation, unknown="str")
 
         stage("logging to MLflow", 6)
         used = {"items": ds.items, source: ds.demand if source == "demand" else ds.orders}
