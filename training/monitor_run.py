@@ -46,7 +46,8 @@ def monitor(
     settings = settings or get_settings()
     with step("loading the served model and its monitoring reference"):
         scorer, version, reference = monitoring.load_served(model)
-    policy = _policy(settings) if not alerts else None
+    # With alerts, the store is checked first: not after minutes of scoring.
+    policy = _store_policy(settings) if alerts else _policy(settings)
     with step("loading and validating the dataset"):
         ds = used_tables(load_dataset(data))
     last = ds.orders["order_ts"].max().date() if len(ds.orders) else None
@@ -69,9 +70,6 @@ def monitor(
     start = None if since is None else since - timedelta(days=span - 1)
     with step("scoring the order lines with the served model"):
         served = monitoring.served_lines(ds, scorer, start)
-    if alerts:
-        policy = _store_policy(settings)
-    assert policy is not None
     rules = policy.monitoring
     if reference is None:
         drifts = pd.DataFrame(columns=list(monitoring.drift.DriftRow.__dataclass_fields__))
