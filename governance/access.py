@@ -48,6 +48,7 @@ class Permission(StrEnum):
     policy_apply = "policy:apply"
     keys_manage = "keys:manage"
     kpis_read = "kpis:read"
+    monitoring_read = "monitoring:read"
 
 
 P = Permission
@@ -77,7 +78,14 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
             P.kpis_read,
         },
         Role.data_scientist: _EVERYONE
-        | {P.audit_read, P.models_reload, P.kpis_read, P.queues_read, P.queues_decide},
+        | {
+            P.audit_read,
+            P.models_reload,
+            P.kpis_read,
+            P.queues_read,  # the policy's queues that list data_scientist (model-monitoring)
+            P.queues_decide,
+            P.monitoring_read,
+        },
         Role.admin: _EVERYONE
         | {
             P.queues_read,
@@ -87,6 +95,7 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
             P.policy_apply,
             P.keys_manage,
             P.kpis_read,
+            P.monitoring_read,
         },
     }
 )

@@ -128,6 +128,8 @@ def record_order_risks(
                     "lines": risk["lines"],
                     "order_lines": order["order_lines"],
                     "promised_date": order["promised_date"],
+                    # tracked like a reviewed order: realised metrics weigh it by 1 / share
+                    "audit_slice": bool(order.get("audit_slice", False)),
                 },
             ),
             decision,
@@ -232,3 +234,80 @@ def accept_facts(
     facts = list(facts)
     write(session, facts, actor=actor)
     return 202, {"accepted": len(facts)}
+
+
+def open_monitoring_alerts(
+    session: Session,
+    *,
+    alerts: list[dict[str, Any]],
+    decision: Decision,
+    principal: Principal,
+) -> tuple[int, dict[str, Any]]:
+    """One queue item per alert (model, kind, feature) for the days no earlier run has
+    alerted on; an alert whose days were all alerted already opens nothing.
+
+    ``alerts``: plain dicts with ``model``, ``model_version``, ``kind``, ``feature``,
+    ``days`` and ``evidence`` (:func:`training.monitoring.alert_groups`).
+    """
+    from sqlalchemy import select
+
+    from governance.store.tables import MonitoringAlertRow
+
+    opened, skipped = [], []
+    for alert in alerts:
+        seen = set(
+            session.scalars(
+                select(MonitoringAlertRow.day).where(
+                    MonitoringAlertRow.model_name == alert["model"],
+                    MonitoringAlertRow.kind == alert["kind"],
+                    MonitoringAlertRow.feature == alert["feature"],
+                )
+            )
+        )
+        days = sorted(set(alert["days"]) - seen)
+        if not days:
+            skipped.append({"kind": alert["kind"], "feature": alert["feature"]})
+            continue
+        recorded = record(
+            session,
+            ModelOutput(
+                subject=f"model:{alert['model']}:{alert['kind']}:{alert['feature']}"[:1000],
+                model_name=alert["model"],
+                model_version=str(alert["model_version"]),
+                score=None,
+                explanation={"days": days, "evidence": alert["evidence"]},
+            ),
+            decision,
+            principal=principal,
+            summary={
+                "alert": alert["kind"],
+                "feature": alert["feature"],
+                "days": len(days),
+                "first_day": days[0],
+                "last_day": days[-1],
+            },
+        )
+        assert recorded.item is not None  # a monitoring decision always has a queue
+        for day in days:
+            session.add(
+                MonitoringAlertRow(
+                    model_name=alert["model"],
+                    model_version=str(alert["model_version"]),
+                    kind=alert["kind"],
+                    feature=alert["feature"],
+                    day=day,
+                    queue_item_id=recorded.item.id,
+                    created_at=recorded.created_at,
+                )
+            )
+        opened.append(
+            {
+                "queue_item_id": recorded.item.id,
+                "recommendation_id": recorded.recommendation_id,
+                "kind": alert["kind"],
+                "feature": alert["feature"],
+                "days": days,
+            }
+        )
+    session.flush()
+    return 201, {"opened": opened, "already_open": skipped}

@@ -36,7 +36,7 @@ from governance.command_units import Committed, Effect
 from governance.events import InventoryEvent, LineOutcome
 from governance.policy import Policy
 from governance.recommendations import ModelOutput
-from governance.routing import Decision
+from governance.routing import Decision, monitoring_decision
 from governance.store.committer import GroupCommitter
 
 
@@ -193,6 +193,23 @@ class Commands:
             units.accept_facts, write=event_store.record_outcomes, facts=outcomes, actor=actor
         )
         return await self._commit(effect, retry)
+
+    async def open_monitoring_alerts(
+        self,
+        alerts: list[dict[str, Any]],
+        *,
+        policy: Policy,
+        principal: Principal,
+    ) -> Committed:
+        """Monitoring alerts as ``model-monitoring`` queue items (one per alert, its new
+        days listed; days alerted before are not opened again)."""
+        effect = partial(
+            units.open_monitoring_alerts,
+            alerts=units.plain(alerts),
+            decision=monitoring_decision(policy),
+            principal=principal,
+        )
+        return await self._commit(effect, None)
 
     async def decide(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 from governance import keys, policy_versions
 from governance.access import Principal, Role
 from governance.policy_versions import AppliedPolicy
+from governance.routing import Decision
 from governance.store.engine import Database
 
 
@@ -40,3 +41,16 @@ def create_keys(
                 session, role=role, name=f"{name}-{role.value}", actor=actor, lifetime=lifetime
             )
     return tokens
+
+
+def open_monitoring_alerts(
+    db: Database, alerts: list[dict], *, decision: Decision, principal: Principal
+) -> dict:
+    """``stockpilot monitor``'s alerts as model-monitoring items, in one transaction
+    (:func:`governance.command_units.open_monitoring_alerts`)."""
+    from governance import command_units as units
+
+    with db.write() as session:
+        return units.open_monitoring_alerts(
+            session, alerts=units.plain(alerts), decision=decision, principal=principal
+        )[1]

@@ -119,6 +119,30 @@ class PromotionPolicy(_Strict):
     shadow_share: float = Field(0.1, ge=0.0, le=1.0)
 
 
+class MonitoringPolicy(_Strict):
+    """What ``stockpilot monitor`` alarms on and where its alerts go (docs/monitoring.md)."""
+
+    queue: QueueName = "model-monitoring"
+    drift_q: float = Field(
+        0.01, gt=0.0, lt=1.0, description="Benjamini–Hochberg level across each day's tests."
+    )
+    min_psi: float = Field(
+        0.02, ge=0.0, description="Smallest PSI that alarms, however small the p-value."
+    )
+    min_calibration_gap: float = Field(
+        0.02, ge=0.0, description="Smallest |observed − predicted| miss rate of a segment-day."
+    )
+    auc_drop: float = Field(
+        0.05, ge=0.0, le=0.5, description="A week's AUC this far below training's alarms."
+    )
+    audit_slice_share: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="Share of auto-released orders tagged for the random audit slice.",
+    )
+
+
 ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 
 
@@ -185,6 +209,7 @@ class Policy(_Strict):
     model_gate: ModelGatePolicy = Field(default_factory=ModelGatePolicy)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    monitoring: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Policy:
@@ -216,6 +241,8 @@ class Policy(_Strict):
             ("substitution.review_queue", self.substitution.review_queue),
             ("replenishment.queue", self.replenishment.queue),
         ]
+        if "monitoring" in self.model_fields_set:
+            refs.append(("monitoring.queue", self.monitoring.queue))
         refs += [
             (f"order_risk.driver_queues.{f}", q) for f, q in self.order_risk.driver_queues.items()
         ]

@@ -21,6 +21,7 @@ class Kind(StrEnum):
     substitution = "substitution"
     replenishment = "replenishment"
     model_promotion = "model_promotion"
+    monitoring = "monitoring"  # a drift / data-quality / performance alert of a model
 
 
 class Action(StrEnum):
@@ -316,3 +317,37 @@ def _route_replenishment(rec: Replenishment, policy: Policy) -> Decision:
         policy.queues[cfg.queue].sla_hours,
         f"{why} in {cfg.queue}",
     )
+
+
+def monitoring_decision(policy: Policy) -> Decision:
+    """Where a monitoring alert goes: the policy's monitoring queue, one approver."""
+    queue = policy.monitoring.queue
+    if queue not in policy.queues:
+        defined = ", ".join(sorted(policy.queues))
+        raise InvalidInput(
+            f"monitoring.queue: queue {queue!r} is not defined under queues ({defined}); "
+            "add it to the policy (the default policy has model-monitoring)",
+            queue=queue,
+        )
+    return Decision(
+        kind=Kind.monitoring,
+        action=Action.review,
+        queue=queue,
+        threshold_name="monitoring.drift_q",
+        threshold=policy.monitoring.drift_q,
+        policy_version=policy.version,
+        required_approvals=1,
+        sla_hours=policy.queues[queue].sla_hours,
+        reason="a monitoring check of a served model breached its policy threshold",
+    )
+
+
+def in_audit_slice(order_id: str, share: float) -> bool:
+    """Whether an order belongs to the random audit slice: a hash of its id, uniform in
+    [0, 1), below ``share``. Deterministic (a retry or a replay tags the same orders) and
+    independent of everything the model sees, so the slice is a random sample of the
+    auto-released orders, each included with probability ``share``."""
+    import hashlib
+
+    digest = hashlib.sha256(order_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share

@@ -24,6 +24,7 @@ from serving.routers import (
     health,
     kpis,
     models,
+    monitoring,
     orders,
     policy,
     queues,
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         models,
         policy,
         kpis,
+        monitoring,
     ):
         app.include_router(module.router)
     from serving import ui

@@ -64,6 +64,11 @@ class Metrics:
         (``store``: a :class:`governance.kpis.KpiStore`; nothing until its facts exist)."""
         self.registry.register(_KpiGauges(store))
 
+    def watch_monitoring(self, home: object, models: tuple[str, ...]) -> None:
+        """Export the latest monitoring report of each model (``stockpilot monitor``) as
+        gauges, read at scrape time: drift per feature, estimated and realised AUC."""
+        self.registry.register(_MonitoringGauges(home, models))
+
     def set_models(self, served: list[tuple[str, str, str]]) -> None:
         self.model_version.clear()
         for name, version, source in served:
@@ -192,3 +197,52 @@ class _KpiGauges(Collector):
                 met.add_metric([d.id], 1.0 if computed.status == "met" else 0.0)
         yield value
         yield met
+
+
+class _MonitoringGauges(Collector):
+    """Gauges from ``home/monitoring/<model>.json``; nothing for a model never monitored."""
+
+    def __init__(self, home: object, models: tuple[str, ...]) -> None:
+        self.home = home
+        self.models = models
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from stockpilot.monitoring_reports import read_report
+
+        psi = GaugeMetricFamily(
+            "stockpilot_drift_psi",
+            "PSI of each served feature on the last day monitored (vs the training reference).",
+            labels=["model", "feature"],
+        )
+        alarms = GaugeMetricFamily(
+            "stockpilot_drift_alarm_days",
+            "Feature-days that alarmed in the latest monitoring run.",
+            labels=["model", "feature"],
+        )
+        auc = GaugeMetricFamily(
+            "stockpilot_model_auc",
+            "AUC of the latest monitored week: estimated (CBPE, from scores alone) and realised "
+            "(once outcomes are known).",
+            labels=["model", "version", "kind", "week"],
+        )
+        for model in self.models:
+            report = read_report(self.home, model)  # type: ignore[arg-type]
+            if not report:
+                continue
+            for row in (report.get("drift") or {}).get("by_feature", []):
+                if _finite(row.get("last_psi")):
+                    psi.add_metric([model, row["feature"]], float(row["last_psi"]))
+                alarms.add_metric([model, row["feature"]], float(row.get("alarms") or 0))
+            weeks = (report.get("performance") or {}).get("weeks") or []
+            version = str(report.get("model_version"))
+            for kind, key in (("estimated", "expected_auc"), ("realised", "auc")):
+                known = [w for w in weeks if _finite(w.get(key))]
+                if known:
+                    auc.add_metric([model, version, kind, known[-1]["week"]], float(known[-1][key]))
+        yield psi
+        yield alarms
+        yield auc
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

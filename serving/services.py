@@ -159,6 +159,7 @@ class Services:
         services.metrics.watch(services.limiter, LIMITS)
         services.metrics.watch_kpis(services.kpis)
         services.metrics.watch_live(services.live)
+        services.metrics.watch_monitoring(settings.home, ("order-risk",))
         services.policy.refresh(reads)
         services.models_changed()
         services.shadow = Shadow(settings.shadow_dir)

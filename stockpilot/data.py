@@ -105,3 +105,25 @@ def load_truth(directory: Path | str) -> dict[str, pd.DataFrame]:
     if not truth.is_dir():
         return {}
     return {p.stem: _read(p) for p in sorted(truth.iterdir()) if p.suffix in SUFFIXES}
+
+
+def write_until(directory: Path | str, until: pd.Timestamp, out: Path | str) -> None:
+    """Write the dataset as it stood before ``until``: the orders placed earlier (with
+    their fulfillments), earlier inventory snapshots and purchase orders, the master data;
+    demand and substitutions are left out. What a model trained that day learnt from, for
+    monitoring it on what came after (``benchmarks/monitoring.py``, the tests)."""
+    tables, _ = read_tables(Path(directory))
+    orders = tables["orders"]
+    orders = orders[pd.to_datetime(orders["order_ts"]) < until]
+    kept = set(orders["order_id"].astype(str))
+    tables["orders"] = orders
+    fulfillments = tables["fulfillments"]
+    tables["fulfillments"] = fulfillments[fulfillments["order_id"].astype(str).isin(kept)]
+    inventory = tables["inventory"]
+    tables["inventory"] = inventory[pd.to_datetime(inventory["snapshot_date"]) < until]
+    if "purchase_orders" in tables:
+        po = tables["purchase_orders"]
+        tables["purchase_orders"] = po[pd.to_datetime(po["order_date"]) < until]
+    tables.pop("demand", None)
+    tables.pop("substitutions", None)
+    write_tables(tables, out)

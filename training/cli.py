@@ -362,3 +362,34 @@ def replenish(
         + (f" written to {out}" if out else ""),
         highlight=False,
     )
+
+
+@app.command("monitor")
+def monitor(
+    model: Annotated[str, typer.Argument(help="Registered model to monitor (order-risk).")],
+    data: DataDir,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="First day to check, YYYY-MM-DD (default: after the reference)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole report as JSON.")
+    ] = False,
+    no_alerts: Annotated[
+        bool, typer.Option("--no-alerts", help="Report only: open no model-monitoring items.")
+    ] = False,
+) -> None:
+    """Drift per feature-day, calibration per segment-day, performance and its estimate
+    per week of the served model on DIR; breaches open model-monitoring queue items."""
+    from training.monitor_run import monitor as run
+    from training.monitor_run import parse_since
+    from training.monitoring import summary
+
+    with _clear_errors():
+        report = run(model, data, since=parse_since(since), alerts=not no_alerts)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    console.print(summary(report), highlight=False)

@@ -260,6 +260,10 @@ def train(
     )
     with step("snapshotting the live state for serving"):
         live = RiskState.from_dataset(ds)
+    from training import monitoring  # it imports this module
+
+    with step("binning the latest lines as the monitoring reference"):
+        reference = monitoring.reference_for(scorer, prepared)
 
     y_test = prepared.outcomes["miss"].to_numpy(float)[masks["test"]]
     curves = {"model": scores.probability}
@@ -295,6 +299,7 @@ def train(
         tracking.log_metrics(evaluation)
         tracking.log_json(evaluation, "evaluation.json")
         tracking.log_json(feature_set_card(scorer), "feature_set.json")
+        tracking.log_json(reference.to_dict(), monitoring.REFERENCE_ARTIFACT)
         tracking.log_figure(ev.calibration_figure(y_test, curves), "plots/calibration.png")
         tracking.log_figure(
             ev.shap_summary_figure(

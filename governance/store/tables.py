@@ -246,3 +246,29 @@ class LineOutcomeRow(Base):
     actor: Mapped[str] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_line_outcomes_line", "order_id", "line_no"),)
+
+
+class MonitoringAlertRow(Base):
+    """One day of one monitoring alert, pointing at the queue item it opened (migration
+    0006): at most one per (model, kind, feature, day), whatever the runs."""
+
+    __tablename__ = "monitoring_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    feature: Mapped[str] = mapped_column(String(300))
+    day: Mapped[str] = mapped_column(String(10))
+    queue_item_id: Mapped[str] = mapped_column(ForeignKey("queue_items.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "model_name",
+            "kind",
+            "feature",
+            "day",
+            name="uq_monitoring_alerts_model_kind_feature_day",
+        ),
+    )

@@ -7,12 +7,12 @@ so the next order score or substitute search sees the new stock.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
 from governance import events as event_store
-from governance.access import Permission, Principal
+from governance.access import Permission, Principal, Role
 from governance.events import InventoryEvent, LineOutcome
 from serving import writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
@@ -20,6 +20,7 @@ from serving.schemas.common import WITH_BODY
 from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
 
 router = APIRouter(prefix="/v1", tags=["events"])
+MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
 
 
 def _utc(day: date | None) -> datetime | None:
@@ -63,7 +64,35 @@ async def inventory_events(
     if not committed.replayed:
         for event in events:
             services.live.apply_inventory(event)
+        await _unknown_items_alert(services, events, today)
     return writes.response(committed)
+
+
+async def _unknown_items_alert(services: Any, events: list[InventoryEvent], today: date) -> None:
+    """A batch naming items the served model's master data does not know is a data-quality
+    alert in the model-monitoring queue (one per day at most: docs/monitoring.md)."""
+    risk = services.live.risk
+    if risk is None:
+        return
+    known = risk.master.known.get("item", frozenset())
+    unknown = sorted({e.item_id for e in events if e.item_id not in known})
+    if not unknown:
+        return
+    model = next((m for m in services.models.served() if m.name == "order-risk"), None)
+    await services.commands.open_monitoring_alerts(
+        [
+            {
+                "model": "order-risk",
+                "model_version": model.version if model else "-",
+                "kind": "data_quality",
+                "feature": "inventory_events.item_id: not in the item master",
+                "days": [today.isoformat()],
+                "evidence": {"items": unknown[:20], "n_items": len(unknown)},
+            }
+        ],
+        policy=services.policy.get(),
+        principal=MONITOR,
+    )
 
 
 @router.post(

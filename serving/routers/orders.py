@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Request
 from starlette.background import BackgroundTask
 
 from governance.access import Permission, Principal
-from governance.routing import route
+from governance.policy import Policy
+from governance.routing import Action, Decision, in_audit_slice, route
 from models.order_risk_scorer import LineRisk, ScoredOrder
 from serving import writes
 from serving.deps import IdempotencyKey, allow, secured
@@ -115,7 +116,10 @@ async def score_orders(
         # JSON, not pickled structures: ~10x cheaper on the event loop, and JSON is what
         # the values become in the audit log and the response anyway.
         orders=orjson.dumps(
-            [scored_order(order, risk) for order, _, risk, _ in scored],
+            [
+                {**scored_order(order, risk), "audit_slice": audit_slice(order, decision, policy)}
+                for order, _, risk, decision in scored
+            ],
             option=orjson.OPT_SERIALIZE_NUMPY,
         ),
         # Features and SHAP values as raw float64 (what the audit keeps, per line): text is
@@ -145,6 +149,12 @@ async def score_orders(
 def order_value(order: OrderIn) -> float:
     """What the order is worth: the value at risk when it misses (sum of qty × unit price)."""
     return float(sum(line.qty * line.unit_price for line in order.lines))
+
+
+def audit_slice(order: OrderIn, decision: Decision, policy: Policy) -> bool:
+    """An auto-released order in the random audit slice (docs/monitoring.md)."""
+    share = policy.monitoring.audit_slice_share
+    return decision.action is Action.release and in_audit_slice(order.order_id, share)
 
 
 def scored_order(order: OrderIn, risk: ScoredOrder) -> dict[str, Any]:

@@ -39,6 +39,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         filters,
         item_pages,
         kpi_pages,
+        monitoring_pages,
         pages,
     )
     from serving.ui.web import router

@@ -31,8 +31,9 @@ EXPECTED = {
     "substitutes:feedback": {"sales"},
     "replenishment:run": {"planner"},
     "replenishment:read": {"planner", "supervisor"},
-    "queues:read": {"sales", "planner", "supervisor", "data_scientist", "admin"},  # issue 19
-    "queues:decide": {"sales", "planner", "supervisor", "data_scientist"},  # model-promotion
+    # data scientists work the model-monitoring and model-promotion queues (issue 19)
+    "queues:read": {"sales", "planner", "supervisor", "data_scientist", "admin"},
+    "queues:decide": {"sales", "planner", "supervisor", "data_scientist"},
     "audit:read": {"supervisor", "data_scientist", "admin"},
     "audit:verify": {"admin", "supervisor"},
     "models:read": {r.value for r in Role},
@@ -41,6 +42,7 @@ EXPECTED = {
     "policy:apply": {"admin"},
     "keys:manage": {"admin"},
     "kpis:read": {"supervisor", "planner", "data_scientist", "admin"},  # issue 18
+    "monitoring:read": {"data_scientist", "admin"},  # issue 19
 }
 
 

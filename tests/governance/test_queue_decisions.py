@@ -197,7 +197,8 @@ def test_only_roles_allowed_on_the_queue_decide(db, policy, open_item):
         _decide(db, policy, held.id, SALES, "approve")
     with pytest.raises(Forbidden, match="queues:decide"):
         _decide(db, policy, held.id, principal("erp", "order_system"), "approve")
-    with pytest.raises(Forbidden, match="may not decide items in this queue"):  # model-promotion
+    # data scientists decide (model-promotion, model-monitoring), not in a queue kept from them
+    with pytest.raises(Forbidden, match="may not decide items in this queue"):
         _decide(db, policy, held.id, principal("ds", "data_scientist"), "approve")
     assert _decide(db, policy, held.id, SUPERVISOR, "override", reason="release").status == (
         Status.overridden

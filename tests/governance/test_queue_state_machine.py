@@ -178,7 +178,7 @@ class QueueMachine(RuleBasedStateMachine):
     def _predict(self, model, actor, action, reason, edit, stale):
         role = ACTORS[actor]
         if role not in {Role.sales, Role.planner, Role.supervisor, Role.data_scientist}:
-            return Forbidden  # no queues:decide permission (data scientists: model-promotion)
+            return Forbidden  # no queues:decide (data scientists: model-promotion, -monitoring)
         if action != "approve" and not (reason or "").strip():
             return InvalidInput
         if edit is not None and model.quantity is None:

@@ -178,6 +178,7 @@ def test_every_2xx_body_of_every_operation_is_its_declared_model(client, keys, s
     kpis = check.call("GET", "/v1/kpis", headers=supervisor)
     kpi = next(k for k in kpis["kpis"] if k.get("rows_url"))
     check.call("GET", "/v1/kpis/{kpi_id}/rows", params={"kpi_id": kpi["id"]}, headers=supervisor)
+    check.call("GET", "/v1/monitoring/{model}", params={"model": "order-risk"}, headers=admin)
 
     operations = {
         f"{method.upper()} {path}"

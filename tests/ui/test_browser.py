@@ -90,6 +90,7 @@ def _prepare(home: Path, trained_home: Path) -> dict[str, Any]:
                 seeded = seed(client, services, tokens)
         finally:
             services.close()
+        _monitor(settings.data_dir)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -98,6 +99,18 @@ def _prepare(home: Path, trained_home: Path) -> dict[str, Any]:
                 os.environ[key] = value
         get_settings.cache_clear()
     return {"tokens": tokens, **seeded}
+
+
+def _monitor(data: Path) -> None:
+    """A real `stockpilot monitor` run over the data's last 45 days (report and alerts)."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from training.monitor_run import monitor
+
+    last = pd.to_datetime(pd.read_parquet(data / "orders.parquet")["order_ts"]).max().date()
+    monitor("order-risk", data, since=last - timedelta(days=45), alerts=True)
 
 
 @pytest.fixture(scope="module")
@@ -375,6 +388,28 @@ def test_kpi_dashboard_drills_down_to_rows(browser: Browser, server: dict):
     shot(page, "kpi-rows")
     page.get_by_role("link", name="Not good").click()
     assert "outcome=missed" in page.url
+
+
+def test_monitoring_page_shows_the_run_and_its_open_alerts(browser: Browser, server: dict):
+    page = sign_in(browser, server, "data_scientist")
+    page.get_by_role("link", name="Monitoring", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Model monitoring")
+    served = api(server, "/v1/monitoring/order-risk", who="data_scientist")
+    assert served["status"] == "ok"
+    chart = page.get_by_role("img", name="AUC per week")
+    expect(chart).to_be_visible()
+    assert chart.locator("polyline").count() == 2  # realised and estimated
+    drift = page.locator("table").filter(has_text="Largest PSI").locator("tbody tr")
+    assert drift.count() == min(20, len(served["drift"]["by_feature"]))
+    alerts = page.locator("table").filter(has_text="Due").locator("tbody tr")
+    assert alerts.count() == len(served["open_alerts"])
+    shot(page, "monitoring")
+    if served["open_alerts"]:
+        alerts.first.get_by_role("link").click()
+        page.wait_for_url("**/ui/items/**")
+    other = sign_in(browser, server, "sales")
+    assert other.get_by_role("link", name="Monitoring", exact=True).count() == 0
+    assert other.goto(server["url"] + "/ui/monitoring").status == 403
 
 
 def test_phone_width_labels_and_focus(browser: Browser, server: dict):

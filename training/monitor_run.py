@@ -1,0 +1,218 @@
+"""``stockpilot monitor MODEL --data DIR``: one monitoring run, from dataset to queue items.
+
+Loads the served (champion) model and its reference, scores the dataset's order lines
+from ``--since`` (default: the day after the reference ends) day by day, tests drift per
+feature-day and calibration per segment-day, tabulates realised and estimated
+performance per week and segment, checks master data, writes the report to
+``home/monitoring/<model>.json`` and, unless ``alerts=False``, opens the alerts as
+``model-monitoring`` queue items through :func:`governance.command_units.open_monitoring_alerts`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from governance.access import Principal, Role
+from governance.policy import Policy, load_policy, parse_policy
+from stockpilot.data import load_dataset
+from stockpilot.errors import InvalidInput
+from stockpilot.monitoring_reports import write_report
+from stockpilot.progress import step
+from stockpilot.settings import Settings, get_settings
+from training import monitoring
+from training.order_risk import used_tables
+
+MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", double_precision=6))
+
+
+def monitor(
+    model: str,
+    data: Path,
+    *,
+    since: date | None = None,
+    alerts: bool = True,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Run the checks; returns the report (also written under ``home/monitoring``)."""
+    settings = settings or get_settings()
+    with step("loading the served model and its monitoring reference"):
+        scorer, version, reference = monitoring.load_served(model)
+    # With alerts, the store is checked first: not after minutes of scoring.
+    policy = _store_policy(settings) if alerts else _policy(settings)
+    with step("loading and validating the dataset"):
+        ds = used_tables(load_dataset(data))
+    last = ds.orders["order_ts"].max().date() if len(ds.orders) else None
+    if since is None and reference is not None and reference.period:
+        since = date.fromisoformat(reference.period[1]) + timedelta(days=1)
+        if last is not None and since > last:
+            raise InvalidInput(
+                f"nothing to monitor: the dataset's last order day is {last} and the "
+                f"reference of {model} v{version} already covers it (it ends on "
+                f"{reference.period[1]}); give newer data, or --since to look back",
+                since=str(since),
+            )
+    if since is not None and last is not None and since > last:
+        raise InvalidInput(
+            f"--since {since}: the dataset has no order lines from that day on "
+            f"(its last order day is {last})",
+            since=str(since),
+        )
+    span = reference.span if reference is not None else 1
+    start = None if since is None else since - timedelta(days=span - 1)
+    with step("scoring the order lines with the served model"):
+        served = monitoring.served_lines(ds, scorer, start)
+    rules = policy.monitoring
+    if reference is None:
+        drifts = pd.DataFrame(columns=list(monitoring.drift.DriftRow.__dataclass_fields__))
+        calibration = drifts
+    else:
+        with step("testing drift per feature-day and calibration per segment-day"):
+            drifts = monitoring.drift_by_day(
+                served, reference, q=rules.drift_q, min_psi=rules.min_psi, since=since
+            )
+            calibration = monitoring.calibration_by_day(
+                served, reference, q=rules.drift_q, min_gap=rules.min_calibration_gap, since=since
+            )
+    tested = served.lines[served.lines["day"] >= str(since)] if since else served.lines
+    served = monitoring.ServedLines(
+        tested.reset_index(drop=True), served.X[tested.index.to_numpy()], served.names
+    )
+    weeks = monitoring.weekly_performance(served)
+    training_auc = _training_auc(version)
+    if training_auc is not None:
+        weeks.attrs["auc_reference"] = training_auc
+    quality = monitoring.data_quality(ds)
+    found = monitoring.alert_groups(
+        pd.concat([drifts, calibration], ignore_index=True),
+        weeks,
+        quality,
+        model=model,
+        version=version,
+        auc_drop=rules.auc_drop,
+    )
+    opened: dict[str, Any] = {"opened": [], "already_open": []}
+    if alerts and found:
+        opened = _open(found, policy, settings)
+    report = {
+        "model": model,
+        "model_version": version,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": str(since or served.lines["day"].min()),
+        "days": int(served.lines["day"].nunique()),
+        "lines": len(served.lines),
+        "reference": None
+        if reference is None
+        else {
+            "period": list(reference.period or ()),
+            "features": len(reference.features),
+            "not_monitored": reference.skipped,
+        },
+        "drift": {
+            "q": rules.drift_q,
+            "min_psi": rules.min_psi,
+            "feature_days": len(drifts),
+            "alarms": int(drifts["alarm"].sum()) if len(drifts) else 0,
+            "rows": _records(drifts[drifts["alarm"]]) if len(drifts) else [],
+            "by_feature": _by_feature(drifts),
+        },
+        "calibration": {
+            "min_gap": rules.min_calibration_gap,
+            "segment_days": len(calibration),
+            "alarms": int(calibration["alarm"].sum()) if len(calibration) else 0,
+            "rows": _records(calibration[calibration["alarm"]]) if len(calibration) else [],
+        },
+        "performance": {
+            "training_auc": training_auc,
+            "weeks": _records(weeks),
+            "segments": {k: _records(v) for k, v in monitoring.segment_performance(served).items()},
+        },
+        "data_quality": quality,
+        "alerts": found,
+        "queue": opened,
+    }
+    write_report(settings.home, model, report)
+    return report
+
+
+def _by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per feature: days tested, days alarmed, the largest PSI and JS (for charts)."""
+    if drifts.empty:
+        return []
+    grouped = drifts.groupby("feature").agg(
+        days=("day", "size"),
+        alarms=("alarm", "sum"),
+        max_psi=("psi", "max"),
+        max_js=("js", "max"),
+        last_psi=("psi", "last"),
+    )
+    return _records(grouped.reset_index())
+
+
+def _training_auc(version: str) -> float | None:
+    from stockpilot import tracking
+
+    try:
+        run_id = tracking.resolve("order-risk", "champion").run_id
+        evaluation = tracking.run_artifact(run_id, "evaluation.json")
+        return float(evaluation["test"]["auc"])
+    except Exception:  # an artifact missing: no performance floor, said in the report
+        return None
+
+
+def _policy(settings: Settings) -> Policy:
+    """The policy file of the settings or the shipped default (no store is read)."""
+    from governance.policy import default_policy_text
+
+    if settings.policy_file is not None:
+        return load_policy(settings.policy_file)
+    return parse_policy(default_policy_text(), source="default policy")
+
+
+def _store_policy(settings: Settings) -> Policy:
+    from governance import direct_writes
+    from governance.store.engine import Database
+    from governance.store.migrate import require_current
+
+    db = Database.from_settings(settings)
+    try:
+        require_current(db)
+        return direct_writes.ensure_policy(
+            db, actor=MONITOR, policy_file=settings.policy_file
+        ).policy
+    finally:
+        db.dispose()
+
+
+def _open(alerts: list[dict[str, Any]], policy: Policy, settings: Settings) -> dict[str, Any]:
+    from governance import direct_writes
+    from governance.routing import monitoring_decision
+    from governance.store.engine import Database
+
+    decision = monitoring_decision(policy)
+    db = Database.from_settings(settings)
+    try:
+        return direct_writes.open_monitoring_alerts(
+            db, alerts, decision=decision, principal=MONITOR
+        )
+    finally:
+        db.dispose()
+
+
+def parse_since(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            f"--since: {value!r} is not a day in the form YYYY-MM-DD", since=value
+        ) from None
