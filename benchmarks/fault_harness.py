@@ -207,8 +207,11 @@ class Audit:
 
     @property
     def ok(self) -> bool:
+        """Nothing lost or doubled, no 500, every 503 with Retry-After, the books verify —
+        and the service took work in the scenario (503s alone are not a recovery)."""
         return (
-            self.lost == 0
+            self.acknowledged > 0
+            and self.lost == 0
             and self.duplicated == 0
             and self.server_errors == 0
             and self.unavailable_without_retry_after == 0
