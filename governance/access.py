@@ -103,6 +103,9 @@ PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyType(
 roles narrow ``queues:decide`` further."""
 
 
+KEY_ACTOR = "key:"  # an API key holder's actor is this prefix and the key's id
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is acting: an API key's holder, or an operator/system for CLI and sweeps."""
@@ -118,7 +121,7 @@ class Principal:
     @property
     def actor(self) -> str:
         """The identity written to the audit log and compared by four-eyes checks."""
-        return f"key:{self.key_id}" if self.key_id else self.name
+        return f"{KEY_ACTOR}{self.key_id}" if self.key_id else self.name
 
     @property
     def permissions(self) -> frozenset[Permission]:

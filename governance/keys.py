@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from governance import audit
-from governance.access import TOKEN_PREFIX, Principal, Role, hash_token, new_token, parse_role
+from governance.access import (
+    KEY_ACTOR,
+    TOKEN_PREFIX,
+    Principal,
+    Role,
+    hash_token,
+    new_token,
+    parse_role,
+)
 from governance.store.tables import ApiKeyRow
 from stockpilot.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
@@ -202,6 +211,17 @@ def revoke_key(session: Session, key_id: str, *, actor: Principal) -> ApiKey:
         at=now,
     )
     return ApiKey.from_row(row)
+
+
+def names_of(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """The key holder's name of each ``key:<id>`` actor among ``actors`` (revoked keys
+    included: who decided stays readable); other actors (operators, the system) and
+    unknown keys are left out."""
+    ids = {a.removeprefix(KEY_ACTOR) for a in actors if a and a.startswith(KEY_ACTOR)}
+    if not ids:
+        return {}
+    rows = session.execute(select(ApiKeyRow.id, ApiKeyRow.name).where(ApiKeyRow.id.in_(ids)))
+    return {f"{KEY_ACTOR}{key_id}": name for key_id, name in rows}
 
 
 def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:

@@ -43,6 +43,7 @@ class ItemTrail:
     item: QueueItem
     recommendation_events: list[AuditEvent]  # ``recommendation.created`` and its feedback
     history: list[AuditEvent]
+    people: dict[str, str]  # actor (``key:<id>``) → the key holder's name, for the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +159,14 @@ class Reads:
                 limit=recommendation_events,
             )
             history = audit.list_events(session, subject_type="queue_item", subject_id=item.id)
-        return ItemTrail(item, created, history)
+            events = created + history
+            people = key_store.names_of(
+                session,
+                [item.requested_by, item.decided_by or "", *item.approvers]
+                + [e.actor for e in events]
+                + [a for e in events for a in e.payload.get("approvers") or ()],
+            )
+        return ItemTrail(item, created, history, people)
 
     def overview(
         self,

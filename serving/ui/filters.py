@@ -47,5 +47,13 @@ def words(value: Any) -> str:
     return str(value or "").replace("_", " ")
 
 
+def who(actor: Any, people: dict[str, str] | None = None) -> str:
+    """An actor as a reviewer knows them: the key holder's name (``people`` maps
+    ``key:<id>`` to it), else the actor as recorded (an operator, the system)."""
+    return (people or {}).get(str(actor), str(actor or ""))
+
+
 def register(env: Environment) -> None:
-    env.filters.update(money=money, pct=pct, hours_left=hours_left, when=when, iso=iso, words=words)
+    env.filters.update(
+        money=money, pct=pct, hours_left=hours_left, when=when, iso=iso, words=words, who=who
+    )

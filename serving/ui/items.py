@@ -15,6 +15,7 @@ from governance.priority import priority
 from governance.reads import Reads
 from serving.ui import charts
 from serving.ui.catalogue import Catalogue
+from serving.ui.filters import who
 from stockpilot.errors import InvalidInput, NotFound
 
 OTHER_LOCATIONS = 5
@@ -57,7 +58,7 @@ def item_context(
             "at": e.at,
             "kind": e.kind,
             "actor": e.actor,
-            "summary": _event_summary(e.kind, e.payload),
+            "summary": _event_summary(e.kind, e.payload, read.people),
         }
         for e in sorted([*created, *history], key=lambda e: e.seq)
     ]
@@ -69,6 +70,7 @@ def item_context(
         "customer": customer,
         "cost": cost,
         "trail": trail,
+        "people": read.people,
         "feedback": feedback,
         "codes": policy.review.reason_codes,
         "model": payload.get("model") or {},
@@ -83,7 +85,7 @@ def item_context(
     return context
 
 
-def _event_summary(kind: str, payload: dict[str, Any]) -> str:
+def _event_summary(kind: str, payload: dict[str, Any], people: dict[str, str]) -> str:
     if kind == "recommendation.created":
         decision = payload.get("decision") or {}
         return f"{decision.get('action', '')}: {decision.get('reason', '')}"
@@ -98,7 +100,7 @@ def _event_summary(kind: str, payload: dict[str, Any]) -> str:
     if payload.get("edited_qty") is not None:
         parts.append(f"quantity {payload['edited_qty']:g}")
     if payload.get("approvers"):
-        parts.append(f"approvers: {', '.join(payload['approvers'])}")
+        parts.append(f"approvers: {', '.join(who(a, people) for a in payload['approvers'])}")
     return "; ".join(parts)
 
 

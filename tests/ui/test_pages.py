@@ -184,6 +184,10 @@ def test_decisions_go_through_the_governed_use_case(
     with services.db.read() as session:
         after = queues.get_item(session, item.id)
     assert after.status.value == "overridden" and after.reason == "customer_priority: key account"
+    page = client.get(f"/ui/items/{item.id}").text  # people by their key's name, not its id
+    assert f'<strong title="{after.decided_by}">t-supervisor</strong>' in page
+    assert f'by <span title="{after.decided_by}">t-supervisor</span>' in page
+    assert after.decided_by.startswith("key:") and f">{after.decided_by}<" not in page
     stale = client.post(
         f"/ui/items/{item.id}/decision",
         data={"action": "approve", "csrf_token": csrf, "expected_version": item.version},
