@@ -30,6 +30,13 @@ from stockpilot.errors import InvalidInput
 # early stopping was still improving at 1 000 rounds (SHAP of 5 rows alone 3.7 ms); 400 trees at
 # learning rate 0.15 rank as well on medium seed 7 (NDCG@5 within ±0.002) at 1.5 ms.
 MAX_TREES = 400
+# The linear base (models.substitution_linear) is used when the training offers are fewer than
+# this: where the trees are data-starved (routes, ~12 k training offers: hit@1 on switch
+# occasions 0.698 → 0.738 and 0.672 → 0.717 on medium seeds 7 / 11) and not where they are
+# not (loyalty, ~46 k: 0.707 → 0.699 and 0.674 → 0.678; standard and drift, ~93 k: within
+# ±0.003). A validation-slice choice was tried and is no guide: on ~190 validation switch
+# occasions it preferred the trees alone on routes seed 7 (docs/substitution.md).
+LINEAR_BASE_MAX_OFFERS = 30_000
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
     "objective": "binary",
@@ -73,7 +80,7 @@ class AcceptanceModel:
         num_threads: int = 1,
         random_state: int = 0,
         params: dict[str, float | int | str] | None = None,
-        linear_base: bool = True,
+        linear_base: bool | str = "auto",
         linear_C: float = DEFAULT_C,
     ) -> None:
         self.n_estimators = n_estimators
@@ -127,7 +134,12 @@ class AcceptanceModel:
         A, A_valid = X.to_numpy(dtype=float), X_valid.to_numpy(dtype=float)
         self.linear_: LinearBase | None = None
         init = init_valid = None
-        if self.linear_base:
+        if self.linear_base not in (True, False, "auto"):
+            raise ValueError(f"linear_base must be True, False or 'auto', got {self.linear_base!r}")
+        use_linear = (
+            len(y_fit) < LINEAR_BASE_MAX_OFFERS if self.linear_base == "auto" else self.linear_base
+        )
+        if use_linear:
             self.linear_ = LinearBase(C=self.linear_C).fit(
                 A, y_fit, self.feature_names_in_, self.categorical_features_
             )

@@ -89,7 +89,9 @@ class LinearBase:
         with np.errstate(invalid="ignore"):
             z = np.clip(np.nan_to_num((A - self.mean_) / self.sd_, nan=0.0), -Z_CLIP, Z_CLIP)
             za = np.abs(A)
-            za = np.clip(np.nan_to_num((za - self.abs_mean_) / self.abs_sd_, nan=0.0), -Z_CLIP, Z_CLIP)
+            za = np.clip(
+                np.nan_to_num((za - self.abs_mean_) / self.abs_sd_, nan=0.0), -Z_CLIP, Z_CLIP
+            )
         flags = np.isnan(A[:, self.missing_]).astype(float)
         onehot = np.column_stack(
             [X[:, k] == v for k, v in self.levels_] or [np.zeros((len(X), 0))]
@@ -101,7 +103,11 @@ class LinearBase:
         """(n_design, 2) feature index of each design column's halves (both equal when one
         feature owns it)."""
         num = self.numeric_
-        own = [(j, j) for j in num] + [(j, j) for j in num] + [(num[m], num[m]) for m in self.missing_]
+        own = (
+            [(j, j) for j in num]
+            + [(j, j) for j in num]
+            + [(num[m], num[m]) for m in self.missing_]
+        )
         own += [(k, k) for k, _ in self.levels_]
         own += [(k, j) for k, _ in self.levels_ for j in num]
         return np.array(own, dtype=int).reshape(-1, 2)
