@@ -53,6 +53,17 @@ def test_linear_contributions_are_exact_and_belong_to_their_features():
     delta = base.contributions(B) - contrib
     np.testing.assert_allclose(delta[:, [0, 1, 4]], 0.0, atol=1e-12)
     assert np.abs(delta[:, 2]).max() > 0
+    # The segment × grade terms are shared half and half by the two features.
+    shared = (base.owners_[:, 0] == 3) & (base.owners_[:, 1] == 2)
+    assert shared.any()
+    moved = (base._design(B) - base._design(A))[:, shared] @ base.coef_[shared]
+    assert np.abs(moved).max() > 0
+    np.testing.assert_allclose(delta[:, 3], 0.5 * moved, atol=1e-10)
+    np.testing.assert_allclose(
+        delta[:, 2] + delta[:, 3],
+        base.decision_function(B) - base.decision_function(A),
+        atol=1e-10,
+    )
 
 
 def test_the_model_margin_is_linear_plus_trees_and_shap_stays_exact():
