@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import Calibration, fit_calibration
+from models.substitution_linear import DEFAULT_C, LinearBase
 from stockpilot.errors import InvalidInput
 
 # Exact TreeSHAP costs O(leaves · depth²) per tree and row, and the request path explains
@@ -29,6 +30,13 @@ from stockpilot.errors import InvalidInput
 # early stopping was still improving at 1 000 rounds (SHAP of 5 rows alone 3.7 ms); 400 trees at
 # learning rate 0.15 rank as well on medium seed 7 (NDCG@5 within ±0.002) at 1.5 ms.
 MAX_TREES = 400
+# The linear base (models.substitution_linear) is used when the training offers are fewer than
+# this: where the trees are data-starved (routes, ~12 k training offers: hit@1 on switch
+# occasions 0.698 → 0.738 and 0.672 → 0.717 on medium seeds 7 / 11) and not where they are
+# not (loyalty, ~46 k: 0.707 → 0.699 and 0.674 → 0.678; standard and drift, ~93 k: within
+# ±0.003). A validation-slice choice was tried and is no guide: on ~190 validation switch
+# occasions it preferred the trees alone on routes seed 7 (docs/substitution.md).
+LINEAR_BASE_MAX_OFFERS = 30_000
 
 DEFAULT_PARAMS: dict[str, float | int | str] = {
     "objective": "binary",
@@ -72,12 +80,16 @@ class AcceptanceModel:
         num_threads: int = 1,
         random_state: int = 0,
         params: dict[str, float | int | str] | None = None,
+        linear_base: bool | str = "auto",
+        linear_C: float = DEFAULT_C,
     ) -> None:
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.num_threads = num_threads
         self.random_state = random_state
         self.params = params
+        self.linear_base = linear_base
+        self.linear_C = linear_C
 
     def fit(
         self,
@@ -119,14 +131,29 @@ class AcceptanceModel:
             "deterministic": True,
             "force_row_wise": True,
         }
+        A, A_valid = X.to_numpy(dtype=float), X_valid.to_numpy(dtype=float)
+        self.linear_: LinearBase | None = None
+        init = init_valid = None
+        if self.linear_base not in (True, False, "auto"):
+            raise ValueError(f"linear_base must be True, False or 'auto', got {self.linear_base!r}")
+        use_linear = (
+            len(y_fit) < LINEAR_BASE_MAX_OFFERS if self.linear_base == "auto" else self.linear_base
+        )
+        if use_linear:
+            self.linear_ = LinearBase(C=self.linear_C).fit(
+                A, y_fit, self.feature_names_in_, self.categorical_features_
+            )
+            init = self.linear_.decision_function(A)
+            init_valid = self.linear_.decision_function(A_valid)
         train_set = lgb.Dataset(
-            X.to_numpy(dtype=float),
+            A,
             y_fit,
+            init_score=init,
             feature_name=self.feature_names_in_,
             categorical_feature=self.categorical_features_ or "auto",
             free_raw_data=True,
         )
-        valid_set = lgb.Dataset(X_valid.to_numpy(dtype=float), y_val, reference=train_set)
+        valid_set = lgb.Dataset(A_valid, y_val, init_score=init_valid, reference=train_set)
         self.booster_ = lgb.train(
             params,
             train_set,
@@ -138,7 +165,7 @@ class AcceptanceModel:
         self.booster_ = lgb.Booster(
             model_str=self.booster_.model_to_string(num_iteration=self.best_iteration_)
         )
-        margin = self._margin(X_valid.to_numpy(dtype=float))
+        margin = self._margin(A_valid)
         self.calibration_: Calibration = fit_calibration(margin, y_val, valid_order)
         self.calibration_slope_ = self.calibration_.slope
         self.calibration_intercept_ = self.calibration_.intercept
@@ -157,12 +184,14 @@ class AcceptanceModel:
         return X
 
     def _margin(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(
+        trees = np.asarray(
             self.booster_.predict(X, raw_score=True, num_threads=self.num_threads), dtype=float
         )
+        linear = getattr(self, "linear_", None)  # None: no linear base (or pickled before it)
+        return trees if linear is None else trees + linear.decision_function(X)
 
     def decision_function(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """Raw (uncalibrated) log-odds margin of the booster."""
+        """Raw (uncalibrated) log-odds margin: the linear base's score plus the trees'."""
         return self._margin(self._check(X))
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
@@ -179,10 +208,15 @@ class AcceptanceModel:
         return np.column_stack([1.0 - p, p])
 
     def contributions(self, X: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """Exact SHAP values per feature plus the bias column; rows sum to the raw margin."""
+        """Exact SHAP values per feature plus the bias column; rows sum to the raw margin.
+
+        With the linear base, a feature's value is its TreeSHAP plus its exact linear
+        contribution (``models.substitution_linear``), and the bias holds both constants."""
         X = self._check(X)
         out = self.booster_.predict(X, pred_contrib=True, num_threads=self.num_threads)
-        return np.asarray(out, dtype=float)
+        out = np.asarray(out, dtype=float)
+        linear = getattr(self, "linear_", None)
+        return out if linear is None else out + linear.contributions(X)
 
     def feature_importance(self) -> pd.Series:
         gain = self.booster_.feature_importance(importance_type="gain")

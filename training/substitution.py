@@ -24,7 +24,7 @@ import pandas as pd
 from features.dataset import Dataset
 from features.substitution import FEATURE_SET_VERSION, SubstitutionFeatures
 from features.substitution_context import offer_set_ids, order_context, stock_context
-from models.substitution import MAX_TREES, AcceptanceModel
+from models.substitution import LINEAR_BASE_MAX_OFFERS, MAX_TREES, AcceptanceModel
 from models.substitution_recommender import CandidateIndex, SubstitutionRecommender
 from stockpilot.errors import InvalidInput
 from stockpilot.jsonable import plain
@@ -107,6 +107,7 @@ def fit(
     n_estimators: int = MAX_TREES,
     n_neighbours: int = 30,
     random_state: int = 0,
+    linear_base: bool | str = "auto",
 ) -> tuple[SubstitutionRecommender, Prepared]:
     """Features, time-ordered split, acceptance model and candidate index (no I/O)."""
     offers = prepare_offers(ds)
@@ -120,6 +121,7 @@ def fit(
         num_threads=num_threads,
         random_state=random_state,
         params=model_params,
+        linear_base=linear_base,
     ).fit(
         X[part == 0],
         y[part == 0],
@@ -222,6 +224,11 @@ def evaluate(
             "other than the original"
         ),
         "best_iteration": model.best_iteration_,
+        "linear_base": {
+            "used": getattr(model, "linear_", None) is not None,
+            "training_offers": int((prepared.part == 0).sum()),
+            "max_offers": LINEAR_BASE_MAX_OFFERS,
+        },
         "shap_mean_abs": {k: float(v) for k, v in importance.head(15).items()},
     }
     figures = {
@@ -266,6 +273,7 @@ def train(
     model_params: dict[str, Any] | None = None,
     n_estimators: int = MAX_TREES,
     force: bool = False,
+    linear_base: bool | str = "auto",
 ) -> dict[str, Any]:
     """Train, evaluate, log to MLflow and register ``substitution``; returns the evaluation.
 
@@ -284,6 +292,7 @@ def train(
             num_threads=settings.train_threads,
             model_params=model_params,
             n_estimators=n_estimators,
+            linear_base=linear_base,
         )
     # Serving predicts one request at a time: single-threaded LightGBM is fastest there.
     recommender.model.num_threads = settings.lgbm_threads
@@ -311,6 +320,7 @@ def train(
                 "n_features": len(recommender.features.feature_names_in_),
                 "n_neighbours": recommender.candidates.n_neighbours,
                 "best_iteration": recommender.model.best_iteration_,
+                "linear_base": recommender.model.linear_ is not None,
                 "calibration_method": recommender.model.calibration_.method,
                 "calibration_slope": recommender.model.calibration_slope_,
                 "calibration_intercept": recommender.model.calibration_intercept_,

@@ -91,7 +91,9 @@ def test_a_model_that_loses_to_its_best_baseline_is_not_made_champion(settings, 
         catch_exceptions=False,
     )
     assert out.exit_code == 0, out.output  # the real model passes
-    evaluation = train(small_data_dir, alias="champion", model_params=crippled, n_estimators=1)
+    evaluation = train(
+        small_data_dir, alias="champion", model_params=crippled, n_estimators=1, linear_base=False
+    )
     verdict = evaluation["gate"]
     assert verdict["metric"] == "hit@1_switch" and not verdict["passed"], verdict
     assert verdict["model"] == evaluation["test"]["hit@1_switch"]
