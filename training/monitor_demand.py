@@ -126,6 +126,30 @@ def alerts_of(
     return found
 
 
+def demand_block(
+    frame: pd.DataFrame, *, trained_until: str, backtest: dict[str, Any], rules: Any
+) -> dict[str, Any]:
+    """The report's ``demand`` block from the scored forecasts (``y``, ``mean``, ``pit80``,
+    ``date``, ``unique_id`` and the segment columns)."""
+    from training.monitor_run import records
+
+    frame = frame.assign(week=pd.to_datetime(frame["date"]).dt.strftime("%G-W%V"))
+    return {
+        "trained_until": trained_until,
+        "backtest": {k: backtest.get(k) for k in ("wape", "bias", "coverage80", "mase")},
+        "rules": {
+            "wape_tolerance": rules.demand_wape_tolerance,
+            "bias_band": rules.demand_bias_band,
+            "coverage_band": list(rules.demand_coverage_band),
+        },
+        "overall": summary(frame) if len(frame) else None,
+        "weeks": records(table(frame, ["week"])),
+        "segments": {s: records(table(frame, [s])) for s in SEGMENTS if frame[s].notna().any()},
+        "segment_weeks": records(table(frame, ["week", "segment"])),
+        "series_not_in_model": 0,
+    }
+
+
 def _step_days(run_id: str | None, evaluation: dict[str, Any]) -> int:
     """The backtest's refresh interval (else its horizon): how old a scored forecast got."""
     from stockpilot import tracking
@@ -147,7 +171,7 @@ def run(
     """One monitoring run of the served demand forecaster on ``ds``."""
     from stockpilot import tracking
     from stockpilot.progress import step
-    from training.monitor_run import records, served_model
+    from training.monitor_run import served_model
 
     with step("loading the served forecaster"):
         forecaster, version, _, evaluation = served_model(model)
@@ -173,15 +197,15 @@ def run(
     if since is not None:
         frame = frame[frame["date"] >= pd.Timestamp(since)]
     unknown = sorted(set(daily["unique_id"]) - set(forecaster.series_ids))
-    categories = ds.items.set_index(ds.items["item_id"].astype(str))["category"]
-    frame["category"] = frame["item_id"].astype(str).map(categories)
-    frame["week"] = frame["date"].dt.strftime("%G-W%V")
-    weeks = table(frame, ["week"])
-    backtest = {k: v for k, v in (evaluation.get("backtest") or {}).items() if k != "by_segment"}
-    found = alerts_of(
-        weeks, model=model, version=version, backtest=backtest, rules=policy.monitoring
-    )
     rules = policy.monitoring
+    categories = ds.items.set_index(ds.items["item_id"].astype(str))["category"]
+    frame = frame.assign(category=frame["item_id"].astype(str).map(categories).to_numpy())
+    backtest = {k: v for k, v in (evaluation.get("backtest") or {}).items() if k != "by_segment"}
+    block = demand_block(frame, trained_until=str(trained_until), backtest=backtest, rules=rules)
+    block["series_not_in_model"] = len(unknown)
+    found = alerts_of(
+        pd.DataFrame(block["weeks"]), model=model, version=version, backtest=backtest, rules=rules
+    )
     body = {
         "model": model,
         "model_version": version,
@@ -189,20 +213,7 @@ def run(
         "days": int(frame["date"].nunique()),
         "lines": len(frame),
         "reference": None,
-        "demand": {
-            "trained_until": str(trained_until),
-            "backtest": {k: backtest.get(k) for k in ("wape", "bias", "coverage80", "mase")},
-            "rules": {
-                "wape_tolerance": rules.demand_wape_tolerance,
-                "bias_band": rules.demand_bias_band,
-                "coverage_band": list(rules.demand_coverage_band),
-            },
-            "overall": summary(frame) if len(frame) else None,
-            "weeks": records(weeks),
-            "segments": {s: records(table(frame, [s])) for s in SEGMENTS if frame[s].notna().any()},
-            "segment_weeks": records(table(frame, ["week", "segment"])),
-            "series_not_in_model": len(unknown),
-        },
+        "demand": block,
         "data_quality": [],
     }
     return body, found

@@ -25,6 +25,7 @@ from stockpilot.monitoring_reports import write_report
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import monitoring
+from training.monitor_served import served_block
 from training.order_risk import used_tables
 
 MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
@@ -40,12 +41,18 @@ def monitor(
     *,
     since: date | None = None,
     alerts: bool = True,
+    served: bool = False,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Run the checks; returns the report (also written under ``home/monitoring``)."""
+    """Run the checks; returns the report (also written under ``home/monitoring``).
+
+    ``served``: also join the recommendations stored in the home's governance store to
+    their outcomes (:mod:`training.monitor_served`)."""
     settings = settings or get_settings()
     if model in OTHER_MODELS:
-        return _monitor_other(model, data, since=since, alerts=alerts, settings=settings)
+        return _monitor_other(
+            model, data, since=since, alerts=alerts, served=served, settings=settings
+        )
     with step("loading the served model and its monitoring reference"):
         scorer, version, reference = monitoring.load_served(model)
     # With alerts, the store is checked first: not after minutes of scoring.
@@ -101,6 +108,11 @@ def monitor(
         version=version,
         auc_drop=rules.auc_drop,
     )
+    stored = None
+    if served:
+        with step("joining the stored recommendations to their outcomes"):
+            stored = served_block(model, settings, policy, ds.items)
+        found += served_alerts(stored, model=model, floor=training_auc, drop=rules.auc_drop)
     opened: dict[str, Any] = {"opened": [], "already_open": []}
     if alerts and found:
         opened = _open(found, policy, settings)
@@ -138,6 +150,7 @@ def monitor(
             "segments": {k: records(v) for k, v in monitoring.segment_performance(served).items()},
         },
         "data_quality": quality,
+        "served": stored,
         "alerts": found,
         "queue": opened,
     }
@@ -148,8 +161,29 @@ def monitor(
 OTHER_MODELS = ("substitution", "demand")
 
 
+def served_alerts(
+    block: dict[str, Any], *, model: str, floor: float | None, drop: float
+) -> list[dict[str, Any]]:
+    """Weeks whose realised AUC of the *served* lines fell ``drop`` below training's."""
+    if floor is None:
+        return []
+    low = [w for w in block["weeks"] if w.get("auc") is not None and w["auc"] < floor - drop]
+    if not low:
+        return []
+    return [
+        {
+            "model": model,
+            "model_version": low[-1]["model_version"],
+            "kind": "performance",
+            "feature": "served_auc",
+            "days": sorted({w["week"] for w in low}),
+            "evidence": {"floor": floor - drop, "weeks": low},
+        }
+    ]
+
+
 def _monitor_other(
-    model: str, data: Path, *, since: date | None, alerts: bool, settings: Settings
+    model: str, data: Path, *, since: date | None, alerts: bool, served: bool, settings: Settings
 ) -> dict[str, Any]:
     """``stockpilot monitor substitution|demand``: the model's own checks, the same report
     file, the same queue."""
@@ -161,6 +195,15 @@ def _monitor_other(
     else:
         from training import monitor_demand as checks  # type: ignore[no-redef]
     body, found = checks.run(model, ds, since=since, policy=policy)
+    if served and model == "substitution":
+        with step("joining the stored recommendations to their feedback"):
+            body["served"] = served_block(model, settings, policy, ds.items)
+    elif served:
+        raise InvalidInput(
+            "--home: demand forecasts are not stored as recommendations; "
+            "`stockpilot monitor demand` compares the champion's forecasts with the dataset",
+            model=model,
+        )
     opened: dict[str, Any] = {"opened": [], "already_open": []}
     if alerts and found:
         opened = _open(found, policy, settings)

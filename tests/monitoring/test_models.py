@@ -148,6 +148,8 @@ def test_substitution_alerts_open_queue_items_once(world):
     first = runner.invoke(app, ["monitor", "substitution", "--data", str(world["data"]), "--json"])
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
+    assert report["alerts"], "the drift world's first weeks after training are miscalibrated"
+    assert {a["kind"] for a in report["alerts"]} <= {"drift", "calibration", "performance"}
     assert len(report["queue"]["opened"]) == len(report["alerts"])
     again = json.loads(
         runner.invoke(
