@@ -187,6 +187,12 @@ def _monitor_other(
 ) -> dict[str, Any]:
     """``stockpilot monitor substitution|demand``: the model's own checks, the same report
     file, the same queue."""
+    if served and model == "demand":
+        raise InvalidInput(
+            "--home: demand forecasts are not stored as recommendations; "
+            "`stockpilot monitor demand` compares the champion's forecasts with the dataset",
+            model=model,
+        )
     policy = _store_policy(settings) if alerts else _policy(settings)
     with step("loading and validating the dataset"):
         ds = load_dataset(data)
@@ -195,15 +201,9 @@ def _monitor_other(
     else:
         from training import monitor_demand as checks  # type: ignore[no-redef]
     body, found = checks.run(model, ds, since=since, policy=policy)
-    if served and model == "substitution":
+    if served:
         with step("joining the stored recommendations to their feedback"):
             body["served"] = served_block(model, settings, policy, ds.items)
-    elif served:
-        raise InvalidInput(
-            "--home: demand forecasts are not stored as recommendations; "
-            "`stockpilot monitor demand` compares the champion's forecasts with the dataset",
-            model=model,
-        )
     opened: dict[str, Any] = {"opened": [], "already_open": []}
     if alerts and found:
         opened = _open(found, policy, settings)

@@ -61,6 +61,8 @@ def monitoring_page(
             "substitution": substitution,
             "demand": demand,
             "served": view.get("served"),
+            # order risk's served block counts lines, substitution's offers
+            "served_orders": "lines" in (view.get("served") or {}),
             "features": features[:20],
             "weeks": weeks,
             "calibration": (view.get("calibration") or {}).get("rows", [])[-20:],

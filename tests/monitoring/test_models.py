@@ -176,6 +176,28 @@ def test_bad_input_is_one_clear_line(world, args, message):
     assert "Traceback" not in result.output
 
 
+def test_home_joins_the_stores_served_substitutes(world):
+    result = runner.invoke(
+        app,
+        ["monitor", "substitution", "--data", str(world["data"]), "--no-alerts", "--json",
+         "--home", str(world["home"])],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    served = json.loads(result.stdout)["served"]
+    assert served["store"] == str(world["home"])
+    assert served == {**served, "recommendations": 0, "offers": 0, "weeks": []}
+    refused = runner.invoke(
+        app,
+        ["monitor", "demand", "--data", str(world["data"]), "--home", str(world["home"])],
+    )
+    assert refused.exit_code == 1
+    assert "demand forecasts are not stored as recommendations" in refused.output
+    missing = runner.invoke(
+        app, ["monitor", "substitution", "--data", str(world["data"]), "--home", "/no/such"]
+    )
+    assert missing.exit_code == 1 and "is not a directory" in missing.output
+
+
 # --- the estimates on hand-made offers ------------------------------------------------
 
 
