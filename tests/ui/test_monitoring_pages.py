@@ -64,5 +64,6 @@ def test_each_models_run_renders(client: TestClient, keys, serving_settings):
     )  # fmt: skip
     page = client.get("/ui/monitoring?model=demand")
     assert page.status_code == 200, page.text
-    assert "<td>2025-W02</td><td>2</td><td>4</td><td>4</td><td>0.375</td>" in page.text
+    assert "<td>2025-W02</td><td>2</td><td>4</td><td>4</td>" in page.text  # 3.5 → 4
+    assert "<td>0.375</td>" in page.text  # WAPE (1 + 0.5) / 4
     assert "<td>intermittent</td>" in page.text and "no reference stored" not in page.text
