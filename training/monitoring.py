@@ -340,8 +340,9 @@ def summary(report: Mapping[str, Any]) -> str:
             f"           {_f(w['ece'])}"
         )
     for alert in report["alerts"]:
+        unit = "week(s)" if "-W" in alert["days"][0] else "day(s)"
         lines.append(
-            f"alert {alert['kind']} {alert['feature']}: {len(alert['days'])} day(s) "
+            f"alert {alert['kind']} {alert['feature']}: {len(alert['days'])} {unit} "
             f"from {alert['days'][0]}"
         )
     queue = report.get("queue") or {}

@@ -274,3 +274,21 @@ def test_demand_checks_on_hand_made_weeks():
         "bias": ["2024-W02"],
         "coverage80": ["2024-W02"],
     }
+
+
+def test_the_terminal_summary_of_a_substitution_run_without_a_reference():
+    from training.monitoring import summary
+
+    week = {"week": "2024-W18", "offers": 107, "labelled": 107, "accept_rate": 0.364,
+            "expected_accept_rate": 0.227, "hit1": 0.786, "expected_hit1": 0.526,
+            "switch_occasions": 14, "ece": 0.158}  # fmt: skip
+    report = {
+        "model": "substitution", "model_version": "2", "days": 7, "lines": 107,
+        "since": "2024-04-29", "reference": None, "drift": {"alarms": 0, "feature_days": 0},
+        "substitution": {"training_hit1": 0.526, "weeks": [week]},
+        "alerts": [{"kind": "calibration", "feature": "accept_rate", "days": ["2024-W18"]}],
+    }  # fmt: skip
+    text = summary(report)
+    assert "no reference stored with this model version (retrain to get one)" in text
+    assert "2024-W18     107       107  0.364   0.227     0.786  0.526" in text
+    assert "alert calibration accept_rate: 1 week(s) from 2024-W18" in text
