@@ -135,12 +135,36 @@ class MonitoringPolicy(_Strict):
     auc_drop: float = Field(
         0.05, ge=0.0, le=0.5, description="A week's AUC this far below training's alarms."
     )
+    hit1_drop: float = Field(
+        0.05, ge=0.0, le=1.0, description="A week's substitution hit@1 this far below training's."
+    )
+    demand_wape_tolerance: float = Field(
+        0.15,
+        ge=0.0,
+        description="A week's demand WAPE above the backtest's × (1 + this) alarms.",
+    )
+    demand_bias_band: float = Field(
+        0.1, ge=0.0, description="A week's demand bias outside ± this alarms."
+    )
+    demand_coverage_band: tuple[float, float] = Field(
+        (0.7, 0.9), description="A week's 80 % interval (PIT) coverage outside this alarms."
+    )
     audit_slice_share: float = Field(
         0.02,
         ge=0.0,
         le=1.0,
         description="Share of auto-released orders tagged for the random audit slice.",
     )
+
+    @model_validator(mode="after")
+    def _coverage_band(self) -> MonitoringPolicy:
+        lo, hi = self.demand_coverage_band
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError(
+                f"monitoring.demand_coverage_band: [{lo}, {hi}] must be two shares with "
+                "0 <= low < high <= 1"
+            )
+        return self
 
 
 ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]

@@ -16,6 +16,7 @@ from datetime import datetime
 from governance import audit, policy_versions, queues, worklists
 from governance import events as event_store
 from governance import keys as key_store
+from governance import served as served_store
 from governance.access import Principal
 from governance.audit import AuditEvent, Verification
 from governance.events import InventoryEvent, LineOutcome
@@ -108,6 +109,17 @@ class Reads:
             limit=1,
         )
         return events[0] if events else None
+
+    def served(self, kind: str, *, model_name: str | None = None) -> list[served_store.Served]:
+        """Every stored recommendation of ``kind`` with its payload, review and feedback
+        (what ``stockpilot monitor --home`` joins to outcomes), oldest first."""
+        with self.db.read() as session:
+            return served_store.served(session, kind, model_name=model_name)
+
+    def line_outcomes(self) -> list[LineOutcome]:
+        """Every line outcome posted (``POST /v1/outcomes``), oldest first."""
+        with self.db.read() as session:
+            return event_store.outcomes_since(session)
 
     def recommendations(
         self, *, kind: str, subject_prefix: str | None = None, limit: int = 100

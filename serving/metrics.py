@@ -225,6 +225,23 @@ class _MonitoringGauges(Collector):
             "(once outcomes are known).",
             labels=["model", "version", "kind", "week"],
         )
+        substitution = GaugeMetricFamily(
+            "stockpilot_substitution_metric",
+            "Substitution figures of the latest monitored week: accept_rate and hit1, "
+            "estimated (CBPE, from P(accept)) and realised (once feedback is known).",
+            labels=["model", "version", "metric", "kind", "week"],
+        )
+        demand = GaugeMetricFamily(
+            "stockpilot_demand_metric",
+            "Demand forecast figures of the latest monitored week: wape, bias, coverage80.",
+            labels=["model", "version", "metric", "week"],
+        )
+        served = GaugeMetricFamily(
+            "stockpilot_served_auc",
+            "Realised AUC of the served order-risk lines (stored recommendations joined to "
+            "posted outcomes) of the latest week with one, per served version.",
+            labels=["model", "version", "week"],
+        )
         for model in self.models:
             report = read_report(self.home, model)  # type: ignore[arg-type]
             if not report:
@@ -239,9 +256,39 @@ class _MonitoringGauges(Collector):
                 known = [w for w in weeks if _finite(w.get(key))]
                 if known:
                     auc.add_metric([model, version, kind, known[-1]["week"]], float(known[-1][key]))
+            _latest_weeks(substitution, report, model, version)
+            block = report.get("demand") or {}
+            if block.get("weeks"):
+                last = block["weeks"][-1]
+                for metric in ("wape", "bias", "coverage80"):
+                    if _finite(last.get(metric)):
+                        demand.add_metric(
+                            [model, version, metric, last["week"]], float(last[metric])
+                        )
+            by_version: dict[str, dict] = {}
+            for w in (report.get("served") or {}).get("weeks") or []:
+                if _finite(w.get("auc")) and w.get("model_version") is not None:
+                    by_version[str(w["model_version"])] = w
+            for served_version, w in by_version.items():
+                served.add_metric([model, served_version, w["week"]], float(w["auc"]))
         yield psi
         yield alarms
         yield auc
+        yield substitution
+        yield demand
+        yield served
+
+
+def _latest_weeks(gauge: GaugeMetricFamily, report: dict, model: str, version: str) -> None:
+    """The substitution block's latest week with each figure, estimated and realised."""
+    weeks = (report.get("substitution") or {}).get("weeks") or []
+    for metric in ("accept_rate", "hit1"):
+        for kind, key in (("estimated", f"expected_{metric}"), ("realised", metric)):
+            known = [w for w in weeks if _finite(w.get(key))]
+            if known:
+                gauge.add_metric(
+                    [model, version, metric, kind, known[-1]["week"]], float(known[-1][key])
+                )
 
 
 def _finite(value: object) -> bool:

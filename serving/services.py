@@ -35,6 +35,7 @@ from serving.shadow import MODEL as SHADOWED
 from serving.shadow import Shadow
 from stockpilot.errors import NotReady, Unauthorized
 from stockpilot.settings import Settings
+from stockpilot.tracking import MODEL_NAMES
 
 log = logging.getLogger(__name__)
 SYSTEM = Principal("system:serving", Role.admin)
@@ -159,7 +160,7 @@ class Services:
         services.metrics.watch(services.limiter, LIMITS)
         services.metrics.watch_kpis(services.kpis)
         services.metrics.watch_live(services.live)
-        services.metrics.watch_monitoring(settings.home, ("order-risk",))
+        services.metrics.watch_monitoring(settings.home, MODEL_NAMES)
         services.policy.refresh(reads)
         services.models_changed()
         services.shadow = Shadow(settings.shadow_dir)

@@ -107,11 +107,15 @@ def load_truth(directory: Path | str) -> dict[str, pd.DataFrame]:
     return {p.stem: _read(p) for p in sorted(truth.iterdir()) if p.suffix in SUFFIXES}
 
 
-def write_until(directory: Path | str, until: pd.Timestamp, out: Path | str) -> None:
+def write_until(
+    directory: Path | str, until: pd.Timestamp, out: Path | str, *, keep_all: bool = False
+) -> None:
     """Write the dataset as it stood before ``until``: the orders placed earlier (with
     their fulfillments), earlier inventory snapshots and purchase orders, the master data;
-    demand and substitutions are left out. What a model trained that day learnt from, for
-    monitoring it on what came after (``benchmarks/monitoring.py``, the tests)."""
+    demand and substitutions are left out unless ``keep_all`` (then their earlier rows are
+    kept: what the substitution and demand models train on). What a model trained that
+    day learnt from, for monitoring it on what came after (``benchmarks/monitoring.py``,
+    the tests)."""
     tables, _ = read_tables(Path(directory))
     orders = tables["orders"]
     orders = orders[pd.to_datetime(orders["order_ts"]) < until]
@@ -124,6 +128,10 @@ def write_until(directory: Path | str, until: pd.Timestamp, out: Path | str) -> 
     if "purchase_orders" in tables:
         po = tables["purchase_orders"]
         tables["purchase_orders"] = po[pd.to_datetime(po["order_date"]) < until]
-    tables.pop("demand", None)
-    tables.pop("substitutions", None)
+    for name, column in (("demand", "date"), ("substitutions", "ts")):
+        if keep_all and name in tables:
+            table = tables[name]
+            tables[name] = table[pd.to_datetime(table[column]) < until]
+        else:
+            tables.pop(name, None)
     write_tables(tables, out)

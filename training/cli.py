@@ -7,6 +7,7 @@ Heavy imports (LightGBM, MLflow, mlforecast) happen inside the commands so that
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -366,7 +367,9 @@ def replenish(
 
 @app.command("monitor")
 def monitor(
-    model: Annotated[str, typer.Argument(help="Registered model to monitor (order-risk).")],
+    model: Annotated[
+        str, typer.Argument(help="Registered model to monitor: order-risk, substitution, demand.")
+    ],
     data: DataDir,
     since: Annotated[
         str | None,
@@ -380,15 +383,32 @@ def monitor(
     no_alerts: Annotated[
         bool, typer.Option("--no-alerts", help="Report only: open no model-monitoring items.")
     ] = False,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Runtime home whose store's served recommendations are joined to their "
+            "outcomes (its registry serves the model; order-risk, substitution).",
+        ),
+    ] = None,
 ) -> None:
-    """Drift per feature-day, calibration per segment-day, performance and its estimate
-    per week of the served model on DIR; breaches open model-monitoring queue items."""
+    """Drift, calibration, performance and its estimate per week of the served model
+    (order-risk, substitution, demand) on DIR; breaches open model-monitoring queue items."""
+    from stockpilot.settings import get_settings
     from training.monitor_run import monitor as run
     from training.monitor_run import parse_since
     from training.monitoring import summary
 
+    if home is not None:
+        if not home.is_dir():
+            console.print(f"[red]✗[/red] --home: {home} is not a directory", highlight=False)
+            raise typer.Exit(1)
+        os.environ["STOCKPILOT_HOME"] = str(home)  # the registry and the store of that home
+        get_settings.cache_clear()
     with _clear_errors():
-        report = run(model, data, since=parse_since(since), alerts=not no_alerts)
+        report = run(
+            model, data, since=parse_since(since), alerts=not no_alerts, served=home is not None
+        )
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return

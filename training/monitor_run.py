@@ -20,17 +20,18 @@ import pandas as pd
 from governance.access import Principal, Role
 from governance.policy import Policy, load_policy, parse_policy
 from stockpilot.data import load_dataset
-from stockpilot.errors import InvalidInput
+from stockpilot.errors import InvalidInput, NotFound
 from stockpilot.monitoring_reports import write_report
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import monitoring
+from training.monitor_served import served_block
 from training.order_risk import used_tables
 
 MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", double_precision=6))
 
 
@@ -40,10 +41,18 @@ def monitor(
     *,
     since: date | None = None,
     alerts: bool = True,
+    served: bool = False,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Run the checks; returns the report (also written under ``home/monitoring``)."""
+    """Run the checks; returns the report (also written under ``home/monitoring``).
+
+    ``served``: also join the recommendations stored in the home's governance store to
+    their outcomes (:mod:`training.monitor_served`)."""
     settings = settings or get_settings()
+    if model in OTHER_MODELS:
+        return _monitor_other(
+            model, data, since=since, alerts=alerts, served=served, settings=settings
+        )
     with step("loading the served model and its monitoring reference"):
         scorer, version, reference = monitoring.load_served(model)
     # With alerts, the store is checked first: not after minutes of scoring.
@@ -99,6 +108,11 @@ def monitor(
         version=version,
         auc_drop=rules.auc_drop,
     )
+    stored = None
+    if served:
+        with step("joining the stored recommendations to their outcomes"):
+            stored = served_block(model, settings, policy, ds.items)
+        found += served_alerts(stored, model=model, floor=training_auc, drop=rules.auc_drop)
     opened: dict[str, Any] = {"opened": [], "already_open": []}
     if alerts and found:
         opened = _open(found, policy, settings)
@@ -121,21 +135,22 @@ def monitor(
             "min_psi": rules.min_psi,
             "feature_days": len(drifts),
             "alarms": int(drifts["alarm"].sum()) if len(drifts) else 0,
-            "rows": _records(drifts[drifts["alarm"]]) if len(drifts) else [],
-            "by_feature": _by_feature(drifts),
+            "rows": records(drifts[drifts["alarm"]]) if len(drifts) else [],
+            "by_feature": by_feature(drifts),
         },
         "calibration": {
             "min_gap": rules.min_calibration_gap,
             "segment_days": len(calibration),
             "alarms": int(calibration["alarm"].sum()) if len(calibration) else 0,
-            "rows": _records(calibration[calibration["alarm"]]) if len(calibration) else [],
+            "rows": records(calibration[calibration["alarm"]]) if len(calibration) else [],
         },
         "performance": {
             "training_auc": training_auc,
-            "weeks": _records(weeks),
-            "segments": {k: _records(v) for k, v in monitoring.segment_performance(served).items()},
+            "weeks": records(weeks),
+            "segments": {k: records(v) for k, v in monitoring.segment_performance(served).items()},
         },
         "data_quality": quality,
+        "served": stored,
         "alerts": found,
         "queue": opened,
     }
@@ -143,7 +158,96 @@ def monitor(
     return report
 
 
-def _by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
+OTHER_MODELS = ("substitution", "demand")
+
+
+def served_alerts(
+    block: dict[str, Any], *, model: str, floor: float | None, drop: float
+) -> list[dict[str, Any]]:
+    """Weeks whose realised AUC of the *served* lines fell ``drop`` below training's."""
+    if floor is None:
+        return []
+    low = [w for w in block["weeks"] if w.get("auc") is not None and w["auc"] < floor - drop]
+    if not low:
+        return []
+    return [
+        {
+            "model": model,
+            "model_version": low[-1]["model_version"],
+            "kind": "performance",
+            "feature": "served_auc",
+            "days": sorted({w["week"] for w in low}),
+            "evidence": {"floor": floor - drop, "weeks": low},
+        }
+    ]
+
+
+def _monitor_other(
+    model: str, data: Path, *, since: date | None, alerts: bool, served: bool, settings: Settings
+) -> dict[str, Any]:
+    """``stockpilot monitor substitution|demand``: the model's own checks, the same report
+    file, the same queue."""
+    if served and model == "demand":
+        raise InvalidInput(
+            "--home: demand forecasts are not stored as recommendations; "
+            "`stockpilot monitor demand` compares the champion's forecasts with the dataset",
+            model=model,
+        )
+    policy = _store_policy(settings) if alerts else _policy(settings)
+    with step("loading and validating the dataset"):
+        ds = load_dataset(data)
+    if model == "substitution":
+        from training import monitor_substitution as checks
+    else:
+        from training import monitor_demand as checks  # type: ignore[no-redef]
+    body, found = checks.run(model, ds, since=since, policy=policy)
+    if served:
+        with step("joining the stored recommendations to their feedback"):
+            body["served"] = served_block(model, settings, policy, ds.items)
+    opened: dict[str, Any] = {"opened": [], "already_open": []}
+    if alerts and found:
+        opened = _open(found, policy, settings)
+    report = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **body,
+        "alerts": found,
+        "queue": opened,
+    }
+    write_report(settings.home, model, report)
+    return report
+
+
+def served_model(model: str, alias: str = "champion") -> tuple[Any, str, Any, dict[str, Any]]:
+    """The served model's Python object (the substitution recommender, the demand
+    forecaster), its version, its monitoring reference (None without one) and the
+    evaluation logged at training ({} without one)."""
+    from models import drift
+    from stockpilot import tracking
+
+    try:
+        version = tracking.resolve(model, alias)
+    except Exception as err:  # MlflowException: no such alias or registry unreachable
+        raise NotFound(
+            f"no {model}@{alias} in the model registry ({err}); train one with "
+            f"`stockpilot train {model}`",
+            model=model,
+        ) from None
+    wrapper = tracking.load_pyfunc(f"models:/{model}/{version.version}").unwrap_python_model()
+    served = wrapper.recommender if model == "substitution" else wrapper.forecaster
+    try:
+        reference = drift.Reference.from_dict(
+            tracking.run_artifact(version.run_id, monitoring.REFERENCE_ARTIFACT)
+        )
+    except Exception:  # an older model logged without a reference
+        reference = None
+    try:
+        evaluation = tracking.run_artifact(version.run_id, "evaluation.json")
+    except Exception:  # no evaluation: no training figure to compare with, said in the report
+        evaluation = {}
+    return served, version.version, reference, evaluation
+
+
+def by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
     """Per feature: days tested, days alarmed, the largest PSI and JS (for charts)."""
     if drifts.empty:
         return []
@@ -154,7 +258,7 @@ def _by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
         max_js=("js", "max"),
         last_psi=("psi", "last"),
     )
-    return _records(grouped.reset_index())
+    return records(grouped.reset_index())
 
 
 def _training_auc(version: str) -> float | None:

@@ -284,7 +284,8 @@ def load_served(model: str, alias: str = "champion") -> tuple[OrderRiskScorer, s
 
     if model != "order-risk":
         raise InvalidInput(
-            f"model: monitoring covers order-risk so far, got {model!r}", model=model
+            f"model: monitoring covers order-risk, substitution and demand; got {model!r}",
+            model=model,
         )
     try:
         version = tracking.resolve(model, alias)
@@ -309,16 +310,27 @@ def summary(report: Mapping[str, Any]) -> str:
         f"{report['model']} v{report['model_version']}: {report['days']} days, "
         f"{report['lines']:,} lines from {report['since']}",
     ]
-    if report.get("reference") is None:
+    if report.get("demand") is not None:
+        pass  # a forecaster's inputs are its own past demand: no feature reference
+    elif report.get("reference") is None:
         lines.append("drift: no reference stored with this model version (retrain to get one)")
     else:
-        drifts, calibration = report["drift"], report["calibration"]
+        drifts, calibration = report["drift"], report.get("calibration")
         lines.append(
             f"drift: {drifts['alarms']} of {drifts['feature_days']} feature-days alarm "
-            f"(BH q={drifts['q']}, PSI ≥ {drifts['min_psi']}); calibration: "
-            f"{calibration['alarms']} of {calibration['segment_days']} segment-days"
+            f"(BH q={drifts['q']}, PSI ≥ {drifts['min_psi']})"
+            + (
+                f"; calibration: {calibration['alarms']} of {calibration['segment_days']} "
+                "segment-days"
+                if calibration
+                else ""
+            )
         )
-    weeks = report["performance"]["weeks"]
+    if "substitution" in report:
+        lines += _substitution_lines(report["substitution"])
+    if "demand" in report:
+        lines += _demand_lines(report["demand"])
+    weeks = (report.get("performance") or {}).get("weeks") or []
     if weeks:
         lines.append("week       lines  labelled  auc    expected_auc  brier  expected_brier  ece")
     for w in weeks:
@@ -328,8 +340,9 @@ def summary(report: Mapping[str, Any]) -> str:
             f"           {_f(w['ece'])}"
         )
     for alert in report["alerts"]:
+        unit = "week(s)" if "-W" in alert["days"][0] else "day(s)"
         lines.append(
-            f"alert {alert['kind']} {alert['feature']}: {len(alert['days'])} day(s) "
+            f"alert {alert['kind']} {alert['feature']}: {len(alert['days'])} {unit} "
             f"from {alert['days'][0]}"
         )
     queue = report.get("queue") or {}
@@ -339,6 +352,35 @@ def summary(report: Mapping[str, Any]) -> str:
             f"{len(queue['already_open'])} alert(s) already open"
         )
     return "\n".join(lines)
+
+
+def _substitution_lines(block: Mapping[str, Any]) -> list[str]:
+    out = [
+        f"training hit@1 (switch occasions) {_f(block.get('training_hit1'))}",
+        "week      offers  labelled  accept  expected  hit@1  expected  events  ece",
+    ]
+    for w in block["weeks"]:
+        out.append(
+            f"{w['week']}  {w['offers']:6d}  {w['labelled']:8d}  {_f(w['accept_rate'])}   "
+            f"{_f(w['expected_accept_rate'])}     {_f(w['hit1'])}  {_f(w['expected_hit1'])}     "
+            f"{w['switch_occasions']:6d}  {_f(w['ece'])}"
+        )
+    return out
+
+
+def _demand_lines(block: Mapping[str, Any]) -> list[str]:
+    backtest = block.get("backtest") or {}
+    out = [
+        f"fitted through {block['trained_until']}; backtest WAPE {_f(backtest.get('wape'))}, "
+        f"bias {_f(backtest.get('bias'))}, coverage80 {_f(backtest.get('coverage80'))}",
+        "week      series  actual    forecast  wape   bias    coverage80",
+    ]
+    for w in block["weeks"]:
+        out.append(
+            f"{w['week']}  {w['series']:6d}  {w['actual']:8.0f}  {w['forecast']:8.0f}  "
+            f"{_f(w['wape'])}  {w['bias']:+.3f}  {_f(w['coverage80'])}"
+        )
+    return out
 
 
 def _f(value: Any) -> str:

@@ -31,6 +31,8 @@ from stockpilot.jsonable import plain
 from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import gate
+from training.monitor_substitution import reference_for
+from training.monitoring import REFERENCE_ARTIFACT
 from training.splits import groups_by_time_count
 from training.substitution_baselines import baseline_scores
 from training.substitution_eval import (
@@ -298,6 +300,8 @@ def train(
     recommender.model.num_threads = settings.lgbm_threads
     with step("evaluating"):
         evaluation, figures = evaluate(recommender, prepared, load_truth(data))
+    with step("binning the latest offers as the monitoring reference"):
+        reference = reference_for(prepared.X, prepared.offers["ts"])
     oracle_kind, oracle = gate_oracle(evaluation)
     evaluation["gate"] = gate.verdict(
         MODEL_NAME,
@@ -333,6 +337,7 @@ def train(
                 tracking.log_metrics({key: evaluation[key]})
         for name, figure in figures.items():
             tracking.log_figure(figure, name)
+        tracking.log_json(reference.to_dict(), REFERENCE_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
             artifact = save_recommender(recommender, Path(tmp) / "recommender.pkl")
             info = tracking.log_model(

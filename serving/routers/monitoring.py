@@ -33,6 +33,9 @@ REPORT_KEYS = (
     "drift",
     "calibration",
     "performance",
+    "substitution",
+    "demand",
+    "served",
     "data_quality",
 )
 

@@ -56,10 +56,90 @@ class PerformanceOut(BaseModel):
     )
 
 
+class SubstitutionWeekOut(BaseModel):
+    week: str = Field(description="ISO week of the offers.")
+    model_version: str | None = Field(None, description="Served version (served block only).")
+    location_id: str | None = None
+    category: str | None = None
+    offers: int
+    sets: int = Field(description="Offer sets (short lines).")
+    labelled: int = Field(description="Offers whose outcome is known.")
+    accept_rate: Figure
+    expected_accept_rate: Figure = Field(description="Mean calibrated P(accept) of every offer.")
+    hit1: Figure = Field(description="Realised hit@1 on switch occasions.")
+    switch_occasions: int
+    expected_hit1: Figure = Field(description="CBPE: expected hit@1 from P(accept) alone.")
+    expected_switch_occasions: Figure
+    ece: Figure
+    brier: Figure
+    calibration_z: Figure
+    calibration_p: Figure
+    calibration_gap: Figure = Field(description="Realised minus expected accept rate.")
+
+
+class SubstitutionOut(BaseModel):
+    training_hit1: Figure = Field(description="Test hit@1 (switch occasions) at training.")
+    training_ece: Figure
+    hit1_drop: float
+    weeks: list[SubstitutionWeekOut]
+    segments: dict[str, list[SubstitutionWeekOut]] = Field(
+        description="Per week and location, per week and category of the wanted item."
+    )
+
+
+class DemandFiguresOut(BaseModel):
+    week: str | None = None
+    segment: str | None = Field(None, description="fast, slow or intermittent.")
+    location_id: str | None = None
+    category: str | None = None
+    series: int
+    days: int
+    actual: float
+    forecast: float
+    wape: Figure
+    bias: Figure
+    coverage80: Figure = Field(description="80 % interval coverage (PIT).")
+
+
+class DemandOut(BaseModel):
+    trained_until: str = Field(description="Last day of demand the champion was fitted on.")
+    backtest: dict[str, Figure] = Field(description="The training backtest's figures.")
+    rules: dict[str, Any] = Field(description="The policy's alert bands.")
+    overall: DemandFiguresOut | None
+    weeks: list[DemandFiguresOut]
+    segments: dict[str, list[DemandFiguresOut]]
+    segment_weeks: list[DemandFiguresOut]
+    series_not_in_model: int = Field(description="Series of the data the model never saw.")
+
+
+class ServedOrderWeekOut(WeekOut):
+    model_version: str
+
+
+class ServedOut(BaseModel):
+    """What the service recommended, joined to outcomes (``stockpilot monitor --home``)."""
+
+    store: str
+    recommendations: int
+    lines: int | None = Field(None, description="Order risk: served lines.")
+    with_outcome: int | None = None
+    reviewed_lines: int | None = None
+    audit_slice_lines: int | None = None
+    untracked_with_outcome: int | None = Field(
+        None, description="Auto-released lines outside the audit slice with an outcome."
+    )
+    audit_slice_share: float | None = None
+    with_feedback: int | None = Field(None, description="Substitution: with feedback.")
+    offers: int | None = None
+    weeks: list[ServedOrderWeekOut | SubstitutionWeekOut] = Field(
+        description="Per served model version and ISO week."
+    )
+
+
 class AlertOut(BaseModel):
     queue_item_id: str
     status: str
-    kind: str = Field(description="drift, data_quality or performance.")
+    kind: str = Field(description="drift, data_quality, calibration or performance.")
     feature: str | None
     days: int | None
     first_day: str | None
@@ -83,6 +163,11 @@ class MonitoringOut(BaseModel):
     drift: DriftOut | None = None
     calibration: CalibrationOut | None = None
     performance: PerformanceOut | None = None
+    substitution: SubstitutionOut | None = Field(None, description="Substitution's checks.")
+    demand: DemandOut | None = Field(None, description="Demand's forecasts against actuals.")
+    served: ServedOut | None = Field(
+        None, description="Stored recommendations joined to outcomes (`monitor --home`)."
+    )
     data_quality: list[dict[str, Any]] = Field(default_factory=list)
     open_alerts: list[AlertOut] = Field(
         default_factory=list, description="Pending model-monitoring items of this model."

@@ -92,7 +92,7 @@ def test_alerts_open_queue_items_once(world):
     [
         (["order-risk", "--since", "2024-13-01"], "--since: '2024-13-01' is not a day"),
         (["order-risk", "--since", "2031-01-01"], "no order lines from that day on"),
-        (["demand"], "monitoring covers order-risk so far"),
+        (["bogus"], "monitoring covers order-risk, substitution and demand"),
     ],
 )
 def test_bad_input_is_one_clear_line(world, args, message):

@@ -210,3 +210,72 @@ def test_an_undeclared_key_or_a_wrong_type_is_caught():
         pass
     else:
         raise AssertionError("a float passed as an integer")
+
+
+def test_monitoring_bodies_of_every_model_are_declared(client, keys, serving_settings):
+    """Order risk with its served block, substitution with its served block, demand: each
+    report as GET /v1/monitoring/{model} serves it is its declared model, no key undeclared."""
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from governance.policy import MonitoringPolicy
+    from stockpilot.monitoring_reports import write_report
+    from training.monitor_demand import demand_block
+    from training.monitor_run import monitor
+
+    check = Conformance(client)
+    orders = dataset_orders(serving_settings, n=4)
+    check.call(
+        "POST", "/v1/orders/risk", json={"orders": orders}, headers=auth(keys["order_system"])
+    )
+    line = orders[0]["lines"][0]
+    delivered = {
+        "order_id": orders[0]["order_id"],
+        "line_no": line["line_no"],
+        "shipped_qty": line["qty"],
+        "delivered_date": orders[0]["promised_date"],
+    }
+    outcomes = {"outcomes": [delivered]}
+    check.call("POST", "/v1/outcomes", json=outcomes, headers=auth(keys["order_system"]))
+    last = pd.to_datetime(pd.read_parquet(serving_settings.data_dir / "orders.parquet")["order_ts"])
+    since = last.max().date() - timedelta(days=10)
+    monitor("order-risk", serving_settings.data_dir, since=since, alerts=False, served=True)
+    monitor("substitution", serving_settings.data_dir, since=since, alerts=False, served=True)
+    frame = pd.DataFrame(
+        {
+            "unique_id": ["a", "a", "b"],
+            "date": pd.to_datetime(["2025-01-06", "2025-01-13", "2025-01-06"]),
+            "y": [3.0, 2.0, 1.0],
+            "mean": [2.0, 0.5, 1.5],
+            "pit80": [1.0, 1.0, 0.5],
+            "segment": ["slow", "slow", "intermittent"],
+            "location_id": ["ATL", "ATL", "CHI"],
+            "category": ["c1", "c1", None],
+        }
+    )
+    block = demand_block(
+        frame, trained_until="2025-01-05", backtest={"wape": 0.5}, rules=MonitoringPolicy()
+    )
+    report = {"model": "demand", "model_version": "1", "generated_at": "2025-01-14T00:00:00",
+              "since": "2025-01-06", "days": 2, "lines": 3, "reference": None,
+              "demand": block, "data_quality": []}  # fmt: skip
+    write_report(serving_settings.home, "demand", report)
+    admin = auth(keys["admin"])
+    bodies = {
+        model: check.call("GET", "/v1/monitoring/{model}", params={"model": model}, headers=admin)
+        for model in ("order-risk", "substitution", "demand")
+    }
+    assert bodies["order-risk"]["served"]["recommendations"] == 4
+    assert bodies["order-risk"]["served"]["with_outcome"] == 1
+    assert bodies["substitution"]["substitution"]["weeks"]
+    assert [w["week"] for w in bodies["demand"]["demand"]["weeks"]] == ["2025-W02", "2025-W03"]
+    metrics = client.get("/metrics").text
+    assert (
+        'stockpilot_demand_metric{metric="wape",model="demand",version="1",week="2025-W03"}'
+        in metrics
+    )
+    assert (
+        'stockpilot_substitution_metric{kind="estimated",metric="hit1",model="substitution"'
+        in metrics
+    )

@@ -102,7 +102,8 @@ def _prepare(home: Path, trained_home: Path) -> dict[str, Any]:
 
 
 def _monitor(data: Path) -> None:
-    """A real `stockpilot monitor` run over the data's last 45 days (report and alerts)."""
+    """Real `stockpilot monitor` runs over the data's last 45 days: order risk (report,
+    alerts, the served orders), substitution (report, the served substitutes)."""
     from datetime import timedelta
 
     import pandas as pd
@@ -110,7 +111,9 @@ def _monitor(data: Path) -> None:
     from training.monitor_run import monitor
 
     last = pd.to_datetime(pd.read_parquet(data / "orders.parquet")["order_ts"]).max().date()
-    monitor("order-risk", data, since=last - timedelta(days=45), alerts=True)
+    # The seeded orders are the served recommendations joined to outcomes (--home).
+    monitor("order-risk", data, since=last - timedelta(days=45), alerts=True, served=True)
+    monitor("substitution", data, since=last - timedelta(days=45), alerts=False, served=True)
 
 
 @pytest.fixture(scope="module")
@@ -403,7 +406,21 @@ def test_monitoring_page_shows_the_run_and_its_open_alerts(browser: Browser, ser
     assert drift.count() == min(20, len(served["drift"]["by_feature"]))
     alerts = page.locator("table").filter(has_text="Due").locator("tbody tr")
     assert alerts.count() == len(served["open_alerts"])
+    stored = page.locator("table").filter(has_text="Expected AUC").filter(has_text="Version")
+    assert stored.locator("tbody tr").count() == len(served["served"]["weeks"]) > 0
     shot(page, "monitoring")
+    page.get_by_role("link", name="substitution", exact=True).click()
+    page.wait_for_url("**/ui/monitoring?model=substitution")
+    substitution = api(server, "/v1/monitoring/substitution", who="data_scientist")
+    assert substitution["status"] == "ok"
+    expect(page.get_by_role("img", name="hit@1 on switch occasions per week")).to_be_visible()
+    offers = page.locator("table").filter(has_text="Expected hit@1").filter(has_text="Switch")
+    assert offers.locator("tbody tr").count() == len(substitution["substitution"]["weeks"])
+    shot(page, "monitoring-substitution")
+    page.get_by_role("link", name="demand", exact=True).click()
+    expect(page.get_by_text("stockpilot monitor demand --data DIR")).to_be_visible()
+    page.get_by_role("link", name="order-risk", exact=True).click()
+    page.wait_for_url("**/ui/monitoring?model=order-risk")
     if served["open_alerts"]:
         alerts.first.get_by_role("link").click()
         page.wait_for_url("**/ui/items/**")
