@@ -52,7 +52,11 @@ class Combination:
         return w * np.asarray(lgbm, dtype=float) + (1.0 - w) * np.asarray(ets, dtype=float)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lightgbm_weight": dict(self.weights), "default": self.default, "n_rows": self.n_rows}
+        return {
+            "lightgbm_weight": dict(self.weights),
+            "default": self.default,
+            "n_rows": self.n_rows,
+        }
 
 
 def _best_weight(y: np.ndarray, lgbm: np.ndarray, ets: np.ndarray) -> float:
@@ -101,30 +105,45 @@ class SeriesETS:
         self.horizon = horizon
         self.input_size = input_size
 
-    def fit(self, history: pd.DataFrame) -> SeriesETS:
-        """``history``: unique_id, ds, y, zero-filled and sorted, every series to the same day."""
+    def fit(self, history: pd.DataFrame, n_jobs: int = 1) -> SeriesETS:
+        """``history``: unique_id, ds, y, zero-filled and sorted, every series to the same day.
+
+        A series too short for a weekly season or never sold in the window forecasts its
+        mean (0 when never sold); statsforecast fits the others (``n_jobs`` processes).
+        """
+        from statsforecast import StatsForecast
+
         self.models_: dict[str, dict[str, Any] | None] = {}
         self.y_: dict[str, np.ndarray] = {}
         self.forecast_: dict[str, np.ndarray] = {}
         last = history["ds"].max()
         recent = history[history["ds"] > last - pd.Timedelta(days=self.input_size)]
-        for uid, g in recent.groupby("unique_id", sort=False):
+        recent = recent.assign(unique_id=recent["unique_id"].astype(str))
+        fit_ids = []
+        for uid, g in recent.groupby("unique_id", sort=True):
             y = g["y"].to_numpy(dtype=float)
-            self.y_[str(uid)] = y
-            self.models_[str(uid)], self.forecast_[str(uid)] = self._fit_one(y)
-        return self
-
-    def _fit_one(self, y: np.ndarray) -> tuple[dict[str, Any] | None, np.ndarray]:
-        if len(y) < 2 * SEASON or not np.any(y):
-            # Too short to fit a seasonal model, or never sold: its mean (0 if never).
-            return None, np.full(self.horizon, float(np.mean(y)) if len(y) else 0.0)
-        model = _ets_model()
+            self.y_[uid] = y
+            if len(y) < 2 * SEASON or not np.any(y):
+                self.models_[uid] = None
+                self.forecast_[uid] = np.full(self.horizon, float(np.mean(y)) if len(y) else 0.0)
+            else:
+                fit_ids.append(uid)
+        if not fit_ids:
+            return self
         try:
-            model.fit(y)
-        except Exception:  # statsforecast's fit fails on degenerate series: fall back to the mean
-            return None, np.full(self.horizon, float(np.mean(y)))
-        mean = model.predict(self.horizon)["mean"]
-        return _slim(model.model_), np.clip(np.asarray(mean, dtype=float), 0.0, None)
+            sf = StatsForecast(models=[_ets_model()], freq="D", n_jobs=n_jobs)
+            sf.fit(df=recent[recent["unique_id"].isin(set(fit_ids))][["unique_id", "ds", "y"]])
+            fitted = dict(zip(map(str, sf.uids), sf.fitted_[:, 0], strict=True))
+        except Exception:  # a degenerate series failed the batch: fit one by one
+            fitted = {}
+        for uid in fit_ids:
+            if uid in fitted:
+                self.models_[uid] = _slim(fitted[uid].model_)
+                mean = np.asarray(fitted[uid].predict(self.horizon)["mean"], dtype=float)
+                self.forecast_[uid] = np.clip(mean, 0.0, None)
+            else:
+                self.models_[uid], self.forecast_[uid] = self._fit_one(self.y_[uid])
+        return self
 
     def _forward(self, uid: str) -> np.ndarray:
         fitted, y = self.models_.get(uid), self.y_[uid]

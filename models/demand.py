@@ -177,7 +177,9 @@ class DemandForecaster:
         self.recent_ = self._tail(frame)
         self.calibration_ = Calibration()
         self.ets_ = (
-            SeriesETS(self.horizon, self.ets_input_size).fit(history) if self.combine_ets else None
+            SeriesETS(self.horizon, self.ets_input_size).fit(history, n_jobs=self.num_threads)
+            if self.combine_ets
+            else None
         )
         self.combination_ = Combination()  # LightGBM alone until weights are set
         return self

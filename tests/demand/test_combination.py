@@ -43,8 +43,10 @@ def test_fit_combination_picks_the_better_forecast_within_zero_one():
 def _hand_backtest(config: BacktestConfig, y_of: dict[int, str]) -> BacktestResult:
     """A backtest result without fitting: window w's actuals equal ``y_of[w]``'s forecast."""
     rng = np.random.default_rng(0)
-    cuts = [pd.Timestamp("2024-06-01") + pd.Timedelta(days=config.window_step * w) for w in
-            range(config.total_windows)]
+    cuts = [
+        pd.Timestamp("2024-06-01") + pd.Timedelta(days=config.window_step * w)
+        for w in range(config.total_windows)
+    ]
     frames, series = [], []
     for w, cut in enumerate(cuts):
         n = config.horizon * 40
@@ -54,8 +56,9 @@ def _hand_backtest(config: BacktestConfig, y_of: dict[int, str]) -> BacktestResu
                 "cutoff": cut,
                 "origin": cut,
                 "unique_id": np.repeat([f"s{k}" for k in range(40)], config.horizon),
-                "date": np.tile(pd.date_range(cut + pd.Timedelta(days=1), periods=config.horizon),
-                                40),
+                "date": np.tile(
+                    pd.date_range(cut + pd.Timedelta(days=1), periods=config.horizon), 40
+                ),
                 "horizon": np.tile(np.arange(1, config.horizon + 1), 40),
                 "mean_lgbm": rng.uniform(0.5, 5.0, n),
                 "mean_ets": rng.uniform(0.5, 5.0, n),
@@ -64,8 +67,16 @@ def _hand_backtest(config: BacktestConfig, y_of: dict[int, str]) -> BacktestResu
         f["y"] = f[y_of[w]]
         f["mean"] = f["mean_lgbm"]
         frames.append(f)
-        series.append(pd.DataFrame({"window": w, "unique_id": [f"s{k}" for k in range(40)],
-                                    "segment": "fast", "phi": 1.0}))
+        series.append(
+            pd.DataFrame(
+                {
+                    "window": w,
+                    "unique_id": [f"s{k}" for k in range(40)],
+                    "segment": "fast",
+                    "phi": 1.0,
+                }
+            )
+        )
     return BacktestResult(
         config=config,
         cutoffs=cuts,
@@ -95,8 +106,10 @@ def test_combination_weights_come_only_from_days_before_the_scored_window():
     assert bt.final_combination().n_rows == 4 * 14 * 40
 
     overlapping = BacktestConfig(horizon=14, n_windows=4, step=7, calibration_windows=2)
-    bt = _hand_backtest(overlapping, {0: "mean_lgbm", 1: "mean_ets", 2: "mean_ets",
-                                      3: "mean_ets", 4: "mean_ets", 5: "mean_ets"})
+    bt = _hand_backtest(
+        overlapping,
+        {0: "mean_lgbm", 1: "mean_ets", 2: "mean_ets", 3: "mean_ets", 4: "mean_ets", 5: "mean_ets"},
+    )
     assert bt.calibrating_windows(2) == [0]
     assert bt.combination_for(2).weights == {"fast": 1.0}  # window 1 overlaps window 2
 
