@@ -165,6 +165,8 @@ def train(
         final.set_calibration(bt.final_calibration())
         final.set_combination(bt.final_combination())
         timings["final_fit_s"] = time.perf_counter() - t0
+        if "combination" in evaluation["backtest"]:
+            evaluation["backtest"]["combination"]["served"] = final.combination_.to_dict()
 
         evaluation["data"] = {
             "demand_source": source,
