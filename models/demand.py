@@ -13,6 +13,10 @@ Why this shape:
   and the distribution around the mean is segment-aware (:mod:`models.distribution`).
 - **Recursive multi-step** forecasts up to ``horizon`` days: one model, and the same
   code answers "tomorrow" and "the next 28 days".
+- **Combined with each series' AutoETS** (:mod:`models.combination`): the mean served
+  is a convex blend with weights per segment fitted on earlier backtest windows; the
+  ETS state is fitted with the model and follows :meth:`DemandForecaster.update`.
+  ``predict_next_day`` (the level-shift report) is the LightGBM alone.
 
 Follows scikit-learn conventions: ``__init__`` stores parameters, ``fit`` validates
 and learns (state ends in ``_``) and returns ``self``.
