@@ -13,6 +13,10 @@ Why this shape:
   and the distribution around the mean is segment-aware (:mod:`models.distribution`).
 - **Recursive multi-step** forecasts up to ``horizon`` days: one model, and the same
   code answers "tomorrow" and "the next 28 days".
+- **Combined with each series' AutoETS** (:mod:`models.combination`): the mean served
+  is a convex blend with weights per segment fitted on earlier backtest windows; the
+  ETS state is fitted with the model and follows :meth:`DemandForecaster.update`.
+  ``predict_next_day`` (the level-shift report) is the LightGBM alone.
 
 Follows scikit-learn conventions: ``__init__`` stores parameters, ``fit`` validates
 and learns (state ends in ``_``) and returns ``self``.
@@ -35,6 +39,7 @@ from features.demand import (
     static_table,
 )
 from features.segments import classify
+from models.combination import INPUT_SIZE, Combination, SeriesETS
 from models.distribution import Calibration, dispersion_index, quantile
 
 INTERVAL_LEVEL = 0.8
@@ -81,6 +86,8 @@ class DemandForecaster:
         num_threads: int = 1,
         random_state: int = 0,
         feature_set: DemandFeatureSet = FEATURES,
+        combine_ets: bool = True,
+        ets_input_size: int = INPUT_SIZE,
     ) -> None:
         self.horizon = horizon
         self.n_estimators = n_estimators
@@ -91,6 +98,8 @@ class DemandForecaster:
         self.num_threads = num_threads
         self.random_state = random_state
         self.feature_set = feature_set
+        self.combine_ets = combine_ets
+        self.ets_input_size = ets_input_size
 
     # --- fitting -----------------------------------------------------------------
 
@@ -105,6 +114,8 @@ class DemandForecaster:
             "num_threads": self.num_threads,
             "random_state": self.random_state,
             "feature_set": self.feature_set.tag,
+            "combine_ets": self.combine_ets,
+            "ets_input_size": self.ets_input_size,
         }
 
     def _lgbm(self) -> Any:
@@ -169,6 +180,12 @@ class DemandForecaster:
         self.feature_names_in_ = list(self.mlf_.ts.features_order_)
         self.recent_ = self._tail(frame)
         self.calibration_ = Calibration()
+        self.ets_ = (
+            SeriesETS(self.horizon, self.ets_input_size).fit(history, n_jobs=self.num_threads)
+            if self.combine_ets
+            else None
+        )
+        self.combination_ = Combination()  # LightGBM alone until weights are set
         return self
 
     def _frame(self, daily: pd.DataFrame) -> pd.DataFrame:
@@ -185,6 +202,11 @@ class DemandForecaster:
 
     def set_calibration(self, calibration: Calibration) -> DemandForecaster:
         self.calibration_ = calibration
+        return self
+
+    def set_combination(self, combination: Combination) -> DemandForecaster:
+        """LightGBM/AutoETS weights per segment, fitted on earlier forecasts (training)."""
+        self.combination_ = combination
         return self
 
     def _check_fitted(self) -> None:
@@ -214,6 +236,10 @@ class DemandForecaster:
         frame = pd.concat([self.recent_, added], ignore_index=True)
         self.recent_ = self._tail(frame.sort_values(["unique_id", "ds"]))
         self.last_date_ = pd.Timestamp(new["date"].max())
+        if getattr(self, "ets_", None) is not None:
+            self.ets_.update(
+                pd.DataFrame({"unique_id": new["unique_id"], "ds": new["date"], "y": new["qty"]})
+            )
         return self
 
     # --- prediction ----------------------------------------------------------------
@@ -244,6 +270,10 @@ class DemandForecaster:
     ) -> pd.DataFrame:
         """Mean forecast for the next ``h`` days: ``unique_id, date, horizon, mean``.
 
+        ``mean`` is the combination (:attr:`combination_`) of the LightGBM forecast
+        (``mean_lgbm``) and the series' AutoETS forecast (``mean_ets``, absent when the
+        model is fitted without it).
+
         ``future`` may hold known-future ``price``/``promo``/``x_*`` per ``unique_id``
         and ``date``; absent values take the fit-time defaults (regular price, no promo).
         """
@@ -265,11 +295,21 @@ class DemandForecaster:
             {
                 "unique_id": pred["unique_id"].astype(str).to_numpy(),
                 "date": pd.to_datetime(pred["ds"]).to_numpy(),
-                "mean": np.clip(pred["lgbm"].to_numpy(dtype=float), 0.0, None),
+                "mean_lgbm": np.clip(pred["lgbm"].to_numpy(dtype=float), 0.0, None),
             }
         )
         out["horizon"] = (out["date"] - self.last_date_).dt.days.astype(int)
-        return out.sort_values(["unique_id", "horizon"]).reset_index(drop=True)
+        out = out.sort_values(["unique_id", "horizon"]).reset_index(drop=True)
+        if getattr(self, "ets_", None) is None:  # fitted without AutoETS (or before it existed)
+            out["mean"] = out["mean_lgbm"]
+            return out
+        order = list(dict.fromkeys(out["unique_id"]))
+        out["mean_ets"] = self.ets_.forecast(order, h)
+        segment = out["unique_id"].map(self.series_.set_index("unique_id")["segment"])
+        out["mean"] = self.combination_.apply(
+            out["mean_lgbm"].to_numpy(), out["mean_ets"].to_numpy(), segment.to_numpy()
+        )
+        return out
 
     def predict_next_day(self, daily: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
         """Next-day forecasts for every day from ``start`` on, each from the days before it.

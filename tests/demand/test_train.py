@@ -55,6 +55,13 @@ def test_train_registers_a_model_that_plain_pyfunc_loads(
     assert isinstance(verdict["beats_best_baseline"], bool)
     assert verdict["passed"] == (verdict["margin"] >= -verdict["tolerance"])
     assert len(backtest["windows"]) == 3
+    # The served mean combines LightGBM and AutoETS with weights in [0, 1] from earlier
+    # windows; the report keeps what the LightGBM alone would have scored.
+    combination = backtest["combination"]
+    assert len(combination["lightgbm_weight_by_window"]) == 3
+    served = combination["served"]
+    assert all(0.0 <= w <= 1.0 for w in [served["default"], *served["lightgbm_weight"].values()])
+    assert combination["lightgbm_alone_wape"] > 0
     assert saved["oracle"]["wape"] > 0  # small data is simulated: truth is there
     assert saved["level_shift"]["n_shifts"] >= 0
     rep = saved["replenishment"]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from models.combination import Combination, fit_combination
 from models.demand import DemandForecaster
 from models.distribution import Calibration, fit_calibration
 from stockpilot.errors import InvalidInput
@@ -159,6 +160,7 @@ class BacktestResult:
     # window, unique_id, date, mean, y: next-day forecasts issued every day
     next_day: pd.DataFrame
     calibrations: dict[int, Calibration] = field(default_factory=dict)
+    combinations: dict[int, Combination] = field(default_factory=dict)
 
     @property
     def eval_windows(self) -> list[int]:
@@ -192,6 +194,48 @@ class BacktestResult:
         """Windows whose days all lie before ``window``'s cutoff (what it may learn from)."""
         h = pd.Timedelta(days=self.config.horizon)
         return [w for w in range(window) if self.cutoffs[w] + h <= self.cutoffs[window]]
+
+    def _combination_rows(self, windows: list[int]) -> pd.DataFrame:
+        f = self.forecasts
+        f = f[(f["origin"] == f["cutoff"]) & f["y"].notna() & f["window"].isin(windows)]
+        return f.merge(self.series[["window", "unique_id", "segment"]], on=["window", "unique_id"])
+
+    def combination_for(self, window: int) -> Combination:
+        """LightGBM/AutoETS weights from the windows that end by ``window``'s cutoff.
+
+        Only days before the cutoff: the weights never see the days they are scored on.
+        The first window has no earlier window and forecasts with the LightGBM alone.
+        """
+        if window not in self.combinations:
+            past = self._combination_rows(self.calibrating_windows(window))
+            self.combinations[window] = (
+                fit_combination(past) if "mean_ets" in past.columns else Combination()
+            )
+        return self.combinations[window]
+
+    def final_combination(self) -> Combination:
+        """Weights from every window: what the production model ships with."""
+        rows = self._combination_rows(list(range(self.config.total_windows)))
+        return fit_combination(rows) if "mean_ets" in rows.columns else Combination()
+
+    def combine(self) -> BacktestResult:
+        """Set each window's ``mean`` to its combination of ``mean_lgbm`` and ``mean_ets``."""
+        f = self.forecasts
+        if "mean_ets" not in f.columns:
+            return self
+        segment = f[["window", "unique_id"]].merge(
+            self.series[["window", "unique_id", "segment"]], on=["window", "unique_id"], how="left"
+        )["segment"]
+        mean = f["mean_lgbm"].to_numpy(dtype=float).copy()
+        for w in range(self.config.total_windows):
+            rows = (f["window"] == w).to_numpy()
+            mean[rows] = self.combination_for(w).apply(
+                f["mean_lgbm"].to_numpy()[rows],
+                f["mean_ets"].to_numpy()[rows],
+                segment.to_numpy()[rows],
+            )
+        self.forecasts = f.assign(mean=mean)
+        return self
 
     def calibration_for(self, window: int) -> Calibration:
         """Distribution calibration from the windows that end by ``window``'s cutoff."""
@@ -246,6 +290,7 @@ def run_backtest(
         actual, on=["unique_id", "date"], how="left"
     )
     cols = ["window", "cutoff", "origin", "unique_id", "date", "horizon", "mean", "y"]
+    cols += [c for c in ("mean_lgbm", "mean_ets") if c in forecasts.columns]
     nd_cols = ["unique_id", "date", "mean", "window"]
     next_frame = (
         pd.concat(next_day, ignore_index=True) if next_day else pd.DataFrame(columns=nd_cols)
@@ -256,4 +301,4 @@ def run_backtest(
         forecasts=forecasts[cols],
         series=pd.concat(series, ignore_index=True),
         next_day=next_frame.merge(actual, on=["unique_id", "date"], how="left"),
-    )
+    ).combine()

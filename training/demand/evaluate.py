@@ -155,6 +155,14 @@ def evaluate(
     backtest["coverage80_interval"] = float(scored["inside80"].mean())
     backtest["by_segment"] = metrics.by_segment(scored, "mean", scale, coverage="pit80", extra=cov)
     backtest["windows"] = per_window(scored, "mean", scale, bt.cutoffs)
+    if "mean_ets" in scored.columns:  # the combination's parts, scored on the same rows
+        backtest["combination"] = {
+            "lightgbm_alone_wape": metrics.wape(scored["y"], scored["mean_lgbm"]),
+            "model_ets_wape": metrics.wape(scored["y"], scored["mean_ets"]),
+            "lightgbm_weight_by_window": {
+                str(w): bt.combination_for(w).to_dict() for w in bt.eval_windows
+            },
+        }
     backtest.update(
         n_series=int(scored["unique_id"].nunique()),
         n_windows=len(bt.eval_windows),

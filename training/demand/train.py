@@ -163,7 +163,10 @@ def train(
         t0 = time.perf_counter()
         final = make_model().fit(daily, ds.items)
         final.set_calibration(bt.final_calibration())
+        final.set_combination(bt.final_combination())
         timings["final_fit_s"] = time.perf_counter() - t0
+        if "combination" in evaluation["backtest"]:
+            evaluation["backtest"]["combination"]["served"] = final.combination_.to_dict()
 
         evaluation["data"] = {
             "demand_source": source,
