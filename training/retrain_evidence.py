@@ -93,14 +93,15 @@ def merge_substitution_evidence(
 ) -> tuple[Dataset, dict[str, Any]]:
     """The dataset's substitutions plus the labelled evidence it does not hold yet."""
     rows, summary = substitution_rows(evidence)
-    subs = ds.substitutions if ds.substitutions is not None else pd.DataFrame()
-    known = set(subs["event_id"].astype(str)) if "event_id" in subs else set()
+    subs = ds.substitutions
+    known = set(subs["event_id"].astype(str)) if subs is not None else set()
     new = rows[~rows["event_id"].astype(str).isin(known)] if len(rows) else rows
     summary["rows_already_in_dataset"] = len(rows) - len(new)
     summary["rows_added"] = len(new)
     summary["accepted_added"] = int(new["accepted"].sum()) if len(new) else 0
-    if len(new):
-        subs = pd.concat([subs, new], ignore_index=True) if len(subs) else new
+    if not len(new):
+        return ds, summary
+    subs = new if subs is None or subs.empty else pd.concat([subs, new], ignore_index=True)
     return Dataset.from_tables({**ds.tables(), "substitutions": subs}), summary
 
 
