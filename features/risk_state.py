@@ -483,6 +483,14 @@ class RiskState:
         self._apply_pending(self._day)
         return True
 
+    def open_line(self, order_id: str, line_no: int) -> dict[str, float] | None:
+        """Order day (days since the epoch) and ordered quantity of a line waiting for its
+        outcome; None for a line not open (the outcome checks of ``POST /v1/outcomes``)."""
+        line = self._open.get((str(order_id), int(line_no)))
+        if line is None:
+            return None
+        return {"order_day": float(line[5]), "qty": float(line[7])}
+
     # --- the open lines (features.open_lines) -------------------------------------------
 
     @property

@@ -117,6 +117,10 @@ class PromotionPolicy(_Strict):
     min_segment_lines: int = Field(200, ge=1)
     max_ece: float = Field(0.05, gt=0.0, le=1.0)
     shadow_share: float = Field(0.1, ge=0.0, le=1.0)
+    # Demand: the holdout is the last days of the dataset (the challenger is fit before
+    # them), and calibration is the 80 % interval's coverage, not an ECE.
+    demand_holdout_days: int = Field(28, ge=7, le=365)
+    max_coverage_gap: float = Field(0.1, gt=0.0, le=0.5)
 
 
 class MonitoringPolicy(_Strict):

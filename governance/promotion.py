@@ -66,7 +66,9 @@ def open_promotion(
         1,
         policy.queues[queue].sla_hours,
         f"challenger v{challenger} beats champion v{champion} on {report['holdout']['lines']} "
-        f"holdout lines: log loss −{improvement['mean']:.4f} per line, 95 % CI "
+        f"holdout {report['holdout'].get('unit', 'lines')}: "
+        f"{report.get('cost_metric', 'log_loss').replace('_', ' ')} −{improvement['mean']:.4f}, "
+        "95 % CI "
         f"[{improvement['ci95'][0]:.4f}, {improvement['ci95'][1]:.4f}] above 0; a second data "
         "scientist approves the alias move",
     )

@@ -9,11 +9,27 @@ appends them to a dataset is :func:`stockpilot.feedback.append_substitutions`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
-from models.substitution_recommender import SubstitutionResult
+from models.substitution_recommender import Reason, Substitute, SubstitutionResult
+
+
+def result_from(payload: Mapping[str, Any]) -> SubstitutionResult:
+    """The recommendation as served, rebuilt from its audited payload
+    (``explanation.result`` of its ``recommendation.created`` event)."""
+    subs = tuple(
+        Substitute(**{**s, "reasons": tuple(Reason(**r) for r in s["reasons"])})
+        for s in payload["substitutes"]
+    )
+    fields = {k: v for k, v in payload.items() if k != "substitutes"}
+    for key in ("ts", "need_by"):
+        if fields.get(key):
+            fields[key] = datetime.fromisoformat(fields[key])
+    return SubstitutionResult(**fields, substitutes=subs)
 
 
 def feedback_rows(

@@ -125,6 +125,10 @@ class LiveState:
         else:
             self.inventory.update(event.item_id, event.location_id, **fields)
 
+    def open_line(self, order_id: str, line_no: int) -> dict[str, float] | None:
+        """Order day and quantity of a line waiting for its outcome (None: not open)."""
+        return None if self.risk is None else self.risk.open_line(order_id, line_no)
+
     def apply_outcome(self, outcome: LineOutcome) -> bool:
         if self.risk is None:
             return False

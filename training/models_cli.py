@@ -120,7 +120,9 @@ def retrain_command(
         Path | None, typer.Option("--report", help="Write the gate report here.")
     ] = None,
 ) -> None:
-    """Train a challenger on DATA plus the store's live outcomes and review decisions."""
+    """Train a challenger on DATA plus what the store learnt since: live outcomes and order
+    reviews (order-risk), customers' answers and review declines (substitution), scored
+    orders after the export (demand); then gate it against the champion."""
     from stockpilot.errors import InvalidInput
     from training.retrain import retrain
 

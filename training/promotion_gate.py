@@ -40,7 +40,6 @@ from stockpilot.jsonable import canonical_json, plain
 
 EPS = 1e-6
 SEGMENTS = ("location_id", "carrier_id", "category")
-SUPPORTED = ("order-risk",)
 
 
 def log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -52,29 +51,41 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 def bootstrap_improvement(
     loss_champion: np.ndarray,
     loss_challenger: np.ndarray,
-    orders: np.ndarray,
+    groups: np.ndarray,
     samples: int,
     seed: int = 0,
+    *,
+    denominator: np.ndarray | None = None,
+    resampled: str = "orders",
+    unit: str = "log loss per line (champion − challenger; > 0: challenger better)",
 ) -> dict[str, Any]:
-    """Mean per-line improvement and its 95 % CI, resampling whole orders with replacement."""
-    codes, _ = pd.factorize(pd.Series(orders).astype(str))
-    n_orders = int(codes.max()) + 1 if len(codes) else 0
-    if n_orders < 2:
-        raise InvalidInput(f"the holdout has {n_orders} orders: too few to bootstrap")
-    diff = np.bincount(codes, weights=loss_champion - loss_challenger, minlength=n_orders)
-    lines = np.bincount(codes, minlength=n_orders).astype(float)
+    """Improvement Σ(champion − challenger) / Σ denominator and its 95 % CI, resampling whole
+    groups (orders, offer sets, series) with replacement.
+
+    ``denominator`` defaults to one per row (a mean per row: log loss per line); WAPE passes
+    the actual demand, so the statistic is the WAPE difference of each resample."""
+    codes, _ = pd.factorize(pd.Series(groups).astype(str))
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    if n_groups < 2:
+        raise InvalidInput(f"the holdout has {n_groups} {resampled}: too few to bootstrap")
+    weights = np.ones(len(codes)) if denominator is None else np.asarray(denominator, float)
+    diff = np.bincount(codes, weights=loss_champion - loss_challenger, minlength=n_groups)
+    total = np.bincount(codes, weights=weights, minlength=n_groups)
+    if total.sum() <= 0:
+        raise InvalidInput(f"the holdout's {resampled} have no {unit.split(' (')[0]} to compare")
     rng = np.random.default_rng(seed)
-    # Counts of each order in each resample (a multinomial draw is the same as resampling).
-    draws = rng.multinomial(n_orders, np.full(n_orders, 1.0 / n_orders), size=samples)
-    boot = (draws @ diff) / (draws @ lines)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
+    # Counts of each group in each resample (a multinomial draw is the same as resampling).
+    draws = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=samples)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = (draws @ diff) / (draws @ total)
+    lo, hi = np.nanquantile(boot, [0.025, 0.975])
     return {
-        "mean": float(diff.sum() / lines.sum()),
+        "mean": float(diff.sum() / total.sum()),
         "ci95": [float(lo), float(hi)],
         "samples": samples,
-        "resampled": "orders",
-        "orders": n_orders,
-        "unit": "log loss per line (champion − challenger; > 0: challenger better)",
+        "resampled": resampled,
+        resampled: n_groups,
+        "unit": unit,
         "passed": bool(lo > 0),
     }
 
@@ -84,17 +95,27 @@ def segment_table(
     loss_champion: np.ndarray,
     loss_challenger: np.ndarray,
     cfg: PromotionPolicy,
+    *,
+    segments: tuple[str, ...] = SEGMENTS,
+    denominator: np.ndarray | None = None,
+    metric: str = "log_loss",
 ) -> dict[str, Any]:
-    """Per segment value: lines, both log losses, the challenger's relative change."""
+    """Per segment value: rows, both metrics (Σ loss / Σ denominator), the relative change."""
     rows = []
-    losses = pd.DataFrame({"champion": loss_champion, "challenger": loss_challenger})
-    for column in SEGMENTS:
+    weights = np.ones(len(frame)) if denominator is None else np.asarray(denominator, float)
+    losses = pd.DataFrame(
+        {"champion": loss_champion, "challenger": loss_challenger, "weight": weights}
+    )
+    for column in segments:
         if column not in frame.columns:
             continue
         keys = frame[column].astype("string").fillna("(missing)").to_numpy()
-        grouped = losses.groupby(keys)
-        for value, part in grouped:
-            champ, chall = float(part["champion"].mean()), float(part["challenger"].mean())
+        for value, part in losses.groupby(keys):
+            total = float(part["weight"].sum())
+            if total <= 0:
+                continue
+            champ = float(part["champion"].sum()) / total
+            chall = float(part["challenger"].sum()) / total
             change = (chall - champ) / champ if champ > 0 else 0.0
             judged = len(part) >= cfg.min_segment_lines
             rows.append(
@@ -102,8 +123,8 @@ def segment_table(
                     "segment": column,
                     "value": str(value),
                     "lines": len(part),
-                    "champion_log_loss": champ,
-                    "challenger_log_loss": chall,
+                    f"champion_{metric}": champ,
+                    f"challenger_{metric}": chall,
                     "relative_change": change,
                     "judged": judged,
                     "worse": bool(judged and change > cfg.segment_tolerance),
@@ -119,6 +140,106 @@ def segment_table(
     }
 
 
+def baseline_check(challenger_gate: Mapping[str, Any]) -> dict[str, Any]:
+    """The champion gate of the challenger's own training run (``training/gate.py``)."""
+    return {
+        "beats_best_baseline": bool(challenger_gate.get("beats_best_baseline")),
+        "best_baseline": challenger_gate.get("best_baseline"),
+        "margin": challenger_gate.get("margin"),
+        "passed": bool(challenger_gate.get("beats_best_baseline")),
+    }
+
+
+def ece_check(
+    y: np.ndarray, p_champion: np.ndarray, p_challenger: np.ndarray, cfg: PromotionPolicy
+) -> dict[str, Any]:
+    """The challenger's ECE on the holdout against ``max_ece`` (probabilistic models)."""
+    ece = expected_calibration_error(y, p_challenger)
+    return {
+        "challenger_ece": ece,
+        "champion_ece": expected_calibration_error(y, p_champion),
+        "max_ece": cfg.max_ece,
+        "passed": bool(ece <= cfg.max_ece),
+        "failure": f"challenger ECE {ece:.4f} is above max_ece {cfg.max_ece:.4f}",
+    }
+
+
+def judge(
+    loss_champion: np.ndarray,
+    loss_challenger: np.ndarray,
+    frame: pd.DataFrame,
+    challenger_gate: Mapping[str, Any],
+    cfg: PromotionPolicy,
+    *,
+    calibration: dict[str, Any],
+    group: str = "order_id",
+    resampled: str = "orders",
+    unit: str = "log loss per line (champion − challenger; > 0: challenger better)",
+    metric: str = "log_loss",
+    segments: tuple[str, ...] = SEGMENTS,
+    denominator: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The four checks on one holdout, whatever the model: the paired-bootstrap CI of the
+    cost-metric improvement, the segments, ``calibration`` (built by the caller, with the
+    ``failure`` text to show) and the challenger's baseline gate."""
+    improvement = bootstrap_improvement(
+        loss_champion,
+        loss_challenger,
+        frame[group].to_numpy(),
+        cfg.bootstrap_samples,
+        seed,
+        denominator=denominator,
+        resampled=resampled,
+        unit=unit,
+    )
+    table = segment_table(
+        frame,
+        loss_champion,
+        loss_challenger,
+        cfg,
+        segments=segments,
+        denominator=denominator,
+        metric=metric,
+    )
+    failure = calibration.pop("failure", "the challenger's calibration is outside the limit")
+    baseline = baseline_check(challenger_gate)
+    failures = []
+    if not improvement["passed"]:
+        failures.append(
+            f"improvement CI [{improvement['ci95'][0]:.4f}, {improvement['ci95'][1]:.4f}] "
+            "is not above 0"
+        )
+    for row in table["rows"]:
+        if row["worse"]:
+            failures.append(
+                f"segment {row['segment']}={row['value']} is {row['relative_change']:.1%} worse "
+                f"(> {cfg.segment_tolerance:.0%} tolerance, {row['lines']} {unit_rows(resampled)})"
+            )
+    if not calibration["passed"]:
+        failures.append(failure)
+    if not baseline["passed"]:
+        failures.append(
+            f"the challenger does not beat its best baseline ({baseline['best_baseline']})"
+        )
+    return {
+        "cost_metric": metric,
+        "improvement": improvement,
+        "segments": table,
+        "calibration": calibration,
+        "baseline_gate": baseline,
+        "failures": failures,
+        "passed": not failures,
+    }
+
+
+def unit_rows(resampled: str) -> str:
+    """What one row of a holdout is, by what the bootstrap resamples."""
+    return {"orders": "lines", "offer_sets": "offers", "series": "series-days"}.get(
+        resampled, "rows"
+    )
+
+
 def compare(
     y: np.ndarray,
     p_champion: np.ndarray,
@@ -128,46 +249,20 @@ def compare(
     cfg: PromotionPolicy,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The checks of the gate on one holdout (``frame``: order_id and the segment columns)."""
+    """Order risk's gate on one holdout (``frame``: order_id and the segment columns)."""
     from sklearn.metrics import roc_auc_score
 
     y = np.asarray(y, float)
     l_champ, l_chall = log_loss(y, p_champion), log_loss(y, p_challenger)
-    improvement = bootstrap_improvement(
-        l_champ, l_chall, frame["order_id"].to_numpy(), cfg.bootstrap_samples, seed
+    checks = judge(
+        l_champ,
+        l_chall,
+        frame,
+        challenger_gate,
+        cfg,
+        calibration=ece_check(y, p_champion, p_challenger, cfg),
+        seed=seed,
     )
-    segments = segment_table(frame, l_champ, l_chall, cfg)
-    ece = expected_calibration_error(y, p_challenger)
-    calibration = {
-        "challenger_ece": ece,
-        "champion_ece": expected_calibration_error(y, p_champion),
-        "max_ece": cfg.max_ece,
-        "passed": bool(ece <= cfg.max_ece),
-    }
-    baseline = {
-        "beats_best_baseline": bool(challenger_gate.get("beats_best_baseline")),
-        "best_baseline": challenger_gate.get("best_baseline"),
-        "margin": challenger_gate.get("margin"),
-        "passed": bool(challenger_gate.get("beats_best_baseline")),
-    }
-    failures = []
-    if not improvement["passed"]:
-        failures.append(
-            f"improvement CI [{improvement['ci95'][0]:.4f}, {improvement['ci95'][1]:.4f}] "
-            "is not above 0"
-        )
-    for row in segments["rows"]:
-        if row["worse"]:
-            failures.append(
-                f"segment {row['segment']}={row['value']} is {row['relative_change']:.1%} worse "
-                f"(> {cfg.segment_tolerance:.0%} tolerance, {row['lines']} lines)"
-            )
-    if not calibration["passed"]:
-        failures.append(f"challenger ECE {ece:.4f} is above max_ece {cfg.max_ece:.4f}")
-    if not baseline["passed"]:
-        failures.append(
-            f"the challenger does not beat its best baseline ({baseline['best_baseline']})"
-        )
     return {
         "cost_metric": "log_loss",
         "champion_log_loss": float(l_champ.mean()),
@@ -176,12 +271,7 @@ def compare(
             "champion": float(roc_auc_score(y, p_champion)),
             "challenger": float(roc_auc_score(y, p_challenger)),
         },
-        "improvement": improvement,
-        "segments": segments,
-        "calibration": calibration,
-        "baseline_gate": baseline,
-        "failures": failures,
-        "passed": not failures,
+        **checks,
     }
 
 
@@ -210,6 +300,44 @@ def shadow_report(model: str, version: str) -> dict[str, Any] | None:
         return None
 
 
+def order_risk_checks(
+    model: str,
+    data: Path,
+    cfg: PromotionPolicy,
+    versions: Mapping[str, str],
+    challenger_gate: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Order risk's holdout (the latest labelled lines by order time) and its checks."""
+    from stockpilot import tracking
+    from stockpilot.data import load_dataset
+    from training.order_risk import prepare, used_tables
+
+    ds = used_tables(load_dataset(data))
+    prepared = prepare(ds)
+    y_all = prepared.outcomes["miss"].to_numpy(float)
+    mask = holdout_mask(prepared.orders["order_ts"], ~np.isnan(y_all), cfg.holdout_share)
+    fields, state = prepared.take(mask)
+    probs = {}
+    for alias, version in versions.items():
+        scorer = tracking.load_pyfunc(f"models:/{model}/{version}").unwrap_python_model().scorer
+        X = scorer.features.transform(fields, state)
+        probs[alias] = scorer.classifier.predict_proba(X)[:, 1]
+    frame = prepared.orders.loc[mask].reset_index(drop=True)
+    if "category" not in frame.columns:
+        frame = frame.merge(ds.items[["item_id", "category"]], on="item_id", how="left")
+    holdout = {
+        "share": cfg.holdout_share,
+        "lines": int(mask.sum()),
+        "orders": int(frame["order_id"].nunique()),
+        "from": str(frame["order_ts"].min()),
+        "to": str(frame["order_ts"].max()),
+    }
+    checks = compare(
+        y_all[mask], probs["champion"], probs["challenger"], frame, challenger_gate, cfg
+    )
+    return holdout, checks
+
+
 def run_gate(
     model: str,
     data: Path,
@@ -221,12 +349,16 @@ def run_gate(
     """Gate ``model@challenger`` against ``model@champion`` on ``data``; returns the report
     (with ``sha256``), logged to the challenger's run and tagged on its version."""
     from stockpilot import tracking
-    from stockpilot.data import load_dataset
-    from training.order_risk import prepare, used_tables
+    from training.gate_holdouts import demand_checks, substitution_checks
 
-    if model not in SUPPORTED:
+    checks_of = {
+        "order-risk": order_risk_checks,
+        "substitution": substitution_checks,
+        "demand": demand_checks,
+    }
+    if model not in checks_of:
         raise InvalidInput(
-            f"models gate: {model!r} is not supported yet (supported: {', '.join(SUPPORTED)})"
+            f"models gate: {model!r} is not supported (supported: {', '.join(checks_of)})"
         )
     champion = tracking.alias_version(model, "champion")
     challenger = tracking.alias_version(model, "challenger")
@@ -234,42 +366,23 @@ def run_gate(
         raise NotFound(f"{model} has no challenger: run `stockpilot retrain {model}` first")
     if champion is None:
         raise NotFound(f"{model} has no champion to compare with: promote one with train")
-    ds = used_tables(load_dataset(data))
-    prepared = prepare(ds)
-    y_all = prepared.outcomes["miss"].to_numpy(float)
-    mask = holdout_mask(prepared.orders["order_ts"], ~np.isnan(y_all), cfg.holdout_share)
-    fields, state = prepared.take(mask)
-    probs = {}
-    for alias, version in (("champion", champion), ("challenger", challenger)):
-        scorer = tracking.load_pyfunc(f"models:/{model}/{version}").unwrap_python_model().scorer
-        X = scorer.features.transform(fields, state)
-        probs[alias] = scorer.classifier.predict_proba(X)[:, 1]
-    frame = prepared.orders.loc[mask].reset_index(drop=True)
-    if "category" not in frame.columns:
-        frame = frame.merge(ds.items[["item_id", "category"]], on="item_id", how="left")
     info = tracking.version_info(model, challenger)
     evaluation = tracking.run_artifact(info.run_id, "evaluation.json") if info.run_id else {}
+    holdout, checks = checks_of[model](
+        model,
+        Path(data),
+        cfg,
+        {"champion": champion, "challenger": challenger},
+        (evaluation or {}).get("gate", {}),
+    )
     report: dict[str, Any] = {
         "model": model,
         "created_at": datetime.now(UTC).isoformat(),
         "data": str(data),
         "champion": {"version": champion},
         "challenger": {"version": challenger, "run_id": info.run_id},
-        "holdout": {
-            "share": cfg.holdout_share,
-            "lines": int(mask.sum()),
-            "orders": int(frame["order_id"].nunique()),
-            "from": str(frame["order_ts"].min()),
-            "to": str(frame["order_ts"].max()),
-        },
-        **compare(
-            y_all[mask],
-            probs["champion"],
-            probs["challenger"],
-            frame,
-            evaluation.get("gate", {}),
-            cfg,
-        ),
+        "holdout": holdout,
+        **checks,
         # The decision-flip rate of the challenger on live requests, when serving shadowed it.
         "shadow": dict(shadow) if shadow else shadow_report(model, challenger),
     }

@@ -20,7 +20,9 @@ The merged dataset is written under ``<home>/retrain/<model>-<time>/data/`` (so 
 is reproducible and its fingerprint is that of what it learned from), the challenger is
 trained there with the ``challenger`` alias, and the promotion gate report is written
 beside it (``gate_report.json``, or where ``--report`` points).
-Only order risk is supported yet; the other models say so.
+Substitution and demand read their own evidence (:mod:`training.retrain_evidence`:
+customers' answers and review rejections; live order lines as demand); the demand
+challenger is fit on the days before the gate's holdout.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from governance.evidence import Evidence
 from stockpilot.errors import InvalidInput
 from stockpilot.settings import Settings, get_settings
 
-SUPPORTED = ("order-risk",)
+SUPPORTED = ("order-risk", "substitution", "demand")
 KEY = ["order_id", "line_no"]
 ORDER_RISK_TABLES = ("items", "locations", "customers", "carriers", "orders", "fulfillments")
 
@@ -89,6 +91,53 @@ def override_hits(ds: Dataset, evidence: Evidence) -> dict[str, Any]:
     return {"orders_with_outcome": len(by_order), "missed": int(by_order.sum())}
 
 
+def _order_risk_set(ds: Dataset, db: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    from governance import evidence as evidence_store
+    from training import order_risk
+
+    found = evidence_store.collect(db)
+    merged, summary = merge_evidence(order_risk.used_tables(ds), found)
+    summary["overrides"] = override_hits(merged, found)
+    tables = {k: v for k, v in merged.tables().items() if k in ORDER_RISK_TABLES}
+    return {**tables, "inventory": merged.inventory}, summary
+
+
+def _substitution_set(ds: Dataset, db: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    from governance import evidence as evidence_store
+    from training.retrain_evidence import merge_substitution_evidence
+
+    merged, summary = merge_substitution_evidence(ds, evidence_store.collect_substitution(db))
+    return merged.tables(), summary
+
+
+def _demand_set(ds: Dataset, db: Any) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    from governance import evidence as evidence_store
+    from training.retrain_evidence import merge_demand_evidence
+
+    merged, summary = merge_demand_evidence(ds, evidence_store.collect_orders(db))
+    return merged.tables(), summary
+
+
+def _train(
+    model: str, out: Path, fit_dir: Path, params: dict[str, Any] | None, settings: Settings
+) -> dict[str, Any]:
+    """The challenger, trained like ``stockpilot train MODEL`` (``params``: the model's own
+    training options; tests pass tiny ones)."""
+    if model == "order-risk":
+        from training import order_risk
+
+        return order_risk.train(out, alias="challenger", params=params, settings=settings)
+    if model == "substitution":
+        from training import substitution
+
+        return substitution.train(out, alias="challenger", settings=settings, **(params or {}))
+    from training.demand import train as demand_train
+
+    return demand_train(
+        fit_dir, alias="challenger", settings=settings, show_progress=False, **(params or {})
+    )
+
+
 def retrain(
     model: str,
     data: Path,
@@ -98,51 +147,55 @@ def retrain(
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge the evidence, train the challenger, write the gate report; returns all three."""
-    from governance import evidence as evidence_store
     from governance.policy_versions import active_policy
     from governance.store.engine import Database
     from governance.store.migrate import require_current
     from stockpilot import tracking
     from stockpilot.data import load_dataset, write_tables
     from stockpilot.progress import step
-    from training import order_risk
     from training.promotion_gate import run_gate
 
-    if model not in SUPPORTED:
-        raise InvalidInput(
-            f"retrain: {model!r} is not supported yet (supported: {', '.join(SUPPORTED)}); "
-            f"train it with `stockpilot train {model} --alias challenger` meanwhile"
-        )
+    evidence_of = {
+        "order-risk": _order_risk_set,
+        "substitution": _substitution_set,
+        "demand": _demand_set,
+    }
+    if model not in evidence_of:
+        raise InvalidInput(f"retrain: {model!r} is not one of {', '.join(SUPPORTED)}")
     settings = settings or get_settings()
+    ds = load_dataset(data)
     db = Database.from_settings(settings)
     try:
         require_current(db)
-        with step("reading live outcomes and review decisions from the governance store"):
-            found = evidence_store.collect(db)
+        with step("reading what the governance store learnt since the export"):
+            tables, summary = evidence_of[model](ds, db)
         with db.read() as session:
             promotion = active_policy(session).policy.promotion
     finally:
         db.dispose()
-    with step("joining them to the dataset"):
-        ds = load_dataset(data)
-        merged, summary = merge_evidence(order_risk.used_tables(ds), found)
-        summary["overrides"] = override_hits(merged, found)
+    with step("writing the training set"):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         run_dir = settings.home / "retrain" / f"{model}-{stamp}"
         out = run_dir / "data"
-        tables = {k: v for k, v in merged.tables().items() if k in ORDER_RISK_TABLES}
-        write_tables({**tables, "inventory": merged.inventory}, out)
+        write_tables(tables, out)
         truth = Path(data) / "truth"
         if truth.is_dir():
             shutil.copytree(truth, out / "truth")
-    evaluation = order_risk.train(out, alias="challenger", params=params, settings=settings)
+        fit_dir = out
+        if model == "demand":
+            # The challenger is fit before the gate's holdout (the last
+            # promotion.demand_holdout_days), so the gate judges it on days it never saw.
+            fit_dir = run_dir / "fit"
+            summary["fit_until"] = str(_demand_fit_until(tables, promotion).date())
+            history_as_of(out, _demand_fit_until(tables, promotion) + pd.Timedelta(days=1), fit_dir)
+    evaluation = _train(model, out, fit_dir, params, settings)
     version = evaluation["registered"]["version"]
     tracking.set_version_tag(model, version, "retrain_data", str(out))
     result: dict[str, Any] = {
         "model": model,
         "data": str(out),
         "evidence": summary,
-        "challenger": {"version": version, "auc": evaluation["test"]["auc"]},
+        "challenger": {"version": version, **_headline(model, evaluation)},
         "training_gate": evaluation["gate"],
     }
     if tracking.alias_version(model, "champion") is None:
@@ -157,6 +210,23 @@ def retrain(
     }
     result["gate_report"] = str(report)
     return result
+
+
+def _demand_fit_until(tables: dict[str, pd.DataFrame], promotion: Any) -> pd.Timestamp:
+    from features.demand import daily_demand
+    from training.gate_holdouts import demand_cutoff
+
+    daily = daily_demand(tables.get("demand"), tables.get("orders"))
+    return demand_cutoff(daily, promotion)
+
+
+def _headline(model: str, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The challenger's own test figure, as its training run reports it."""
+    if model == "order-risk":
+        return {"auc": evaluation["test"]["auc"]}
+    if model == "substitution":
+        return {"hit@1_switch": evaluation["test"]["hit@1_switch"]}
+    return {"wape": evaluation["backtest"]["wape"]}
 
 
 def history_as_of(data: Path, cutoff: str | pd.Timestamp, out: Path) -> Path:

@@ -26,15 +26,22 @@ from features.kpis.query import Query
 from features.kpis.records import DECIDED, order_met
 
 DIMS = ("location", "segment", "category", "carrier")
+# The kinds of work these KPIs are about: decisions on orders, substitutes and
+# replenishment. Model promotions and monitoring alerts are data scientists' items in
+# their own queues (their SLA is days, not hours) and would skew override and turnaround.
+OPERATIONAL_KINDS = ("order_risk", "substitution", "replenishment")
 
 
 def items_in(facts: KpiFacts, query: Query, day: str) -> pd.DataFrame:
+    """The operational queue items of the query's period and slice, by ``day``."""
     items = facts.records.items
     if items.empty:
         return items
     days = items[day].to_numpy(dtype=float)
-    mask = in_period(days, query.period) & slice_mask(
-        {d: items[d].to_numpy() for d in DIMS}, query, len(items)
+    mask = (
+        in_period(days, query.period)
+        & slice_mask({d: items[d].to_numpy() for d in DIMS}, query, len(items))
+        & items["kind"].isin(OPERATIONAL_KINDS).to_numpy()
     )
     return items[mask]
 

@@ -287,6 +287,8 @@ CATALOG: tuple[Definition, ...] = (
         anchor="the decision time (UTC day)",
         inclusion=(
             "expired items were not decided by a person and are left out",
+            "only operational items count (order risk, substitution, replenishment): model "
+            "promotions and monitoring alerts are left out",
             "an override of an order-risk item proved right when every line of the order "
             "then met its commitment, wrong when a line missed, pending while an outcome "
             "is missing; overrides of other kinds have no outcome to judge (not_assessable)",
@@ -306,6 +308,8 @@ CATALOG: tuple[Definition, ...] = (
         anchor="the decision or expiry time (UTC day)",
         inclusion=(
             "the SLA is the one the item was created under (due_at − created_at)",
+            "only operational items count (order risk, substitution, replenishment): model "
+            "promotions and monitoring alerts are left out",
             "an expired item breached its SLA; its turnaround is the time to expiry",
             "the queue refuses decisions after the SLA (409), so items breach it by expiring",
         ),

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from features import outcome_quality
+from features.outcome_quality import OutcomeRow
 from governance import events as event_store
 from governance.access import Permission, Principal, Role
 from governance.events import InventoryEvent, LineOutcome
@@ -18,6 +20,7 @@ from serving import writes
 from serving.deps import IdempotencyKey, ServicesDep, allow, secured
 from serving.schemas.common import WITH_BODY
 from serving.schemas.events import Accepted, InventoryEventsIn, OutcomesIn
+from stockpilot.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["events"])
 MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
@@ -101,6 +104,10 @@ async def _unknown_items_alert(services: Any, events: list[InventoryEvent], toda
     response_model=Accepted,
     status_code=202,
     **secured(Permission.outcomes_write, *WITH_BODY, 409),
+    description="A batch with a delivery before its shipment or an unknown status is "
+    "refused (422, naming each row and field; nothing is stored). Lines the served model "
+    "does not hold open, ship dates before the order, more shipped than ordered and dates "
+    "in the future are accepted and open a data-quality alert (queue model-monitoring).",
 )
 async def outcomes(
     request: Request,
@@ -109,6 +116,18 @@ async def outcomes(
     body: OutcomesIn,
     idempotency_key: IdempotencyKey = None,
 ):
+    rows = [
+        OutcomeRow(o.order_id, o.line_no, o.shipped_qty, o.ship_date, o.delivered_date, o.status)
+        for o in body.outcomes
+    ]
+    broken = outcome_quality.errors(rows)
+    if broken:
+        raise InvalidInput(
+            "; ".join(f.message for f in broken[:5]) + " (nothing of the batch was stored)",
+            fields=[
+                {"field": f"outcomes[{f.row}].{f.field}", "message": f.message} for f in broken
+            ],
+        )
     outcomes = [
         LineOutcome(
             o.order_id,
@@ -120,7 +139,11 @@ async def outcomes(
         )
         for o in body.outcomes
     ]
-
+    today = datetime.now(UTC).date()
+    # Checked before the outcomes are applied: a final outcome closes its open line.
+    found = outcome_quality.findings(
+        rows, services.live.open_line if services.live.risk is not None else None, today
+    )
     committed = await services.commands.accept_outcomes(
         outcomes,
         actor=principal.actor,
@@ -129,4 +152,21 @@ async def outcomes(
     if not committed.replayed:
         for outcome in outcomes:
             services.live.apply_outcome(outcome)
+        if found:
+            await _outcome_findings_alert(services, rows, found, today)
     return writes.response(committed)
+
+
+async def _outcome_findings_alert(
+    services: Any, rows: list[OutcomeRow], found: list[Any], today: date
+) -> None:
+    """Accepted but suspicious outcomes: one data-quality alert per kind of finding and day
+    in the model-monitoring queue, like unknown items in inventory events."""
+    model = next((m for m in services.models.served() if m.name == "order-risk"), None)
+    await services.commands.open_monitoring_alerts(
+        outcome_quality.alerts(
+            rows, found, model_version=model.version if model else "-", today=today
+        ),
+        policy=services.policy.get(),
+        principal=MONITOR,
+    )

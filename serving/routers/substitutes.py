@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -16,8 +15,8 @@ from governance.commands import RetryKey
 from governance.reads import Reads
 from governance.recommendations import ModelOutput
 from governance.routing import Decision, NoSubstitute, Substitution, route
-from models.substitution_feedback import feedback_rows
-from models.substitution_recommender import Reason, Substitute, SubstitutionResult
+from models.substitution_feedback import feedback_rows, result_from
+from models.substitution_recommender import Substitute
 from serving import writes
 from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
@@ -152,19 +151,6 @@ def _substitute(s: Substitute) -> dict[str, Any]:
     return data
 
 
-def _result_from(payload: dict[str, Any]) -> SubstitutionResult:
-    """Rebuild the recommendation as served from its audited payload."""
-    subs = tuple(
-        Substitute(**{**s, "reasons": tuple(Reason(**r) for r in s["reasons"])})
-        for s in payload["substitutes"]
-    )
-    fields = {k: v for k, v in payload.items() if k != "substitutes"}
-    for key in ("ts", "need_by"):
-        if fields.get(key):
-            fields[key] = datetime.fromisoformat(fields[key])
-    return SubstitutionResult(**fields, substitutes=subs)
-
-
 @router.post(
     "/{recommendation_id}/feedback",
     summary="What the customer accepted: appended to the training data, audited",
@@ -212,7 +198,7 @@ async def record_feedback(
             recommendation_id=recommendation_id,
         )
     explanation = created.payload["explanation"]
-    result = _result_from(explanation["result"])
+    result = result_from(explanation["result"])
     try:
         rows = feedback_rows(
             result,

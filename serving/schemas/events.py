@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import ConfigDict, Field, model_validator
 
 from serving.schemas.common import Day, Integer, Strict
 
 Qty = Field(None, ge=0, le=1e12, allow_inf_nan=False)
+# features.outcome_quality.KNOWN_STATUSES, as the schema tells clients (a test keeps them equal).
+OutcomeStatus = Literal[
+    "open", "allocated", "picked", "shipped", "in_transit", "delivered", "cancelled", "closed"
+]
 Id = Field(min_length=1, max_length=200)
 
 
@@ -88,7 +94,9 @@ class OutcomeIn(Strict):
     shipped_qty: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     ship_date: Day | None = None
     delivered_date: Day | None = None
-    status: str | None = Field(None, max_length=32)
+    status: OutcomeStatus | None = Field(
+        None, description="The line's fulfilment state (features/outcome_quality.py)."
+    )
 
 
 class OutcomesIn(Strict):

@@ -133,3 +133,32 @@ def test_no_governance_store_means_no_data_not_zero():
     facts.has_records = False
     result = evaluate("manual_override_rate", facts, january())
     assert result.value is None and "no governance store" in result.note
+
+
+def test_model_promotions_and_monitoring_alerts_do_not_count(facts):
+    """Data scientists' items (days of SLA, decided by people who do not decide orders) are
+    no operational exception: with them added every governance KPI stays the same."""
+    before = {
+        k: evaluate(k, facts, january()) for k in ("manual_override_rate", "approval_turnaround")
+    }
+    lab = [
+        item("M1", "model_promotion", "model-promotion", "model:order-risk", "rejected", 50, 72),
+        item(
+            "M2", "monitoring", "model-monitoring", "model:order-risk:drift:x", "overridden", 1, 72
+        ),
+        item("M3", "monitoring", "model-monitoring", "model:demand:dq:y", "expired", 72, 72),
+    ]
+    with_lab = facts_of(tiny.dataset())
+    segment = pd.Series({"C1": "retail", "C2": "industrial"})
+    with_lab.records = build_records(
+        pd.DataFrame(ITEMS + lab), recommendations(), with_lab.lines, with_lab.dims, segment
+    )
+    for kpi, result in before.items():
+        after = evaluate(kpi, with_lab, january())
+        assert (after.numerator, after.denominator) == (result.numerator, result.denominator), kpi
+    queues = {
+        q["key"] for q in evaluate("approval_turnaround", with_lab, january()).breakdown["queue"]
+    }
+    assert "model-promotion" not in queues and "model-monitoring" not in queues
+    page = rows(with_lab, "manual_override_rate", january(), outcome="missed")
+    assert "M2" not in {r["item_id"] for r in page.rows}

@@ -19,15 +19,26 @@ runner = CliRunner()
 UNTIL = "2024-05-01"
 
 
+UNTIL_MONITORED = "2024-07-15"  # the collapse (05-24) and ten weeks after the reference
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """A small drift world, a model trained on it before UNTIL, a migrated store."""
+    """A small drift world, a model trained on it before UNTIL, a migrated store; the
+    monitored data ends at UNTIL_MONITORED (fewer days to score: the run is the cost).
+
+    ``empty_mlflow`` is the registry as created, before the model: creating an MLflow
+    store runs its migrations (seconds), so the test without a model copies this one."""
+    import shutil
+
+    from stockpilot import tracking
     from stockpilot.data import write_until
     from training.simulator import simulate, write
 
     root = tmp_path_factory.mktemp("monitor")
-    data, early, home = root / "data", root / "early", root / "var"
-    write(simulate("small", seed=3, regime="drift"), data)
+    full, data, early, home = root / "full", root / "data", root / "early", root / "var"
+    write(simulate("small", seed=3, regime="drift"), full)
+    write_until(full, pd.Timestamp(UNTIL_MONITORED), data)
     write_until(data, pd.Timestamp(UNTIL), early)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STOCKPILOT_HOME", str(home))
@@ -36,10 +47,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("STOCKPILOT_TRAIN_THREADS", "1")
         get_settings.cache_clear()
+        assert tracking.alias_version("order-risk", "champion") is None  # creates the store
+        empty = root / "empty-mlflow.db"
+        shutil.copyfile(home / "mlflow.db", empty)
         trained = runner.invoke(app, ["train", "order-risk", "--data", str(early), "--force"])
         assert trained.exit_code == 0, trained.output
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        yield {"data": data, "home": home}
+        yield {"data": data, "home": home, "empty_mlflow": empty}
         get_settings.cache_clear()
 
 
@@ -114,6 +128,10 @@ def test_the_training_data_itself_has_nothing_after_the_reference(world, tmp_pat
 
 
 def test_without_a_registered_model_the_message_says_how_to_get_one(world, tmp_path, monkeypatch):
+    import shutil
+
+    (tmp_path / "empty").mkdir()
+    shutil.copyfile(world["empty_mlflow"], tmp_path / "empty" / "mlflow.db")
     monkeypatch.setenv("STOCKPILOT_HOME", str(tmp_path / "empty"))
     get_settings.cache_clear()
     result = _monitor("order-risk", "--data", str(world["data"]), "--no-alerts")

@@ -223,8 +223,10 @@ def test_retrain_gate_promote_history_rollback(
 
 def test_lifecycle_commands_refuse_clearly(settings: Settings) -> None:
     assert run("db", "upgrade").exit_code == 0
-    unsupported = run("retrain", "demand", "--data", str(settings.home))
-    assert unsupported.exit_code == 1 and "not supported yet" in unsupported.stderr
+    unknown_model = run("retrain", "churn", "--data", str(settings.home))
+    assert unknown_model.exit_code == 1 and "'churn' is not one of" in unknown_model.stderr
+    missing = run("retrain", "demand", "--data", str(settings.home / "nowhere"))
+    assert missing.exit_code == 1 and "not a directory" in missing.stderr
     unknown = run("models", "history", "churn")
     assert unknown.exit_code == 1 and "churn" in unknown.stderr
     no_key = run("models", "gate", "order-risk", "--key", "spk_nope")

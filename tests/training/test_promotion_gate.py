@@ -150,3 +150,29 @@ def test_the_promotion_section_is_validated() -> None:
     data["promotion"]["segment_tolerence"] = 0.1
     with pytest.raises(PolicyError, match="did you mean 'segment_tolerance'"):
         parse_policy(yaml.safe_dump(data))
+
+
+def test_wape_improvement_resamples_series_and_weighs_by_demand() -> None:
+    """With the actuals as denominator the statistic is the WAPE difference; a segment's
+    figure is its own WAPE, not a mean of per-day errors."""
+    from training.promotion_gate import segment_table
+
+    rng = np.random.default_rng(3)
+    series = np.repeat(np.arange(30), 20)
+    y = rng.poisson(np.repeat(rng.uniform(0.5, 20, 30), 20)).astype(float)
+    champ, chall = y + rng.normal(0, 3, y.size), y + rng.normal(0, 1, y.size)
+    e_champ, e_chall = np.abs(y - champ), np.abs(y - chall)
+    out = bootstrap_improvement(
+        e_champ, e_chall, series, 500, denominator=y, resampled="series", unit="WAPE"
+    )
+    wape = lambda e: e.sum() / y.sum()  # noqa: E731
+    assert out["mean"] == pytest.approx(wape(e_champ) - wape(e_chall))
+    assert out["series"] == 30 and out["passed"]
+    frame = pd.DataFrame({"segment": np.where(series < 10, "fast", "slow")})
+    table = segment_table(
+        frame, e_champ, e_chall, CFG, segments=("segment",), denominator=y, metric="wape"
+    )
+    fast = next(r for r in table["rows"] if r["value"] == "fast")
+    in_fast = series < 10
+    assert fast["champion_wape"] == pytest.approx(e_champ[in_fast].sum() / y[in_fast].sum())
+    assert fast["lines"] == 200 and table["passed"]
