@@ -263,10 +263,15 @@ def test_supervisor_releases_a_held_order_in_one_keystroke(browser: Browser, ser
     page.goto(server["url"] + "/ui/home")
     shot(page, "home-supervisor")
     page.get_by_role("link", name="order-hold").first.click()
+    # The queue page and its keyboard script first: a key typed while the page still
+    # loads goes to the home page (or to no handler), not to the search box.
+    page.wait_for_url("**/ui/queues/order-hold*")
+    page.wait_for_load_state("load")
     shot(page, "queue")
     single = [i for i in pending(server, "order-hold") if i["required_approvals"] == 1]
     # Search for one order that needs one approver, then it is the selected row.
     page.keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
     page.keyboard.type(single[0]["subject"].removeprefix("order:"))
     page.keyboard.press("Enter")
     expect(page.locator("tr[data-item]")).to_have_count(1)
