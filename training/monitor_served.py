@@ -18,7 +18,10 @@ home ``H`` (through :class:`governance.reads.Reads`), and joins it to what happe
   P(accept), joined to the feedback recorded about it (``substitution.feedback``: what
   was offered, what was accepted); without feedback, every returned substitute counts
   as offered and its outcome as unknown. Accept rate, hit@1 and their estimates
-  (:func:`training.monitor_substitution.metrics`) per model version and week.
+  (:func:`training.monitor_substitution.metrics`) per model version and week, over all
+  feedback; beside them the *tracked* figures, weighted like order risk's: a reviewed
+  recommendation counts 1, an auto-offered one in the audit slice (tagged by serving,
+  ``explanation.audit_slice``) 1 / ``monitoring.audit_slice_share``, other auto-offers 0.
 """
 
 from __future__ import annotations
@@ -104,8 +107,11 @@ def order_risk_block(served: list[Any], outcomes: pd.DataFrame, share: float) ->
     }
 
 
-def substitution_offers(served: list[Any], items: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per served substitute, shaped as :func:`monitor_substitution.metrics` wants."""
+def substitution_offers(
+    served: list[Any], items: pd.DataFrame | None, share: float = 0.0
+) -> pd.DataFrame:
+    """One row per served substitute, shaped as :func:`monitor_substitution.metrics` wants,
+    with the tracking weight of its recommendation (``weight``, see the module)."""
     categories = (
         {}
         if items is None
@@ -117,6 +123,8 @@ def substitution_offers(served: list[Any], items: pd.DataFrame | None) -> pd.Dat
         request = (rec.payload.get("features") or {}).get("request") or {}
         result = explanation.get("result") or {}
         p = {str(s["item_id"]): float(s["p_accept"]) for s in result.get("substitutes") or []}
+        audit_slice = bool(explanation.get("audit_slice", False))
+        weight = 1.0 if rec.reviewed else (1.0 / share if audit_slice and share > 0 else 0.0)
         feedback = rec.feedback[-1] if rec.feedback else None
         offered = [str(i) for i in feedback["offered"]] if feedback else list(p)
         accepted = {str(i) for i in feedback["accepted"]} if feedback else set()
@@ -131,6 +139,9 @@ def substitution_offers(served: list[Any], items: pd.DataFrame | None) -> pd.Dat
                     "substitute": item != str(request.get("item_id")),
                     "p_accept": p.get(item, np.nan),
                     "accepted": (float(item in accepted) if feedback else np.nan),
+                    "reviewed": rec.reviewed,
+                    "audit_slice": audit_slice,
+                    "weight": weight,
                 }
             )
     frame = pd.DataFrame(
@@ -144,24 +155,62 @@ def substitution_offers(served: list[Any], items: pd.DataFrame | None) -> pd.Dat
             "substitute",
             "p_accept",
             "accepted",
+            "reviewed",
+            "audit_slice",
+            "weight",
         ],
     )
     return frame[frame["p_accept"].notna()].reset_index(drop=True)
 
 
-def substitution_block(served: list[Any], items: pd.DataFrame | None) -> dict[str, Any]:
+def tracked(offers: pd.DataFrame) -> dict[str, Any]:
+    """Accept rate and hit@1 on switch occasions of the tracked offer sets (weight > 0,
+    with feedback), each set weighted by its recommendation's weight."""
+    known = offers[(offers["weight"] > 0) & offers["accepted"].notna()]
+    if known.empty:
+        return {"tracked_sets": 0, "tracked_accept_rate": None, "tracked_hit1": None}
+    w = known["weight"].to_numpy(float)
+    accept_rate = float(np.sum(w * known["accepted"].to_numpy(float)) / w.sum())
+    subs = known[known["substitute"]].assign(row=np.arange(int(known["substitute"].sum())))
+    ranked = subs.sort_values(["set", "p_accept", "row"], ascending=[True, False, True])
+    by_set = ranked.groupby("set", sort=False)
+    occasion = by_set["accepted"].max() > 0  # a switch: some substitute was accepted
+    hit = by_set["accepted"].first() > 0  # ... and it was the top-ranked one
+    weight = by_set["weight"].first()
+    occasions = float((weight * occasion).sum())
+    return {
+        "tracked_sets": int(known["set"].nunique()),
+        "tracked_accept_rate": accept_rate,
+        "tracked_hit1": float((weight * hit).sum() / occasions) if occasions > 0 else None,
+    }
+
+
+def substitution_block(
+    served: list[Any], items: pd.DataFrame | None, share: float = 0.0
+) -> dict[str, Any]:
     from training.monitor_run import records
 
-    offers = substitution_offers(served, items)
+    offers = substitution_offers(served, items, share)
     weeks = (
         monitor_substitution.table(offers, ["model_version", "week"])
         if len(offers)
         else pd.DataFrame()
     )
+    if len(weeks):
+        extra = [
+            tracked(g) for _, g in offers.groupby(["model_version", "week"], sort=True, dropna=True)
+        ]
+        weeks = pd.concat([weeks, pd.DataFrame(extra, index=weeks.index)], axis=1)
     return {
         "recommendations": len(served),
         "with_feedback": sum(1 for rec in served if rec.feedback),
         "offers": len(offers),
+        "reviewed_sets": sum(1 for rec in served if rec.reviewed),
+        "audit_slice_sets": int(offers.loc[offers["audit_slice"], "set"].nunique())
+        if len(offers)
+        else 0,
+        "audit_slice_share": share,
+        **tracked(offers),
         "weeks": records(weeks),
     }
 
@@ -178,11 +227,11 @@ def served_block(model: str, settings: Any, policy: Any, items: pd.DataFrame | N
         require_current(db)
         reads = Reads(db)
         served = reads.served(KIND[model], model_name=model)
+        share = policy.monitoring.audit_slice_share
         if model == "substitution":
-            return {"store": str(settings.home), **substitution_block(served, items)}
+            return {"store": str(settings.home), **substitution_block(served, items, share)}
         outcomes = fulfillments_frame(reads.line_outcomes())
         outcomes["order_id"] = outcomes["order_id"].astype(str)
-        share = policy.monitoring.audit_slice_share
         return {"store": str(settings.home), **order_risk_block(served, outcomes, share)}
     finally:
         db.dispose()

@@ -12,9 +12,17 @@ from fastapi.encoders import jsonable_encoder
 from governance.access import Permission, Principal
 from governance.command_units import Committed, plain
 from governance.commands import RetryKey
+from governance.policy import Policy
 from governance.reads import Reads
 from governance.recommendations import ModelOutput
-from governance.routing import Decision, NoSubstitute, Substitution, route
+from governance.routing import (
+    Action,
+    Decision,
+    NoSubstitute,
+    Substitution,
+    in_audit_slice,
+    route,
+)
 from models.substitution_feedback import feedback_rows, result_from
 from models.substitution_recommender import Substitute
 from serving import writes
@@ -112,7 +120,12 @@ async def search_substitutes(
                     for s in result.substitutes
                 }
             ),
-            explanation={"result": payload, "order_id": body.order_id},
+            explanation={
+                "result": payload,
+                "order_id": body.order_id,
+                # tracked like a reviewed one: realised figures weigh it by 1 / share
+                "audit_slice": audit_slice(top, subject, body.order_id, policy),
+            },
         ),
         decision=top,
         principal=principal,
@@ -143,6 +156,14 @@ async def search_substitutes(
         retry=retry,
     )
     return committed, top
+
+
+def audit_slice(decision: Decision, subject: str, order_id: str | None, policy: Policy) -> bool:
+    """An auto-offered substitute in the random audit slice (docs/monitoring.md): the same
+    hash rule as orders, over the request's subject and order."""
+    share = policy.monitoring.audit_slice_share
+    key = f"{subject}|{order_id or ''}"
+    return decision.action is Action.auto_offer and in_audit_slice(key, share)
 
 
 def _substitute(s: Substitute) -> dict[str, Any]:

@@ -75,6 +75,13 @@ class SubstitutionWeekOut(BaseModel):
     calibration_z: Figure
     calibration_p: Figure
     calibration_gap: Figure = Field(description="Realised minus expected accept rate.")
+    tracked_sets: int | None = Field(
+        None, description="Served block: reviewed and audit-slice offer sets with feedback."
+    )
+    tracked_accept_rate: Figure = Field(
+        None, description="Accept rate of the tracked sets, the audit slice weighted 1/share."
+    )
+    tracked_hit1: Figure = Field(None, description="hit@1 of the tracked sets, weighted.")
 
 
 class SubstitutionOut(BaseModel):
@@ -131,6 +138,13 @@ class ServedOut(BaseModel):
     audit_slice_share: float | None = None
     with_feedback: int | None = Field(None, description="Substitution: with feedback.")
     offers: int | None = None
+    reviewed_sets: int | None = Field(None, description="Substitution: sent to review.")
+    audit_slice_sets: int | None = Field(
+        None, description="Substitution: auto-offered sets in the audit slice."
+    )
+    tracked_sets: int | None = None
+    tracked_accept_rate: Figure = None
+    tracked_hit1: Figure = None
     weeks: list[ServedOrderWeekOut | SubstitutionWeekOut] = Field(
         description="Per served model version and ISO week."
     )

@@ -164,3 +164,77 @@ def test_served_substitutes_are_joined_to_their_feedback(client, keys, serving_s
     assert week["expected_accept_rate"] == pytest.approx(np.mean(shown), abs=1e-6)
     top_accepted = max(first["substitutes"], key=lambda s: s["p_accept"])["item_id"] == offered[0]
     assert week["hit1"] == (1.0 if top_accepted else 0.0)
+
+
+def _offer_set(rid: str, p: dict[str, float], accepted: list[str] | None, **tags) -> Served:
+    return Served(
+        recommendation_id=rid,
+        kind="substitution",
+        subject="substitution:C1:I0@ATL",
+        model_name="substitution",
+        model_version="2",
+        score=max(p.values()),
+        action="review" if tags["reviewed"] else "auto_offer",
+        created_at=datetime(2025, 3, 4, tzinfo=UTC),
+        reviewed=tags["reviewed"],
+        review_status=None,
+        payload={
+            "features": {"request": {"item_id": "I0", "location_id": "ATL"}},
+            "explanation": {
+                "audit_slice": tags["audit_slice"],
+                "result": {"substitutes": [{"item_id": i, "p_accept": v} for i, v in p.items()]},
+            },
+        },
+        feedback=[] if accepted is None else [{"offered": list(p), "accepted": accepted}],
+    )
+
+
+def test_substitution_tracked_figures_weigh_the_audit_slice_by_its_inverse_share():
+    from training.monitor_served import substitution_block
+
+    served = [
+        # reviewed: the customer took the second-ranked substitute (a switch, not a hit)
+        _offer_set("R1", {"A": 0.7, "B": 0.2}, ["B"], reviewed=True, audit_slice=False),
+        # auto-offered in the audit slice: the top one taken (a hit), stands for 1/share sets
+        _offer_set("R2", {"A": 0.6, "B": 0.3}, ["A"], reviewed=False, audit_slice=True),
+        # auto-offered outside the slice, answered: counted in all feedback, not tracked
+        _offer_set("R3", {"A": 0.5, "B": 0.4}, [], reviewed=False, audit_slice=False),
+        # in the slice, no answer yet
+        _offer_set("R4", {"A": 0.5}, None, reviewed=False, audit_slice=True),
+    ]
+    block = substitution_block(served, None, share=0.25)
+    assert block["reviewed_sets"] == 1 and block["audit_slice_sets"] == 2
+    assert block["tracked_sets"] == 2  # R1 and R2: R3 untracked, R4 unanswered
+    # accept rate over offers, R2's two offers weigh 4 each: (1 + 0 + 4 + 0) / (1 + 1 + 4 + 4)
+    assert block["tracked_accept_rate"] == pytest.approx(5 / 10)
+    # switch occasions R1 (miss) and R2 (hit, weight 4): 4 / 5
+    assert block["tracked_hit1"] == pytest.approx(4 / 5)
+    (week,) = block["weeks"]
+    assert week["tracked_hit1"] == pytest.approx(4 / 5)
+    assert week["labelled"] == 6  # every answered offer, unweighted, beside the tracked figures
+    untagged = substitution_block(served, None, share=0.0)  # no slice: reviewed only
+    assert untagged["tracked_sets"] == 1 and untagged["tracked_hit1"] == 0.0
+
+
+def test_only_auto_offered_substitutes_enter_the_audit_slice():
+    from governance.policy import default_policy_text, parse_policy
+    from governance.routing import Substitution, route
+    from serving.routers.substitutes import audit_slice
+
+    text = default_policy_text()
+    everyone = parse_policy(text.replace("audit_slice_share: 0.02", "audit_slice_share: 1.0"))
+    nobody = parse_policy(text.replace("audit_slice_share: 0.02", "audit_slice_share: 0.0"))
+    cfg = everyone.substitution
+    offered = route(Substitution(min(1.0, cfg.auto_offer_at + 0.01), 0.0), everyone)
+    reviewed = route(Substitution(max(0.0, cfg.auto_offer_at - 0.3), 0.0), everyone)
+    assert offered.action.value == "auto_offer" and reviewed.action.value == "review"
+    assert audit_slice(offered, "substitution:C1:I0@ATL", "O1", everyone)
+    assert not audit_slice(reviewed, "substitution:C1:I0@ATL", "O1", everyone)
+    assert not audit_slice(offered, "substitution:C1:I0@ATL", "O1", nobody)
+    # a share between: the same request is always tagged the same way, about share of them
+    half = parse_policy(text.replace("audit_slice_share: 0.02", "audit_slice_share: 0.5"))
+    tags = [audit_slice(offered, f"substitution:C{i}:I0@ATL", None, half) for i in range(400)]
+    assert tags == [
+        audit_slice(offered, f"substitution:C{i}:I0@ATL", None, half) for i in range(400)
+    ]
+    assert 150 < sum(tags) < 250
