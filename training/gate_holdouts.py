@@ -48,11 +48,11 @@ def substitution_checks(
     from features.substitution_context import offer_set_ids
     from stockpilot import tracking
     from stockpilot.data import load_dataset
-    from training.substitution import prepare_offers
+    from training.substitution import offer_rows
     from training.substitution_eval import ranking_metrics, switch_relevance
 
     ds = load_dataset(data)
-    offers = prepare_offers(ds)
+    offers = offer_rows(ds, labelled_only=True)
     groups = offer_set_ids(offers)
     set_start = offers["ts"].groupby(groups).transform("min")
     cut = set_start.quantile(1 - cfg.holdout_share)

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from features.dataset import Dataset
-from features.substitution_context import offer_set_ids, order_context, stock_context
+from features.substitution_context import offer_set_ids
 from models import drift
 from models.reliability import expected_calibration_error
 from training.substitution_eval import ranking_metrics, switch_relevance
@@ -53,32 +53,14 @@ def reference_for(X: pd.DataFrame, ts: pd.Series) -> drift.Reference:
     return drift.fit_reference(numeric(X), list(X.columns), days, span=SPAN_DAYS)
 
 
-def offers_of(ds: Dataset) -> pd.DataFrame:
-    """Every logged offer in time order with the short line's context; offers whose
-    outcome is not known yet (``accepted`` empty) are kept: CBPE scores them too."""
-    subs = ds.substitutions
-    if subs is None or subs.empty:
-        from stockpilot.errors import InvalidInput
-
-        what = "no substitutions table" if subs is None else "an empty substitutions table"
-        raise InvalidInput(f"the dataset has {what}: no offers to monitor", table="substitutions")
-    sort_by = ["ts", "position"] if "position" in subs.columns else ["ts"]
-    offers = subs.sort_values(sort_by, kind="stable").reset_index(drop=True)
-    context = order_context(offers, ds.orders)
-    return offers.assign(
-        need_by=context["need_by"].to_numpy(),
-        qty=context["qty"].to_numpy(),
-        order_ts=context["order_ts"].to_numpy(),
-        available=stock_context(offers, ds.inventory).to_numpy(),
-    )
-
-
 def served_offers(ds: Dataset, recommender: Any) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """Each offer's keys, segments, P(accept), outcome; and the feature matrix.
 
     Point-in-time history counts an offer still without outcome as not accepted (it only
     affects the features of later offers, themselves mostly without outcome)."""
-    offers = offers_of(ds)
+    from training.substitution import offer_rows  # it imports this module's reference_for
+
+    offers = offer_rows(ds, labelled_only=False)
     known = offers["accepted"].notna().to_numpy()
     accepted = offers["accepted"].astype(object).where(known, False).astype(bool)
     X = recommender.features.transform(

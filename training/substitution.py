@@ -74,13 +74,18 @@ class Prepared:
     loyalty: dict[str, np.ndarray]  # point-in-time purchase loyalty and habit columns
 
 
-def prepare_offers(ds: Dataset) -> pd.DataFrame:
-    """The substitutions table in time order with the short line's need-by, qty and stock."""
+def offer_rows(ds: Dataset, *, labelled_only: bool) -> pd.DataFrame:
+    """The substitutions table in time order with the short line's need-by, qty and stock.
+
+    Training and the gate learn from and judge answered offers only (``labelled_only``);
+    monitoring keeps the offers whose outcome is not known yet: CBPE scores them too."""
     subs = ds.substitutions
     if subs is None or subs.empty:
         what = "no substitutions table" if subs is None else "an empty substitutions table"
-        raise InvalidInput(f"the dataset has {what}: nothing to learn from")
-    subs = subs[subs["accepted"].notna()]
+        purpose = "nothing to learn from" if labelled_only else "no offers to monitor"
+        raise InvalidInput(f"the dataset has {what}: {purpose}", table="substitutions")
+    if labelled_only:
+        subs = subs[subs["accepted"].notna()]
     sort_by = ["ts", "position"] if "position" in subs.columns else ["ts"]
     offers = subs.sort_values(sort_by, kind="stable").reset_index(drop=True)
     context = order_context(offers, ds.orders)
@@ -112,7 +117,7 @@ def fit(
     linear_base: bool | str = "auto",
 ) -> tuple[SubstitutionRecommender, Prepared]:
     """Features, time-ordered split, acceptance model and candidate index (no I/O)."""
-    offers = prepare_offers(ds)
+    offers = offer_rows(ds, labelled_only=True)
     groups = offer_set_ids(offers)
     part = split_offer_sets(offers["ts"], groups)
     features = SubstitutionFeatures().fit(ds.items, offers, ds.customers, ds.orders)

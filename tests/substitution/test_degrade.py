@@ -13,7 +13,7 @@ from features.inventory import InventoryPositions
 from features.substitution import SubstitutionFeatures
 from stockpilot.errors import InvalidInput
 from tests.substitution.conftest import tiny_items, tiny_offers
-from training.substitution import evaluate, fit, prepare_offers
+from training.substitution import evaluate, fit, offer_rows
 
 REQUIRED_SUBS = ["event_id", "ts", "customer_id", "original_item_id", "offered_item_id", "accepted"]
 
@@ -78,9 +78,29 @@ def test_offers_of_items_missing_from_the_master_are_kept_as_unknown():
     assert pd.notna(X.loc[0, "customer_accept_rate"])
 
 
-def test_a_missing_or_empty_substitutions_table_is_refused_by_name(small_dataset):
+@pytest.mark.parametrize(
+    ("labelled_only", "purpose"), [(True, "nothing to learn from"), (False, "no offers to monitor")]
+)
+def test_a_missing_or_empty_substitutions_table_is_refused_by_name(
+    small_dataset, labelled_only, purpose
+):
     ds = small_dataset
-    with pytest.raises(InvalidInput, match="has no substitutions table"):
-        prepare_offers(dataclasses.replace(ds, substitutions=None))
-    with pytest.raises(InvalidInput, match="has an empty substitutions table"):
-        prepare_offers(dataclasses.replace(ds, substitutions=ds.substitutions.iloc[:0]))
+    with pytest.raises(InvalidInput, match=f"has no substitutions table: {purpose}") as err:
+        offer_rows(dataclasses.replace(ds, substitutions=None), labelled_only=labelled_only)
+    assert err.value.details == {"table": "substitutions"}
+    empty = dataclasses.replace(ds, substitutions=ds.substitutions.iloc[:0])
+    with pytest.raises(InvalidInput, match=f"has an empty substitutions table: {purpose}"):
+        offer_rows(empty, labelled_only=labelled_only)
+
+
+def test_monitoring_keeps_the_unanswered_offers_training_drops(small_dataset):
+    subs = small_dataset.substitutions.copy()
+    unanswered = subs.index[::7]
+    subs["accepted"] = subs["accepted"].astype(object)
+    subs.loc[unanswered, "accepted"] = None
+    ds = dataclasses.replace(small_dataset, substitutions=subs)
+    every, labelled = offer_rows(ds, labelled_only=False), offer_rows(ds, labelled_only=True)
+    assert len(every) == len(subs) and len(labelled) == len(subs) - len(unanswered)
+    assert every["ts"].is_monotonic_increasing
+    answered = every[every["accepted"].notna()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(answered, labelled)

@@ -13,7 +13,7 @@ from models.substitution_feedback import feedback_rows
 from stockpilot.data import load_dataset
 from stockpilot.errors import Conflict, ContractViolation
 from stockpilot.feedback import append_substitutions
-from training.substitution import prepare_offers
+from training.substitution import offer_rows
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_appended_feedback_is_read_by_the_next_training(result, small_data_dir, 
         append_substitutions(data, flipped)
     ds = load_dataset(data)
     assert len(ds.substitutions) == before + len(rows)
-    offers = prepare_offers(ds)
+    offers = offer_rows(ds, labelled_only=True)
     assert set(rows["event_id"]) <= set(offers["event_id"])
 
 

@@ -77,7 +77,7 @@ def test_order_lines_are_cut_where_they_were(small):
 
 
 def test_offer_sets_are_cut_where_they_were(small):
-    offers = substitution_training.prepare_offers(small)
+    offers = substitution_training.offer_rows(small, labelled_only=True)
     groups = offer_set_ids(offers)
     got = substitution_split(offers["ts"], groups)
     want = reference_substitution_split(offers["ts"], groups)
