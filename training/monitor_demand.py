@@ -29,6 +29,7 @@ from features.demand import daily_demand
 from models.distribution import pit_coverage
 from stockpilot.errors import InvalidInput
 from training.demand import metrics
+from training.monitoring import records, report_header
 
 SEGMENTS = ("segment", "location_id", "category")
 
@@ -131,7 +132,6 @@ def demand_block(
 ) -> dict[str, Any]:
     """The report's ``demand`` block from the scored forecasts (``y``, ``mean``, ``pit80``,
     ``date``, ``unique_id`` and the segment columns)."""
-    from training.monitor_run import records
 
     frame = frame.assign(week=pd.to_datetime(frame["date"]).dt.strftime("%G-W%V"))
     return {
@@ -207,12 +207,8 @@ def run(
         pd.DataFrame(block["weeks"]), model=model, version=version, backtest=backtest, rules=rules
     )
     body = {
-        "model": model,
-        "model_version": version,
-        "since": str(since or first),
-        "days": int(frame["date"].nunique()),
-        "lines": len(frame),
-        "reference": None,
+        **report_header(model, version, since=str(since or first), days=frame["date"]),
+        "reference": None,  # a forecaster's inputs are its own past demand: no feature reference
         "demand": block,
         "data_quality": [],
     }

@@ -10,7 +10,6 @@ performance per week and segment, checks master data, writes the report to
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,10 @@ from stockpilot.progress import step
 from stockpilot.settings import Settings, get_settings
 from training import monitoring
 from training.monitor_served import served_block
+from training.monitoring import records
 from training.order_risk import used_tables
 
 MONITOR = Principal(name="system:monitor", role=Role.data_scientist)
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records", double_precision=6))
 
 
 def monitor(
@@ -117,27 +113,12 @@ def monitor(
     if alerts and found:
         opened = _open(found, policy, settings)
     report = {
-        "model": model,
-        "model_version": version,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "since": str(since or served.lines["day"].min()),
-        "days": int(served.lines["day"].nunique()),
-        "lines": len(served.lines),
-        "reference": None
-        if reference is None
-        else {
-            "period": list(reference.period or ()),
-            "features": len(reference.features),
-            "not_monitored": reference.skipped,
-        },
-        "drift": {
-            "q": rules.drift_q,
-            "min_psi": rules.min_psi,
-            "feature_days": len(drifts),
-            "alarms": int(drifts["alarm"].sum()) if len(drifts) else 0,
-            "rows": records(drifts[drifts["alarm"]]) if len(drifts) else [],
-            "by_feature": by_feature(drifts),
-        },
+        **monitoring.report_header(
+            model, version, since=str(since or served.lines["day"].min()), days=served.lines["day"]
+        ),
+        "reference": monitoring.reference_block(reference),
+        "drift": monitoring.drift_block(rules, drifts),
         "calibration": {
             "min_gap": rules.min_calibration_gap,
             "segment_days": len(calibration),
@@ -245,20 +226,6 @@ def served_model(model: str, alias: str = "champion") -> tuple[Any, str, Any, di
     except Exception:  # no evaluation: no training figure to compare with, said in the report
         evaluation = {}
     return served, version.version, reference, evaluation
-
-
-def by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per feature: days tested, days alarmed, the largest PSI and JS (for charts)."""
-    if drifts.empty:
-        return []
-    grouped = drifts.groupby("feature").agg(
-        days=("day", "size"),
-        alarms=("alarm", "sum"),
-        max_psi=("psi", "max"),
-        max_js=("js", "max"),
-        last_psi=("psi", "last"),
-    )
-    return records(grouped.reset_index())
 
 
 def _training_auc(version: str) -> float | None:

@@ -206,7 +206,7 @@ def run(
     from stockpilot.errors import InvalidInput
     from stockpilot.progress import step
     from training import monitoring
-    from training.monitor_run import records, served_model
+    from training.monitor_run import served_model
 
     with step("loading the served model and its monitoring reference"):
         recommender, version, reference, evaluation = served_model(model)
@@ -255,39 +255,18 @@ def run(
         min_gap=rules.min_calibration_gap,
     )
     body = {
-        "model": model,
-        "model_version": version,
-        "since": str(since or tested["day"].min()),
-        "days": int(tested["day"].nunique()),
-        "lines": len(tested),
-        "reference": None
-        if reference is None
-        else {
-            "period": list(reference.period or ()),
-            "features": len(reference.features),
-            "not_monitored": reference.skipped,
-        },
-        "drift": {
-            "q": rules.drift_q,
-            "min_psi": rules.min_psi,
-            "feature_days": len(drifts),
-            "alarms": int(drifts["alarm"].sum()) if len(drifts) else 0,
-            "rows": records(drifts[drifts["alarm"]]) if len(drifts) else [],
-            "by_feature": monitoring_by_feature(drifts),
-        },
+        **monitoring.report_header(
+            model, version, since=str(since or tested["day"].min()), days=tested["day"]
+        ),
+        "reference": monitoring.reference_block(reference),
+        "drift": monitoring.drift_block(rules, drifts),
         "substitution": {
             "training_hit1": training_hit1,
             "training_ece": ((evaluation or {}).get("calibration") or {}).get("ece"),
             "hit1_drop": rules.hit1_drop,
-            "weeks": records(weeks),
-            "segments": {k: records(v) for k, v in segment_tables(tested).items()},
+            "weeks": monitoring.records(weeks),
+            "segments": {k: monitoring.records(v) for k, v in segment_tables(tested).items()},
         },
         "data_quality": [],
     }
     return body, found
-
-
-def monitoring_by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
-    from training.monitor_run import by_feature
-
-    return by_feature(drifts)

@@ -11,6 +11,7 @@ to ``home/monitoring/<model>.json`` for ``GET /v1/monitoring/{model}``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +22,7 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.quality import master_data_findings
+from governance.policy import MonitoringPolicy
 from models import drift, performance
 from models.order_risk_scorer import OrderRiskScorer
 from stockpilot.errors import InvalidInput, NotFound
@@ -276,6 +278,60 @@ def alert_groups(
                 }
             )
     return alerts
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as the report's JSON rows (six significant decimals, NaN as null)."""
+    return json.loads(frame.to_json(orient="records", double_precision=6))
+
+
+def report_header(model: str, version: str, *, since: str, days: pd.Series) -> dict[str, Any]:
+    """What every model's report opens with; ``days``: the day of each line looked at."""
+    return {
+        "model": model,
+        "model_version": version,
+        "since": since,
+        "days": int(days.nunique()),
+        "lines": len(days),
+    }
+
+
+def reference_block(reference: drift.Reference | None) -> dict[str, Any] | None:
+    """The reference the drift was tested against (None: the model was logged without one)."""
+    if reference is None:
+        return None
+    return {
+        "period": list(reference.period or ()),
+        "features": len(reference.features),
+        "not_monitored": reference.skipped,
+    }
+
+
+def drift_block(rules: MonitoringPolicy, drifts: pd.DataFrame) -> dict[str, Any]:
+    """The drift tests of a run: the rule, how many feature-days, the alarmed rows and the
+    per-feature summary the charts draw."""
+    return {
+        "q": rules.drift_q,
+        "min_psi": rules.min_psi,
+        "feature_days": len(drifts),
+        "alarms": int(drifts["alarm"].sum()) if len(drifts) else 0,
+        "rows": records(drifts[drifts["alarm"]]) if len(drifts) else [],
+        "by_feature": by_feature(drifts),
+    }
+
+
+def by_feature(drifts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per feature: days tested, days alarmed, the largest PSI and JS (for charts)."""
+    if drifts.empty:
+        return []
+    grouped = drifts.groupby("feature").agg(
+        days=("day", "size"),
+        alarms=("alarm", "sum"),
+        max_psi=("psi", "max"),
+        max_js=("js", "max"),
+        last_psi=("psi", "last"),
+    )
+    return records(grouped.reset_index())
 
 
 def load_served(model: str, alias: str = "champion") -> tuple[OrderRiskScorer, str, Any]:
