@@ -32,7 +32,7 @@ import pandas as pd
 
 from governance.policy import PromotionPolicy
 from stockpilot.errors import InvalidInput
-from training.promotion_gate import ece_check, judge, log_loss
+from training.promotion_gate import ece_check, holdout_mask, judge, log_loss
 
 INTERVAL = 0.8
 
@@ -54,9 +54,7 @@ def substitution_checks(
     ds = load_dataset(data)
     offers = offer_rows(ds, labelled_only=True)
     groups = offer_set_ids(offers)
-    set_start = offers["ts"].groupby(groups).transform("min")
-    cut = set_start.quantile(1 - cfg.holdout_share)
-    mask = (set_start >= cut).to_numpy()
+    mask = holdout_mask(offers["ts"].groupby(groups).transform("min"), cfg.holdout_share)
     y = offers["accepted"].astype(bool).to_numpy()
     probs = {}
     for alias, version in versions.items():

@@ -281,11 +281,13 @@ def report_sha256(report: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def holdout_mask(order_ts: pd.Series, labelled: np.ndarray, share: float) -> np.ndarray:
-    """The latest ``share`` of labelled lines by order time."""
-    ts = order_ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    cut = np.quantile(ts[labelled], 1 - share)
-    return labelled & (ts >= cut)
+def holdout_mask(ts: pd.Series, share: float, labelled: np.ndarray | None = None) -> np.ndarray:
+    """The latest ``share`` of rows by ``ts`` (of the ``labelled`` ones when given): order
+    risk's lines by order time, substitution's offers by the start of their offer set (a
+    set is never cut in two)."""
+    ns = ts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    among = np.ones(len(ns), dtype=bool) if labelled is None else labelled
+    return among & (ns >= np.quantile(ns[among], 1 - share))
 
 
 def shadow_report(model: str, version: str) -> dict[str, Any] | None:
@@ -315,7 +317,7 @@ def order_risk_checks(
     ds = used_tables(load_dataset(data))
     prepared = prepare(ds)
     y_all = prepared.outcomes["miss"].to_numpy(float)
-    mask = holdout_mask(prepared.orders["order_ts"], ~np.isnan(y_all), cfg.holdout_share)
+    mask = holdout_mask(prepared.orders["order_ts"], cfg.holdout_share, ~np.isnan(y_all))
     fields, state = prepared.take(mask)
     probs = {}
     for alias, version in versions.items():

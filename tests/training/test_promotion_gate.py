@@ -10,7 +10,13 @@ import yaml
 from features.dataset import Dataset
 from governance.evidence import DECISION_COLUMNS, Evidence
 from governance.policy import PolicyError, PromotionPolicy, default_policy_text, parse_policy
-from training.promotion_gate import bootstrap_improvement, compare, log_loss, report_sha256
+from training.promotion_gate import (
+    bootstrap_improvement,
+    compare,
+    holdout_mask,
+    log_loss,
+    report_sha256,
+)
 from training.retrain import merge_evidence
 
 CFG = PromotionPolicy(bootstrap_samples=2000, min_segment_lines=50, segment_tolerance=0.05)
@@ -176,3 +182,18 @@ def test_wape_improvement_resamples_series_and_weighs_by_demand() -> None:
     in_fast = series < 10
     assert fast["champion_wape"] == pytest.approx(e_champ[in_fast].sum() / y[in_fast].sum())
     assert fast["lines"] == 200 and table["passed"]
+
+
+def test_the_holdout_is_the_latest_share_of_labelled_lines_or_of_whole_offer_sets() -> None:
+    ts = pd.Series(pd.date_range("2024-01-01", periods=100, freq="h")).sample(
+        frac=1, random_state=0
+    )
+    labelled = np.arange(100) % 4 != 0
+    mask = holdout_mask(ts, 0.2, labelled)
+    assert not mask[~labelled].any()
+    latest = ts[labelled].sort_values().index[-15:]  # 20 % of 75 labelled lines
+    assert set(ts.index[mask]) == set(latest)
+    sets = np.repeat(np.arange(20), 5)  # offer sets of five, every offer at its set's start
+    start = pd.Series(pd.date_range("2024-01-01", periods=20, freq="D")[sets])
+    held = holdout_mask(start, 0.3)
+    assert held.sum() == 30 and set(sets[held]) == set(range(14, 20))
