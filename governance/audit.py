@@ -23,7 +23,7 @@ it, so a deleted tail is found too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -159,6 +159,28 @@ def list_events(
         query = query.where(AuditEventRow.kind == kind)
     rows = session.scalars(query.order_by(AuditEventRow.seq).limit(min(limit, 1000)))
     return [AuditEvent.from_row(row) for row in rows]
+
+
+def subject_events(
+    session: Session, subject_type: str, ids: Iterable[str], kinds: tuple[str, ...]
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """The ``kinds`` of events about each of these subjects, as (kind, payload) in ``seq``
+    order; asked 500 ids at a time (an IN list has a size limit)."""
+    wanted = sorted(set(ids))
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(AuditEventRow.subject_id, AuditEventRow.kind, AuditEventRow.payload)
+            .where(
+                AuditEventRow.subject_type == subject_type,
+                AuditEventRow.subject_id.in_(wanted[start : start + 500]),
+                AuditEventRow.kind.in_(kinds),
+            )
+            .order_by(AuditEventRow.seq)
+        )
+        for subject_id, kind, payload in rows:
+            found.setdefault(subject_id, []).append((kind, orjson.loads(payload)))
+    return found
 
 
 def get_event(session: Session, seq: int) -> AuditEvent | None:

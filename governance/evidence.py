@@ -23,6 +23,7 @@ import orjson
 import pandas as pd
 from sqlalchemy import select
 
+from governance import audit
 from governance.events import fulfillments_frame, outcomes_since
 from governance.routing import Kind
 from governance.store.engine import Database
@@ -83,18 +84,9 @@ class SubstitutionEvidence:
 
 def _created(session: Any, ids: set[str]) -> dict[str, dict[str, Any]]:
     """``recommendation.created`` payloads by recommendation id."""
-    out: dict[str, dict[str, Any]] = {}
-    chunk = sorted(ids)
-    for start in range(0, len(chunk), 500):
-        rows = session.execute(
-            select(AuditEventRow.subject_id, AuditEventRow.payload).where(
-                AuditEventRow.kind == "recommendation.created",
-                AuditEventRow.subject_type == "recommendation",
-                AuditEventRow.subject_id.in_(chunk[start : start + 500]),
-            )
-        ).all()
-        out.update({sid: orjson.loads(payload) for sid, payload in rows})
-    return out
+    created = ("recommendation.created",)
+    trails = audit.subject_events(session, "recommendation", ids, created)
+    return {rid: trail[0][1] for rid, trail in trails.items()}
 
 
 def collect_substitution(db: Database) -> SubstitutionEvidence:

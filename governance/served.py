@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from governance.store.tables import AuditEventRow, QueueItemRow, RecommendationRow
+from governance import audit
+from governance.store.tables import QueueItemRow, RecommendationRow
 
 CREATED, FEEDBACK = "recommendation.created", "substitution.feedback"
 
@@ -51,21 +51,9 @@ def served(session: Session, kind: str, *, model_name: str | None = None) -> lis
     if model_name is not None:
         query = query.where(RecommendationRow.model_name == model_name)
     rows = session.execute(query).all()
-    ids = [rec.id for rec, _ in rows]
-    events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
-        found = session.execute(
-            select(AuditEventRow.subject_id, AuditEventRow.kind, AuditEventRow.payload)
-            .where(
-                AuditEventRow.subject_type == "recommendation",
-                AuditEventRow.subject_id.in_(part),
-                AuditEventRow.kind.in_((CREATED, FEEDBACK)),
-            )
-            .order_by(AuditEventRow.seq)
-        )
-        for subject_id, event_kind, payload in found:
-            events.setdefault(subject_id, []).append((event_kind, orjson.loads(payload)))
+    events = audit.subject_events(
+        session, "recommendation", (rec.id for rec, _ in rows), (CREATED, FEEDBACK)
+    )
     out = []
     for rec, status in rows:
         trail = events.get(rec.id, [])

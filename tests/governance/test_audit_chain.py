@@ -119,6 +119,35 @@ def test_appends_are_contiguous_and_verify(db: Database):
     assert (result.ok, result.count) == (True, 5)
 
 
+def test_subject_events_are_each_subjects_wanted_kinds_in_seq_order(db: Database):
+    subjects = [f"s{i:03d}" for i in range(501)]  # one more than an IN list is asked at once
+    with db.write() as session:
+
+        def add(kind: str, subject: str, i: int, subject_type: str = "test") -> None:
+            audit.append(
+                session,
+                kind=kind,
+                actor=ALICE,
+                subject_type=subject_type,
+                subject_id=subject,
+                payload={"i": i},
+            )
+
+        for i, subject in enumerate(subjects):
+            add("test.event", subject, i)
+        add("test.other", "s000", -1)
+        add("test.unwanted", "s000", -2)
+        add("test.event", "s001", -3, subject_type="other")
+    with db.read() as session:
+        found = audit.subject_events(
+            session, "test", [*subjects, "s000", "nobody"], ("test.event", "test.other")
+        )
+    assert sorted(found) == subjects
+    assert found["s000"] == [("test.event", {"i": 0}), ("test.other", {"i": -1})]
+    assert found["s001"] == [("test.event", {"i": 1})]
+    assert found["s500"] == [("test.event", {"i": 500})]
+
+
 def test_update_and_delete_are_refused_by_the_database(db: Database):
     _append(db, 2)
     for statement in (
