@@ -101,7 +101,12 @@ def test_the_challenger_searches_the_stock_the_champion_saw_and_a_new_routing_is
     inventory = services.live.inventory
     body = SubstitutesIn(**request_for(services.settings, qty=1))
     result = recommender.recommend(
-        body.customer_id, body.item_id, body.qty, body.location_id, inventory=inventory
+        body.customer_id,
+        body.item_id,
+        body.qty,
+        body.location_id,
+        inventory=inventory,
+        unit_price=body.unit_price,
     )
     assert result.substitutes
     policy = services.policy.get()

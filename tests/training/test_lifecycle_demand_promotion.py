@@ -1,5 +1,5 @@
 """A demand challenger that honestly passes the gate, is approved by a second data
-scientist and becomes champion; serving's shadow counts show in the gate report.
+scientist and becomes champion; serving's shadow counts of it show in the gate report.
 
 Demand here is driven by promotions, a known-future column (``promo``) that a statistical
 baseline cannot follow: on a promoted day a series sells four times its weekday level.
@@ -117,6 +117,39 @@ def promoted_dataset(directory: Path, n_items: int = 8, seed: int = 5) -> Path:
     return directory
 
 
+def shadow_one_run(settings: Settings, data: Path, day: pd.Timestamp):
+    """What serving does for a sampled replenishment run while v2 is the challenger: the
+    champion's suggestions of ``day``, then the challenger's, compared (serving/shadow.py)."""
+    import copy
+
+    from features.inventory import InventoryPositions
+    from governance.policy import parse_policy
+    from models import replenishment_run
+    from models.replenishment import ReplenishmentPolicy
+    from serving.model_store import ModelStore
+    from serving.shadow import Shadow
+    from serving.shadow_demand import DemandKind, decide
+    from stockpilot.data import load_dataset
+
+    store = ModelStore(settings.model_cache_dir)
+    champion = store.load_alias("demand", "champion")
+    shadow = Shadow(settings.shadow_dir, DemandKind())
+    shadow.load(lambda: store.load_alias("demand", "challenger"), champion.version)
+    assert shadow.active and shadow.version == "2"
+    plan = replenishment_run.PlanningData.from_dataset(load_dataset(data))
+    forecaster = copy.deepcopy(champion.impl.forecaster)
+    demand = replenishment_run.forecast_demand(plan, forecaster, day.date())
+    positions = InventoryPositions.from_inventory(plan.inventory, day)
+    rule = ReplenishmentPolicy()
+    rows = replenishment_run.suggestions(plan, demand, rule, positions).to_dict("records")
+    policy = parse_policy(default_policy_text())
+    decisions = [decide(row, policy) for row in rows]
+    snap = shadow.snapshot(plan, positions, rule, demand.planning, rows, decisions, share=1.0)
+    shadow.score([snap], policy)
+    assert shadow.errors == 0
+    return shadow
+
+
 @pytest.mark.slow
 def test_a_demand_challenger_that_follows_promotions_passes_and_is_promoted(
     settings: Settings, tmp_path: Path, monkeypatch
@@ -145,9 +178,16 @@ def test_a_demand_challenger_that_follows_promotions_passes_and_is_promoted(
     assert challenger["registered"]["version"] == "2"
     assert challenger["gate"]["passed"], challenger["gate"]  # it beats its baselines
 
+    shadowed = shadow_one_run(settings, full, last)
     gated = run("models", "gate", "demand", "--key", alice, "--data", str(full))
     report = json.loads(gated.stdout)
     assert report["passed"], report["failures"]
+    # What serving's shadow scoring counted for v2 is in the report (not a check).
+    assert report["shadow"]["model"] == "demand" and report["shadow"]["challenger_version"] == "2"
+    assert report["shadow"]["scored"] == shadowed.scored > 0
+    assert report["shadow"]["flip_rate"] == shadowed.flips / shadowed.scored
+    # The champion never saw a promotion: the challenger orders for the promoted days ahead.
+    assert report["shadow"]["median_relative_qty_change"] > 0
     assert gated.exit_code == 0, gated.output
     assert report["holdout"]["days"] == HOLDOUT and report["holdout"]["series"] == 8
     assert report["improvement"]["ci95"][0] > 0  # over series, champion − challenger WAPE
