@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -166,6 +167,11 @@ class InventoryPositions:
             for k in self._by_item.get(item_id, ())
         }
 
+    def stock_of(self, item_ids: Iterable[str]) -> StockSnapshot:
+        """The available stock of ``item_ids`` at every location, copied now: what a reader
+        off the event loop looks up instead of these live positions (shadow scoring)."""
+        return StockSnapshot({str(i): self.available_by_location(str(i)) for i in item_ids})
+
     def update(self, item_id: str, location_id: str, **fields: float | pd.Timestamp | None) -> None:
         """Set some fields of a position (creating it when new); unknown fields are refused."""
         unknown = set(fields) - set(self.FIELDS) - {"in_transit_eta"}
@@ -207,3 +213,18 @@ class InventoryPositions:
             }
         )
         return out.assign(available=available(out))
+
+
+class StockSnapshot:
+    """Available stock of a few items per location, frozen at one moment: the lookups of
+    :class:`InventoryPositions` a substitute search makes (``available``,
+    ``available_by_location``), answered from a copy that later events do not change."""
+
+    def __init__(self, by_item: dict[str, dict[str, float]]) -> None:
+        self._by_item = by_item
+
+    def available(self, item_id: str, location_id: str) -> float:
+        return self._by_item.get(item_id, {}).get(location_id, 0.0)
+
+    def available_by_location(self, item_id: str) -> dict[str, float]:
+        return dict(self._by_item.get(item_id, {}))

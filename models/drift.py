@@ -353,15 +353,20 @@ def test_day(
     ]
 
 
-def calibration_z(miss: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+def calibration_z(
+    miss: np.ndarray, p: np.ndarray, weight: np.ndarray | None = None
+) -> tuple[float, float]:
     """Observed minus expected misses over their null standard deviation, and the gap
-    in miss rate: a calibrated model's lines miss with probability ``p`` each."""
+    in miss rate: a calibrated model's lines miss with probability ``p`` each. With
+    ``weight`` (the audit slice's inverse inclusion probabilities) both are the weighted
+    sums': Σ w (miss − p) / √Σ w² p (1 − p) and Σ w (miss − p) / Σ w."""
     miss, p = np.asarray(miss, dtype=float), np.asarray(p, dtype=float)
-    variance = float(np.sum(p * (1.0 - p)))
+    w = np.ones_like(p) if weight is None else np.asarray(weight, dtype=float)
+    variance = float(np.sum(w**2 * p * (1.0 - p)))
     if len(p) == 0 or variance <= 0:
         return 0.0, 0.0
-    gap = float(miss.sum() - p.sum())
-    return gap / np.sqrt(variance), gap / len(p)
+    gap = float(np.sum(w * (miss - p)))
+    return gap / np.sqrt(variance), gap / float(w.sum())
 
 
 def calibration_dispersion(z: np.ndarray) -> float:

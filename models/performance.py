@@ -83,7 +83,9 @@ def metrics(
         "mean_p": float(p.mean()) if len(p) else float("nan"),
         "auc": weighted_auc(yk, pk, wk),
         "brier": realised_brier,
-        "ece": expected_calibration_error(yk, pk) if known.any() else float("nan"),
+        "ece": expected_calibration_error(yk, pk, sample_weight=wk)
+        if known.any()
+        else float("nan"),
         "expected_auc": expected_auc(p),
         "expected_brier": expected_brier(p),
     }

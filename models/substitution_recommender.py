@@ -21,7 +21,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from features.inventory import InventoryPositions
+from features.inventory import InventoryPositions, StockSnapshot
 from features.substitution import SubstitutionFeatures, history_keys
 from features.substitution_catalog import ItemCatalog
 from models.substitution import AcceptanceModel, Reason
@@ -152,7 +152,7 @@ class SubstitutionRecommender:
         ids: np.ndarray,
         qty: float,
         location_id: str,
-        inventory: InventoryPositions,
+        inventory: InventoryPositions | StockSnapshot,
         other: bool,
     ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
         """Local availability, where each candidate's stock is, how much, and which are kept."""
@@ -178,7 +178,7 @@ class SubstitutionRecommender:
         location_id: str,
         need_by: date | datetime | str | None = None,
         *,
-        inventory: InventoryPositions,
+        inventory: InventoryPositions | StockSnapshot,
         n: int = 5,
         ts: date | datetime | str | None = None,
         unit_price: float | None = None,
@@ -230,6 +230,14 @@ class SubstitutionRecommender:
             n_candidates=len(cand_all),
             substitutes=subs,
         )
+
+    def candidate_items(self, customer_id: str, item_id: str) -> list[str]:
+        """The items a search for ``item_id`` looks at before the stock filter (whose stock
+        a snapshot for a later search must hold); none for an unknown item."""
+        o = self.features.catalog_.index.get(str(item_id))
+        if o is None:
+            return []
+        return self.features.catalog_.item_ids[self._candidates(str(customer_id), o)].tolist()
 
     def _candidates(self, customer_id: str, o: int) -> np.ndarray:
         """The item's candidates, then the active items this customer buys in its category."""

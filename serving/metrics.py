@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -53,6 +53,11 @@ class Metrics:
         ``counters``: metric name → (attribute, help), e.g. :data:`COMMITS`.
         """
         self.registry.register(_ReadAtScrape(source, counters))
+
+    def watch_shadows(self, shadows: Mapping[str, object]) -> None:
+        """Export every model's shadow counts, labelled by model and challenger version
+        (``shadows``: :class:`serving.shadow.Shadow` by model name), read at scrape time."""
+        self.registry.register(_Shadows(shadows))
 
     def watch_live(self, live: object) -> None:
         """Export the live state's open order lines, read at scrape time (``live``: a
@@ -131,6 +136,22 @@ SHADOW = {
     ),
 }
 
+SHADOW_BY_MODEL = {
+    "stockpilot_shadow_cases": (
+        "scored",
+        "Cases the model's challenger decided too (orders, substitute searches, series of "
+        "replenishment runs; serving/shadow.py).",
+    ),
+    "stockpilot_shadow_case_flips": (
+        "flips",
+        "Shadow-scored cases the challenger would have decided differently.",
+    ),
+    "stockpilot_shadow_errors": (
+        "errors",
+        "Shadow scorings that failed (the request never saw it).",
+    ),
+}
+
 LIMITS = {
     "stockpilot_rate_limited": ("limited", "Requests refused with 429 by the per-key rate limit."),
 }
@@ -144,6 +165,25 @@ class _ReadAtScrape(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         for name, (attribute, documentation) in self.counters.items():
             yield CounterMetricFamily(name, documentation, getattr(self.source, attribute))
+
+
+class _Shadows(Collector):
+    def __init__(self, shadows: Mapping[str, object]) -> None:
+        self.shadows = shadows
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        labels = ["model", "version"]
+        families = {
+            attribute: CounterMetricFamily(name, documentation, labels=labels)
+            for name, (attribute, documentation) in SHADOW_BY_MODEL.items()
+        }
+        for model, shadow in self.shadows.items():
+            version = getattr(shadow, "version", None)
+            if version is None:
+                continue
+            for attribute, family in families.items():
+                family.add_metric([model, str(version)], getattr(shadow, attribute))
+        yield from families.values()
 
 
 class _OpenLines(Collector):

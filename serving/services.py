@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from governance import direct_writes
@@ -31,8 +32,9 @@ from serving.model_store import ModelStore
 from serving.planning import PlanningView
 from serving.ratelimit import RateLimiter
 from serving.scoring import OrderBatcher
-from serving.shadow import MODEL as SHADOWED
-from serving.shadow import Shadow
+from serving.shadow import OrderRiskKind, Shadow
+from serving.shadow_demand import DemandKind
+from serving.shadow_substitution import SubstitutionKind
 from stockpilot.errors import NotReady, Unauthorized
 from stockpilot.settings import Settings
 from stockpilot.tracking import MODEL_NAMES
@@ -113,7 +115,8 @@ class Services:
     scoring: OrderBatcher = field(default_factory=OrderBatcher)
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(1000.0, 2000.0))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    shadow: Shadow | None = None  # the order-risk challenger, scored off the request path
+    # Per model, its challenger, scored off the request path (serving/shadow.py).
+    shadows: dict[str, Shadow] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -163,20 +166,26 @@ class Services:
         services.metrics.watch_monitoring(settings.home, MODEL_NAMES)
         services.policy.refresh(reads)
         services.models_changed()
-        services.shadow = Shadow(settings.shadow_dir)
-        services.metrics.watch(services.shadow, SHADOW)
+        for kind in (OrderRiskKind(), SubstitutionKind(), DemandKind()):
+            services.shadows[kind.model] = Shadow(settings.shadow_dir, kind)
+        services.metrics.watch(services.shadows[OrderRiskKind.model], SHADOW)
+        services.metrics.watch_shadows(services.shadows)
         services.load_shadow()
         return services
 
+    @property
+    def shadow(self) -> Shadow | None:
+        """Order risk's shadow (the first one shadowed; its counters keep their names)."""
+        return self.shadows.get(OrderRiskKind.model)
+
     def load_shadow(self) -> None:
-        """(Re)load the order-risk challenger for shadow scoring (start-up and reload)."""
-        if self.shadow is None:
-            return
-        try:
-            champion = self.models.get(SHADOWED).version
-        except NotReady:
-            champion = None
-        self.shadow.load(lambda: self.models.load_alias(SHADOWED, "challenger"), champion)
+        """(Re)load every model's challenger for shadow scoring (start-up and reload)."""
+        for name, shadow in self.shadows.items():
+            try:
+                champion = self.models.get(name).version
+            except NotReady:
+                champion = None
+            shadow.load(partial(self.models.load_alias, name, "challenger"), champion)
 
     @property
     def ready(self) -> bool:

@@ -12,7 +12,7 @@ home ``H`` (through :class:`governance.reads.Reads`), and joins it to what happe
   are weighted as ``docs/monitoring.md`` says: a reviewed order counts 1, an audit-slice
   order 1 / ``monitoring.audit_slice_share``, any other auto-released order is not
   tracked (its outcome, if posted, is counted but left out of the realised figures, so
-  that they estimate everything the model released); ECE is unweighted. CBPE (expected
+  that they estimate everything the model released); ECE with the same weights. CBPE (expected
   AUC and Brier) covers every served line. Per served model version and ISO week.
 - **substitution**: each stored substitution recommendation's substitutes and their
   P(accept), joined to the feedback recorded about it (``substitution.feedback``: what
@@ -21,7 +21,8 @@ home ``H`` (through :class:`governance.reads.Reads`), and joins it to what happe
   (:func:`training.monitor_substitution.metrics`) per model version and week, over all
   feedback; beside them the *tracked* figures, weighted like order risk's: a reviewed
   recommendation counts 1, an auto-offered one in the audit slice (tagged by serving,
-  ``explanation.audit_slice``) 1 / ``monitoring.audit_slice_share``, other auto-offers 0.
+  ``explanation.audit_slice``) 1 / ``monitoring.audit_slice_share``, other auto-offers 0
+  (accept rate, hit@1, ECE and the calibration test z, gap of P(accept)).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import performance
+from models import drift, performance
+from models.reliability import expected_calibration_error
 from training import monitor_substitution
 
 KIND = {"order-risk": "order_risk", "substitution": "substitution"}
@@ -164,13 +166,20 @@ def substitution_offers(
 
 
 def tracked(offers: pd.DataFrame) -> dict[str, Any]:
-    """Accept rate and hit@1 on switch occasions of the tracked offer sets (weight > 0,
-    with feedback), each set weighted by its recommendation's weight."""
+    """Accept rate, hit@1 on switch occasions, ECE and the calibration test of the tracked
+    offer sets (weight > 0, with feedback), each set weighted by its recommendation's
+    weight."""
     known = offers[(offers["weight"] > 0) & offers["accepted"].notna()]
     if known.empty:
-        return {"tracked_sets": 0, "tracked_accept_rate": None, "tracked_hit1": None}
+        return {
+            "tracked_sets": 0,
+            **dict.fromkeys(("tracked_accept_rate", "tracked_hit1", "tracked_ece")),
+            **dict.fromkeys(("tracked_calibration_z", "tracked_calibration_gap")),
+        }
     w = known["weight"].to_numpy(float)
-    accept_rate = float(np.sum(w * known["accepted"].to_numpy(float)) / w.sum())
+    y, p = known["accepted"].to_numpy(float), known["p_accept"].to_numpy(float)
+    accept_rate = float(np.sum(w * y) / w.sum())
+    z, gap = drift.calibration_z(y, p, w)
     subs = known[known["substitute"]].assign(row=np.arange(int(known["substitute"].sum())))
     ranked = subs.sort_values(["set", "p_accept", "row"], ascending=[True, False, True])
     by_set = ranked.groupby("set", sort=False)
@@ -182,6 +191,9 @@ def tracked(offers: pd.DataFrame) -> dict[str, Any]:
         "tracked_sets": int(known["set"].nunique()),
         "tracked_accept_rate": accept_rate,
         "tracked_hit1": float((weight * hit).sum() / occasions) if occasions > 0 else None,
+        "tracked_ece": expected_calibration_error(y, p, sample_weight=w),
+        "tracked_calibration_z": z,
+        "tracked_calibration_gap": gap,
     }
 
 

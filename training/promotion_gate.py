@@ -17,8 +17,10 @@ are compared on the order-risk cost metric, log loss per line. The challenger pa
 The report is JSON with its sha256 (of the canonical JSON, without the hash), logged to
 the challenger's MLflow run as ``gate_report.json`` and tagged on its version. When serving
 has shadow-scored the challenger (``serving/shadow.py``), the report shows the share of
-live orders it would have routed differently (``shadow.flip_rate``); it informs the
-approver and is not a pass/fail check.
+live cases it would have decided differently (``shadow.flip_rate``: orders routed
+otherwise, substitute searches with another routing or best substitute, replenishment
+series ordered or routed otherwise) and the model's own measures of the gap; it informs
+the approver and is not a pass/fail check.
 """
 
 from __future__ import annotations
@@ -297,9 +299,11 @@ def shadow_report(model: str, version: str) -> dict[str, Any] | None:
 
     path = get_settings().shadow_dir / f"{model}-v{version}.json"
     try:
-        return json.loads(path.read_text())
+        counted = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    counted.pop("kept", None)  # what serving restores its running measures from
+    return counted
 
 
 def order_risk_checks(

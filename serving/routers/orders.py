@@ -103,12 +103,12 @@ async def score_orders(
         decision = route(order_risk_of(risk, order_value(order)), policy)
         scored.append((order, lines, risk, decision))
     # The challenger's sample: what the champion saw, before anything is recorded.
-    shadow = services.shadow
+    shadow = services.shadows.get(MODEL)
     snapshots = []
     if shadow is not None and shadow.active:
         share = policy.promotion.shadow_share
         for order, lines, risk, decision in scored:
-            snap = shadow.snapshot(lines, state, risk, decision, order_value(order), share)
+            snap = shadow.snapshot(lines, state, risk, decision, order_value(order), share=share)
             if snap is not None:
                 snapshots.append(snap)
 

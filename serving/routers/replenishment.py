@@ -4,16 +4,15 @@ each routed by value (auto-approve, one or two planner approvals) and audited.""
 from __future__ import annotations
 
 import asyncio
-import math
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.background import BackgroundTask
 
 from features.inventory import InventoryPositions
 from governance.access import Permission, Principal
 from governance.command_units import plain
 from governance.recommendations import ModelOutput
-from governance.routing import Replenishment, route
 from models import replenishment_run
 from models.replenishment import ReplenishmentPolicy
 from serving import writes
@@ -25,6 +24,7 @@ from serving.schemas.replenishment import (
     SuggestionListItem,
     SuggestionListOut,
 )
+from serving.shadow_demand import decide, number
 from stockpilot.errors import ContractViolation, InvalidInput, NotReady
 
 router = APIRouter(prefix="/v1/replenishment", tags=["replenishment"])
@@ -50,14 +50,6 @@ AUDITED = (
     "days_of_cover",
     "days_of_cover_after",
 )
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 @router.post(
@@ -102,9 +94,15 @@ async def run(
         raise InvalidInput(f"replenishment run: {err}") from None
     as_of = suggestions["as_of"].iloc[0].date() if len(suggestions) else demand.planning.date()
     rows = suggestions.to_dict("records")
-    routed = []
-    for row in rows:
-        routed.append(route(Replenishment(_number(row.get("value"))), policy))
+    routed = [decide(row, policy) for row in rows]
+    # The challenger's sample: what these suggestions were computed from (serving/shadow.py).
+    shadow = services.shadows.get(MODEL)
+    snap = None
+    if shadow is not None and shadow.active:
+        share = policy.promotion.shadow_share
+        snap = shadow.snapshot(
+            data, positions, planning, demand.planning, rows, routed, share=share
+        )
 
     suggestions_out = []
     for row, decision in zip(rows, routed, strict=True):
@@ -118,14 +116,14 @@ async def run(
                     features=plain({k: row.get(k) for k in AUDITED}),  # no NumPy to the writer
                     explanation={"reason": row.get("reason"), "as_of": str(as_of)},
                     quantity=float(row["suggested_qty"]),
-                    unit_value=_number(row.get("unit_cost")),
+                    unit_value=number(row.get("unit_cost")),
                 ),
                 decision,
                 {
                     "item_id": row["item_id"],
                     "location_id": row["location_id"],
                     "suggested_qty": float(row["suggested_qty"]),
-                    "value": _number(row["value"]),
+                    "value": number(row["value"]),
                     "reason": row.get("reason"),
                     "locations": [row["location_id"]],
                 },
@@ -133,12 +131,12 @@ async def run(
                     "item_id": row["item_id"],
                     "location_id": row["location_id"],
                     "suggested_qty": float(row["suggested_qty"]),
-                    "value": _number(row.get("value")),
+                    "value": number(row.get("value")),
                     "available": float(row["available"]),
                     "projected_available": float(row["projected_available"]),
                     "reorder_point": float(row["reorder_point"]),
                     "lead_time_days": float(row["lead_time_days"]),
-                    "days_of_cover": _number(row.get("days_of_cover")),
+                    "days_of_cover": number(row.get("days_of_cover")),
                     "reason": str(row.get("reason", "")),
                 },
             )
@@ -151,14 +149,18 @@ async def run(
             "model": {"name": MODEL, "version": model.version},
             "auto_approved": sum(d.action.value == "auto_approve" for d in routed),
             "queued": sum(d.queue is not None for d in routed),
-            "total_value": sum(_number(r.get("value")) or 0.0 for r in rows),
+            "total_value": sum(number(r.get("value")) or 0.0 for r in rows),
         },
         retry=writes.retry_key(request, principal, idempotency_key, body),
     )
     if not committed.replayed:
         for decision in routed:
             services.metrics.decisions.labels("replenishment", decision.action.value).inc()
-    return writes.response(committed)
+    response = writes.response(committed)
+    if snap is not None and shadow is not None and not committed.replayed:
+        # After the response is sent, in a worker thread: the challenger's forecast too.
+        response.background = BackgroundTask(shadow.score, [snap], policy)
+    return response
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
+from starlette.background import BackgroundTask
 
 from governance.access import Permission, Principal
 from governance.command_units import Committed, plain
@@ -15,14 +16,7 @@ from governance.commands import RetryKey
 from governance.policy import Policy
 from governance.reads import Reads
 from governance.recommendations import ModelOutput
-from governance.routing import (
-    Action,
-    Decision,
-    NoSubstitute,
-    Substitution,
-    in_audit_slice,
-    route,
-)
+from governance.routing import Action, Decision, in_audit_slice
 from models.substitution_feedback import feedback_rows, result_from
 from models.substitution_recommender import Substitute
 from serving import writes
@@ -30,17 +24,11 @@ from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
 from serving.services import Services
+from serving.shadow_substitution import decide
 from stockpilot.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
 MODEL = "substitution"
-
-
-def margin_loss(sub: Substitute, unit_price: float | None) -> float | None:
-    """Margin given up per unit, as a share of the original price (``None``: unknown)."""
-    if sub.margin_delta is None or not unit_price:
-        return None
-    return max(0.0, -sub.margin_delta) / unit_price
 
 
 @router.post(
@@ -71,19 +59,23 @@ async def substitutes(
     body: SubstitutesIn,
     idempotency_key: IdempotencyKey = None,
 ):
-    committed, top = await search_substitutes(
+    committed, top, shadowed = await search_substitutes(
         services, principal, body, writes.retry_key(request, principal, idempotency_key, body)
     )
     if not committed.replayed:
         services.metrics.decisions.labels("substitution", top.action.value).inc()
-    return writes.response(committed)
+    response = writes.response(committed)
+    response.background = shadowed
+    return response
 
 
 async def search_substitutes(
     services: Services, principal: Principal, body: SubstitutesIn, retry: RetryKey | None = None
-) -> tuple[Committed, Decision]:
+) -> tuple[Committed, Decision, BackgroundTask | None]:
     """The substitute search (API and workbench): rank from live stock, route the best
-    substitute by policy, record it; the committed answer and that decision."""
+    substitute by policy, record it; the committed answer, that decision and, when the
+    request is in the challenger's shadow sample, the task that scores it after the
+    response (``serving/shadow.py``)."""
     model = services.models.get(MODEL)
     policy = services.policy.get()
     result = model.impl.recommender.recommend(
@@ -98,13 +90,15 @@ async def search_substitutes(
         context=body.context,
         other_locations=body.other_locations,
     )
-    decisions = [
-        route(Substitution(s.p_accept, margin_loss(s, result.unit_price)), policy)
-        for s in result.substitutes
-    ]
-    # The request is decided by its best substitute; none in stock → sales must look.
-    top = decisions[0] if decisions else route(NoSubstitute(), policy)
+    decisions, top = decide(result, policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
+    # The challenger's sample: the stock it will look at, copied before anything changes.
+    shadow = services.shadows.get(MODEL)
+    snap = None
+    if shadow is not None and shadow.active:
+        snap = shadow.snapshot(
+            body, subject, result, top, services.live.inventory, share=policy.promotion.shadow_share
+        )
     payload = plain(jsonable_encoder(result.to_dict()))  # naive datetimes as ISO text
 
     committed = await services.commands.record_substitutes(
@@ -155,7 +149,10 @@ async def search_substitutes(
         },
         retry=retry,
     )
-    return committed, top
+    if snap is None or shadow is None or committed.replayed:
+        return committed, top, None
+    # After the response is sent, in a worker thread: off the request's critical path.
+    return committed, top, BackgroundTask(shadow.score, [snap], policy)
 
 
 def audit_slice(decision: Decision, subject: str, order_id: str | None, policy: Policy) -> bool:

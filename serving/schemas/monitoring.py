@@ -82,6 +82,13 @@ class SubstitutionWeekOut(BaseModel):
         None, description="Accept rate of the tracked sets, the audit slice weighted 1/share."
     )
     tracked_hit1: Figure = Field(None, description="hit@1 of the tracked sets, weighted.")
+    tracked_ece: Figure = Field(None, description="ECE of the tracked sets, weighted.")
+    tracked_calibration_z: Figure = Field(
+        None, description="Σ w (accepted − p) / √Σ w² p (1 − p) over the tracked offers."
+    )
+    tracked_calibration_gap: Figure = Field(
+        None, description="Weighted realised minus expected accept rate of the tracked offers."
+    )
 
 
 class SubstitutionOut(BaseModel):
@@ -145,6 +152,9 @@ class ServedOut(BaseModel):
     tracked_sets: int | None = None
     tracked_accept_rate: Figure = None
     tracked_hit1: Figure = None
+    tracked_ece: Figure = None
+    tracked_calibration_z: Figure = None
+    tracked_calibration_gap: Figure = None
     weeks: list[ServedOrderWeekOut | SubstitutionWeekOut] = Field(
         description="Per served model version and ISO week."
     )

@@ -238,11 +238,13 @@ async def find_substitutes(
         need_by=date.fromisoformat(promised) if promised else None,
         order_id=ranking.reference(item) if item.kind == "order_risk" else None,
     )
-    committed, _ = await search_substitutes(services, user.principal, body)
+    committed, _, shadowed = await search_substitutes(services, user.principal, body)
     found = orjson.loads(committed.content)
-    return _item_response(
+    response = _item_response(
         request, user, reads, item_id, extra={"found": found, "found_line": line_no}
     )
+    response.background = shadowed
+    return response
 
 
 @router.post("/recommendations/{recommendation_id}/feedback")

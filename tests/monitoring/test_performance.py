@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from models import performance
@@ -91,3 +92,28 @@ def test_the_audit_slice_is_a_deterministic_random_share_of_orders():
     miss = rng.random(len(ids)) < 0.1
     slice_rate = miss[np.array(tagged)].mean()
     assert abs(slice_rate - miss.mean()) < 0.03
+
+
+def test_served_ece_weighs_each_line_like_auc_and_brier():
+    """Two bins. Reviewed lines weigh 1, audit-slice lines 1 / share = 4, other auto-released
+    lines 0 (the 0.35 line would fill a third bin if its weight were ignored)."""
+    p = np.array([0.1, 0.1, 0.8, 0.8, 0.35])
+    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
+    w = np.array([1.0, 4.0, 1.0, 4.0, 0.0])
+    m = performance.metrics(p, y, w)
+    # bin 0.1: observed (0·1 + 1·4) / 5 = 0.8, |0.1 − 0.8| = 0.7, weight 5 of 10;
+    # bin 0.8: observed (1·1 + 0·4) / 5 = 0.2, |0.8 − 0.2| = 0.6, weight 5 of 10.
+    assert m["ece"] == pytest.approx(0.5 * 0.7 + 0.5 * 0.6)
+    # Unweighted, the same five lines: bins 0.1 and 0.8 observe 0.5, bin 0.35 observes 1.
+    assert performance.metrics(p, y)["ece"] == pytest.approx((2 * 0.4 + 2 * 0.3 + 0.65) / 5)
+
+
+def test_the_weighted_reliability_table_refuses_what_it_cannot_weigh():
+    from models.reliability import reliability
+
+    with pytest.raises(ValueError, match="sample_weight must be finite and >= 0"):
+        reliability(np.array([0.0, 1.0]), np.array([0.2, 0.4]), sample_weight=np.array([1, -1]))
+    with pytest.raises(ValueError, match="differ in length"):
+        reliability(np.array([0.0, 1.0]), np.array([0.2, 0.4]), sample_weight=np.array([1.0]))
+    with pytest.raises(ValueError, match="y_true must hold 0/1"):
+        reliability(np.array([0.0, 2.0]), np.array([0.2, 0.4]))

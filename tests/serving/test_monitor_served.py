@@ -212,6 +212,14 @@ def test_substitution_tracked_figures_weigh_the_audit_slice_by_its_inverse_share
     (week,) = block["weeks"]
     assert week["tracked_hit1"] == pytest.approx(4 / 5)
     assert week["labelled"] == 6  # every answered offer, unweighted, beside the tracked figures
+    # ECE over the tracked offers, one per bin: R1's weigh 1 (|0.7 − 0|, |0.2 − 1|), R2's 4
+    # (|0.6 − 1|, |0.3 − 0|); unweighted it would be (0.7 + 0.8 + 0.4 + 0.3) / 4 = 0.55.
+    assert block["tracked_ece"] == pytest.approx((0.7 + 0.8 + 4 * 0.4 + 4 * 0.3) / 10)
+    assert week["tracked_ece"] == pytest.approx(block["tracked_ece"])
+    # The calibration test: Σ w (y − p) = −0.7 + 0.8 + 4·0.4 − 4·0.3 = 0.5 over
+    # √Σ w² p (1 − p) = √(0.21 + 0.16 + 16·0.24 + 16·0.21); unweighted z would be 0.2 / √0.82.
+    assert block["tracked_calibration_gap"] == pytest.approx(0.5 / 10)
+    assert block["tracked_calibration_z"] == pytest.approx(0.5 / np.sqrt(0.37 + 16 * 0.45))
     untagged = substitution_block(served, None, share=0.0)  # no slice: reviewed only
     assert untagged["tracked_sets"] == 1 and untagged["tracked_hit1"] == 0.0
 
