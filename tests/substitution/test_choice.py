@@ -13,6 +13,7 @@ from features.substitution_choice import (
     relation_names,
     text_rank,
 )
+from models.substitution_reasons import describe
 
 # One relation (same brand): R = [1, same_brand].
 NAMES = ["same_brand"]
@@ -109,3 +110,17 @@ def test_prior_variance_must_be_positive():
     customer, ts, R, y = brand_offers(2)
     with pytest.raises(ValueError, match="prior_variance"):
         CustomerChoice(prior_variance=0.0).fit(NAMES, R, customer, ts, y)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("customer_choice_margin", 0.8, "past choices (brand, price, attributes) favour"),
+        ("customer_choice_margin", -0.8, "weigh against"),
+        ("customer_choice_vs_set_best", 0.0, "the best fit among the offers"),
+        ("customer_choice_vs_set_best", -1.0, "weaker fit"),
+        ("customer_choice_vs_set_mean", 0.5, "better than the other offers"),
+    ],
+)
+def test_choice_features_have_reasons_in_words(name, value, text):
+    assert text in describe(name, value, {})
