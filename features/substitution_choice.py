@@ -26,7 +26,8 @@ the margin minus the set's highest and minus the set's mean (the logged offer se
 training, the request's candidates at serving), as for purchase loyalty.
 
 Measured on medium `standard`/`loyalty`/`routes`/`drift`, seeds 7 and 11: hit@1 on switch
-occasions +0.005 to +0.011 on `standard` and `drift` (docs/substitution.md).
+occasions +0.005 to +0.011 on `standard` and `drift`, `loyalty` and `routes` within noise
+(docs/substitution.md).
 """
 
 from __future__ import annotations
