@@ -8,8 +8,10 @@ customer attributes (``segment``, ``tier``, ``region``) and every ``x_*`` column
 columns key the customer's own acceptance history per relation to the original
 (:mod:`features.substitution_taste`): personal taste, which no pair feature can carry.
 The customer's purchases in ``orders`` give its loyalty to the offered item and brand
-(:mod:`features.substitution_loyalty`), and the other offers of the same short line the
-comparison the customer makes (:mod:`features.substitution_offerset`).
+(:mod:`features.substitution_loyalty`), the other offers of the same short line the
+comparison the customer makes (:mod:`features.substitution_offerset`), and a per-customer
+logistic regression on the pair relations the customer's weights on all of them at once
+(:mod:`features.substitution_choice`).
 
 Training (a frame of logged offers) and serving (one request, numpy only) build the
 feature matrix through the same functions: :meth:`ItemCatalog.pair_features` and
@@ -24,6 +26,15 @@ import numpy as np
 import pandas as pd
 
 from features.substitution_catalog import DIFF_CLIP, ItemCatalog, _codes
+from features.substitution_choice import (
+    CHOICE_FEATURES,
+    CustomerChoice,
+    choice_features,
+    order_steps,
+    relation_matrix,
+    relation_names,
+    text_rank,
+)
 from features.substitution_context import offer_set_ids, order_context, stock_context
 from features.substitution_history import STATISTICS, AcceptanceHistory
 from features.substitution_loyalty import PurchaseLoyalty
@@ -43,7 +54,7 @@ __all__ = [
     "stock_context",
 ]
 
-FEATURE_SET_VERSION = "substitution-v4"
+FEATURE_SET_VERSION = "substitution-v5"
 CUSTOMER_ATTRIBUTES = ("segment", "tier", "region")
 STOCK_COVER_CLIP = 20.0
 
@@ -80,6 +91,8 @@ class SubstitutionFeatures:
     # A model pickled before substitution-v3 has neither: it is served with its own columns.
     loyalty_: PurchaseLoyalty | None = None
     offer_set_: OfferSetContext = OfferSetContext.none()
+    # Nor has one pickled before substitution-v5 the customer choice model.
+    choice_: CustomerChoice | None = None
 
     def __init__(self, history_smoothing: Mapping[str, float] | None = None) -> None:
         self.history_smoothing = history_smoothing
@@ -121,9 +134,23 @@ class SubstitutionFeatures:
                 orders, catalog.index, catalog.category, catalog.brand, catalog.list_price
             )
         self.offer_set_ = OfferSetContext().fit(offers, self.x_numeric_, self.loyalty_names())
+        unique = items.drop_duplicates("item_id").reset_index(drop=True)  # catalogue order
+        self.choice_ranks_ = {a: text_rank(unique[a]) for a in self.catalog_.categorical_attrs}
+        names = relation_names(
+            self.catalog_.pair_feature_names(), list(self.choice_ranks_), self.x_numeric_
+        )
+        o, j = self._frame_items(offers)
+        self.choice_ = CustomerChoice().fit(
+            names,
+            self.relations(o, j, self._frame_pairs(o, j), self._frame_x_numeric(offers), names),
+            offers["customer_id"].to_numpy(),
+            offers["ts"].to_numpy(),
+            offers["accepted"].to_numpy(),
+        )
         self.feature_names_in_ = [
             *self.catalog_.pair_feature_names(),
             *self.history_.feature_names(),
+            *self.choice_names(),
             *self.loyalty_names(),
             *self.offer_set_.feature_names_,
             "urgency_days",
@@ -174,6 +201,32 @@ class SubstitutionFeatures:
         pair = self.catalog_.pair_features(np.where(known, o, 0), np.where(known, j, 0))
         return {k: np.where(known, v, np.nan) for k, v in pair.items()}
 
+    def _frame_x_numeric(self, offers: pd.DataFrame) -> dict[str, np.ndarray]:
+        n = len(offers)
+        return {
+            c: offers[c].to_numpy(dtype=float) if c in offers.columns else np.full(n, np.nan)
+            for c in self.x_numeric_
+        }
+
+    def relations(
+        self,
+        o: np.ndarray,
+        j: np.ndarray,
+        pair: Mapping[str, np.ndarray],
+        x_numeric: Mapping[str, np.ndarray],
+        names: list[str] | None = None,
+    ) -> np.ndarray:
+        """The customer choice model's relation matrix of offers (catalogue positions ``o``,
+        ``j``, -1 unknown; ``names``: the fitted ones)."""
+        known = (o >= 0) & (j >= 0)
+        steps = order_steps(self.choice_ranks_, np.maximum(o, 0), np.maximum(j, 0))
+        steps = {k: np.where(known, v, np.nan) for k, v in steps.items()}
+        names = self.choice_.names_ if names is None else names
+        return relation_matrix(names, {**pair, **steps}, x_numeric)
+
+    def choice_names(self) -> list[str]:
+        return [] if self.choice_ is None else list(CHOICE_FEATURES)
+
     def loyalty_names(self) -> list[str]:
         return [] if self.loyalty_ is None else list(self.loyalty_.feature_names_)
 
@@ -202,6 +255,7 @@ class SubstitutionFeatures:
         self,
         pair: Mapping[str, np.ndarray],
         history: Mapping[str, np.ndarray],
+        choice: Mapping[str, np.ndarray],
         loyalty: Mapping[str, np.ndarray],
         offer_set: Mapping[str, np.ndarray],
         urgency_days: np.ndarray,
@@ -213,6 +267,7 @@ class SubstitutionFeatures:
         columns = [
             *(pair[name] for name in self.catalog_.pair_feature_names()),
             *(history[name] for name in self.history_.feature_names()),
+            *(choice[name] for name in self.choice_names()),
             *(loyalty[name] for name in self.loyalty_names()),
             *(offer_set[name] for name in self.offer_set_.feature_names_),
             urgency_days,
@@ -268,10 +323,8 @@ class SubstitutionFeatures:
             cover = np.where(qty > 0, cover, np.nan)
         else:
             cover = np.full(n, np.nan)
-        x_numeric = {
-            c: offers[c].to_numpy(dtype=float) if c in offers.columns else np.full(n, np.nan)
-            for c in self.x_numeric_
-        }
+        x_numeric = self._frame_x_numeric(offers)
+        choice = self._frame_choice(offers, items, pair, x_numeric, point_in_time)
         x_cols = list(x_numeric.values())
         for col, vocab in self.x_vocab_.items():
             raw = offers[col] if col in offers.columns else pd.Series([None] * n)
@@ -282,9 +335,32 @@ class SubstitutionFeatures:
             cust.map(self.customer_codes_[c]).to_numpy(dtype=float) for c in self.customer_vocab_
         ]
         matrix = self.assemble(
-            pair, history, loyalty, offer_set, urgency, cover, x_cols, customer_cols
+            pair, history, choice, loyalty, offer_set, urgency, cover, x_cols, customer_cols
         )
         return pd.DataFrame(matrix, columns=self.feature_names_in_, index=offers.index)
+
+    def _frame_choice(
+        self,
+        offers: pd.DataFrame,
+        items: tuple[np.ndarray, np.ndarray],
+        pair: Mapping[str, np.ndarray],
+        x_numeric: Mapping[str, np.ndarray],
+        point_in_time: bool,
+    ) -> dict[str, np.ndarray]:
+        """Customer choice features of offers: before each offer's ts, or as of now."""
+        if self.choice_ is None:
+            return {}
+        R = self.relations(*items, pair, x_numeric)
+        customer = offers["customer_id"].astype(str).to_numpy()
+        if point_in_time:
+            margin = self.choice_.point_in_time(
+                R, customer, offers["ts"].to_numpy(), offers["accepted"].to_numpy()
+            )
+        else:
+            margin = np.zeros(len(offers))
+            for c, rows in pd.Series(customer).groupby(customer, sort=False).indices.items():
+                margin[rows] = self.choice_.current(str(c), R[rows])
+        return choice_features(margin, offer_set_ids(offers))
 
     def loyalty_frame(
         self, offers: pd.DataFrame, orders: pd.DataFrame | None = None

@@ -57,6 +57,16 @@ def describe(name: str, value: float, labels: Mapping[str, Sequence[str]]) -> st
         return f"this customer accepts {_pct(value)} of offers with this brand change"
     if name == "customer_price_accept_rate":
         return f"this customer accepts {_pct(value)} of offers with this price direction"
+    if name == "customer_choice_margin":
+        lean = "favour" if value > 0 else "weigh against"
+        return f"this customer's past choices (brand, price, attributes) {lean} this offer"
+    if name == "customer_choice_vs_set_best":
+        if value >= 0:
+            return "the best fit among the offers to this customer's past choices"
+        return "a weaker fit to this customer's past choices than the best offer"
+    if name == "customer_choice_vs_set_mean":
+        better = "better" if value > 0 else "less well"
+        return f"fits this customer's past choices {better} than the other offers"
     if name.startswith("customer_") and name.endswith(TASTE_SUFFIXES):
         relation = name.removeprefix("customer_").removesuffix("_accept_rate")
         attr, kind = relation.rsplit("_", 1)

@@ -24,6 +24,7 @@ import pandas as pd
 from features.inventory import InventoryPositions, StockSnapshot
 from features.substitution import SubstitutionFeatures, history_keys
 from features.substitution_catalog import ItemCatalog
+from features.substitution_choice import choice_features
 from models.substitution import AcceptanceModel, Reason
 from models.substitution_reasons import top_reasons
 from stockpilot.errors import InvalidInput, NotFound
@@ -283,7 +284,14 @@ class SubstitutionRecommender:
         urgency = np.full(m, np.nan if due is None else (due - now) / DAY)
         customer = [np.full(m, c) for c in fs.customer_codes(str(customer_id))]
         x_columns = fs.x_values(context, m)
-        return fs.assemble(pair, history, loyalty, offer_set, urgency, cover, x_columns, customer)
+        choice = {}
+        if fs.choice_ is not None:  # x_values lists the numeric x_* columns first
+            x_numeric = dict(zip(fs.x_numeric_, x_columns, strict=False))
+            R = fs.relations(np.full(m, o), cand, pair, x_numeric)
+            choice = choice_features(fs.choice_.current(str(customer_id), R), np.zeros(m))
+        return fs.assemble(
+            pair, history, choice, loyalty, offer_set, urgency, cover, x_columns, customer
+        )
 
     def _substitute(
         self,

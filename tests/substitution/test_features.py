@@ -97,7 +97,8 @@ def test_feature_set_names_follow_the_available_columns():
         full.feature_names_in_
     )
     assert "x_display" in full.feature_names_in_ and "x_channel" in full.categorical_features_
-    assert full.version == "substitution-v4"
+    assert full.version == "substitution-v5"
+    assert {"customer_choice_margin", "customer_choice_vs_set_best"} <= set(full.feature_names_in_)
     assert {
         "customer_attr_colour_same_accept_rate",
         "customer_attr_colour_value_accept_rate",
