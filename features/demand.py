@@ -250,10 +250,12 @@ class DemandFeatureSet:
     """
 
     name: str = "demand-daily"
-    version: str = "1"
+    version: str = "2"
     lags: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)
     date_features: tuple[str, ...] = ("dayofweek", "day", "month", "dayofyear")
     static: tuple[str, ...] = ("category", "location_id", "segment")
+    # A closure-day flag from the holidays the history shows closed (features/calendar.py).
+    closures: bool = True
     # Enough history for the longest window (lag 7 + 91 days) and the slowest EWM.
     keep_last_n: int = 182
 

@@ -73,6 +73,8 @@ def fit_combination(past: pd.DataFrame, min_rows: int = MIN_ROWS) -> Combination
     end by the cutoff of the window the weights are for).
     """
     part = past.dropna(subset=["y", "mean_lgbm", "mean_ets"])
+    if "calendar_factor" in part.columns:  # closed days: neither part knew the calendar
+        part = part[part["calendar_factor"] == 1.0]
     if part.empty:
         return Combination()
     cols = [part[c].to_numpy(dtype=float) for c in ("y", "mean_lgbm", "mean_ets")]

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.calendar import ClosureCalendar
 from features.demand import (
     FEATURES,
     STATIC_COLUMNS,
@@ -163,6 +164,7 @@ class DemandForecaster:
         self.exog_ = fit_exog(daily)
         frame = self._frame(daily)
         fs = self.feature_set
+        self.calendar_ = ClosureCalendar.fit(daily) if fs.closures else ClosureCalendar()
         self.mlf_ = MLForecast(
             models={"lgbm": self._lgbm()},
             freq="D",
@@ -208,6 +210,12 @@ class DemandForecaster:
         """LightGBM/AutoETS weights per segment, fitted on earlier forecasts (training)."""
         self.combination_ = combination
         return self
+
+    def calendar_factor(self, dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+        """What the forecast of each day is multiplied by: the closure depth on a closing
+        holiday (features/calendar.py), else 1 (also for a model pickled before it)."""
+        calendar = getattr(self, "calendar_", None)
+        return calendar.factor(dates) if calendar is not None else np.ones(len(dates))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "mlf_"):
@@ -300,15 +308,17 @@ class DemandForecaster:
         )
         out["horizon"] = (out["date"] - self.last_date_).dt.days.astype(int)
         out = out.sort_values(["unique_id", "horizon"]).reset_index(drop=True)
+        out["calendar_factor"] = self.calendar_factor(out["date"])
         if getattr(self, "ets_", None) is None:  # fitted without AutoETS (or before it existed)
-            out["mean"] = out["mean_lgbm"]
+            out["mean"] = out["mean_lgbm"] * out["calendar_factor"]
             return out
         order = list(dict.fromkeys(out["unique_id"]))
         out["mean_ets"] = self.ets_.forecast(order, h)
         segment = out["unique_id"].map(self.series_.set_index("unique_id")["segment"])
-        out["mean"] = self.combination_.apply(
+        blend = self.combination_.apply(
             out["mean_lgbm"].to_numpy(), out["mean_ets"].to_numpy(), segment.to_numpy()
         )
+        out["mean"] = blend * out["calendar_factor"].to_numpy()
         return out
 
     def predict_next_day(self, daily: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
@@ -332,6 +342,7 @@ class DemandForecaster:
         )
         X = X[X["ds"] >= pd.Timestamp(start)]
         mean = self.mlf_.models_["lgbm"].predict(_snap_tiny_std(X[self.feature_names_in_].copy()))
+        mean = np.asarray(mean, dtype=float) * self.calendar_factor(X["ds"])
         return pd.DataFrame(
             {
                 "unique_id": X["unique_id"].astype(str).to_numpy(),

@@ -234,6 +234,8 @@ class BacktestResult:
                 f["mean_ets"].to_numpy()[rows],
                 segment.to_numpy()[rows],
             )
+        if "calendar_factor" in f.columns:  # closing holidays (DemandForecaster.predict_mean)
+            mean *= f["calendar_factor"].to_numpy(dtype=float)
         self.forecasts = f.assign(mean=mean)
         return self
 
@@ -290,7 +292,7 @@ def run_backtest(
         actual, on=["unique_id", "date"], how="left"
     )
     cols = ["window", "cutoff", "origin", "unique_id", "date", "horizon", "mean", "y"]
-    cols += [c for c in ("mean_lgbm", "mean_ets") if c in forecasts.columns]
+    cols += [c for c in ("mean_lgbm", "mean_ets", "calendar_factor") if c in forecasts.columns]
     nd_cols = ["unique_id", "date", "mean", "window"]
     next_frame = (
         pd.concat(next_day, ignore_index=True) if next_day else pd.DataFrame(columns=nd_cols)

@@ -174,6 +174,8 @@ def train(
             "days": int(daily["date"].nunique()),
             "last_date": str(final.last_date_.date()),
             "exogenous": final.exog_.features,
+            # The closing holidays the history shows (features/calendar.py); none: no flag.
+            "calendar": final.calendar_.to_dict(),
         }
         evaluation["timings"] = timings
         # Every baseline in the report competes, the intermittent methods (ADIDA,
