@@ -74,7 +74,7 @@ def monitor(
     span = reference.span if reference is not None else 1
     start = None if since is None else since - timedelta(days=span - 1)
     with step("scoring the order lines with the served model"):
-        served = monitoring.served_lines(ds, scorer, start)
+        scored = monitoring.served_lines(ds, scorer, start)
     rules = policy.monitoring
     if reference is None:
         drifts = pd.DataFrame(columns=list(monitoring.drift.DriftRow.__dataclass_fields__))
@@ -82,16 +82,16 @@ def monitor(
     else:
         with step("testing drift per feature-day and calibration per segment-day"):
             drifts = monitoring.drift_by_day(
-                served, reference, q=rules.drift_q, min_psi=rules.min_psi, since=since
+                scored, reference, q=rules.drift_q, min_psi=rules.min_psi, since=since
             )
             calibration = monitoring.calibration_by_day(
-                served, reference, q=rules.drift_q, min_gap=rules.min_calibration_gap, since=since
+                scored, reference, q=rules.drift_q, min_gap=rules.min_calibration_gap, since=since
             )
-    tested = served.lines[served.lines["day"] >= str(since)] if since else served.lines
-    served = monitoring.ServedLines(
-        tested.reset_index(drop=True), served.X[tested.index.to_numpy()], served.names
+    tested = scored.lines[scored.lines["day"] >= str(since)] if since else scored.lines
+    scored = monitoring.ServedLines(
+        tested.reset_index(drop=True), scored.X[tested.index.to_numpy()], scored.names
     )
-    weeks = monitoring.weekly_performance(served)
+    weeks = monitoring.weekly_performance(scored)
     training_auc = _training_auc(version)
     if training_auc is not None:
         weeks.attrs["auc_reference"] = training_auc
@@ -115,7 +115,7 @@ def monitor(
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **monitoring.report_header(
-            model, version, since=str(since or served.lines["day"].min()), days=served.lines["day"]
+            model, version, since=str(since or scored.lines["day"].min()), days=scored.lines["day"]
         ),
         "reference": monitoring.reference_block(reference),
         "drift": monitoring.drift_block(rules, drifts),
@@ -128,7 +128,7 @@ def monitor(
         "performance": {
             "training_auc": training_auc,
             "weeks": records(weeks),
-            "segments": {k: records(v) for k, v in monitoring.segment_performance(served).items()},
+            "segments": {k: records(v) for k, v in monitoring.segment_performance(scored).items()},
         },
         "data_quality": quality,
         "served": stored,

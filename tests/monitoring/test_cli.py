@@ -70,6 +70,7 @@ def test_report_only_run_tests_every_day_after_the_reference(world):
     assert "order_weekday" in report["reference"]["not_monitored"]
     assert report["drift"]["feature_days"] > 50 * report["reference"]["features"]
     assert report["queue"] == {"opened": [], "already_open": []}
+    assert report["served"] is None  # no --home: the store is not read (an unmigrated one fails)
     weeks = pd.DataFrame(report["performance"]["weeks"])
     assert weeks["week"].is_monotonic_increasing and (weeks["expected_auc"] > 0.5).all()
     assert set(report["performance"]["segments"]) >= {"carrier_id", "location_id"}
