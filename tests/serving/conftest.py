@@ -4,7 +4,7 @@ Demand is trained with :func:`tests.quick_models.demand` (one backtest window, L
 alone): serving needs a registered champion, not the best forecast. Training happens once
 per test run (:func:`tests.conftest.built_once`: the first xdist worker trains while the
 others wait, then all share the MLflow store read-only). Each test gets its own SQLite
-database, live state and app, built by the real lifespan code.
+database, model cache, live state and app, built by the real lifespan code.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from governance.keys import create_key
 from governance.store.engine import Database
 from governance.store.migrate import upgrade
 from serving.app import create_app
+from serving.model_store import ModelStore
 from serving.services import Services
 from stockpilot.settings import Settings, get_settings
 from tests.conftest import built_once
@@ -57,6 +58,10 @@ def _train_all(home: Path, empty_mlflow_store: Path) -> None:
             )
             registered = evaluation["registered"]
             assert registered["alias"] == "champion", f"{name}: gate refused {evaluation['gate']}"
+        # Each test's model cache starts as a copy of this one: the registry still resolves
+        # every champion, and MLflow's file-by-file download (~3 s a test) happens once.
+        cached = ModelStore(home / "model-cache").load()
+        assert not cached.errors, cached.errors
         db = Database(f"sqlite:///{home / 'template.db'}")
         upgrade(db)
         db.dispose()
@@ -79,11 +84,13 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: P
 
 @pytest.fixture
 def serving_settings(trained_home: Path, tmp_path: Path, monkeypatch) -> Iterator[Settings]:
-    """Settings on the shared models, with this test's own database, cache and data copy."""
+    """Settings on the shared models, with this test's own database, model cache (a copy
+    of the shared home's, filled once) and data copy."""
     db_path = tmp_path / "stockpilot.db"
     shutil.copyfile(trained_home / "template.db", db_path)
     data = tmp_path / "data"
     shutil.copytree(trained_home / "data", data)
+    shutil.copytree(trained_home / "model-cache", tmp_path / "model-cache")
     env = {
         "STOCKPILOT_HOME": str(tmp_path),
         "STOCKPILOT_MLFLOW_TRACKING_URI": f"sqlite:///{trained_home / 'mlflow.db'}",
