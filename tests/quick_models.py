@@ -12,11 +12,11 @@ from training.demand.train import train_backtest
 
 
 def demand(horizon: int = 28, n_windows: int = 1) -> TrainConfig:
-    """Demand's default run on the small world takes ~3 min on one thread: three backtest
-    windows with a per-series AutoETS fitted in each (the combination), and the policy
-    replay at five service levels. One window, LightGBM alone, 40 trees and the replay at
-    the policy's own target take ~30 s there, and the model still passes the champion gate
-    (the serving fixture checks that it did)."""
+    """Demand's default run on the small world spends ~185 s in its stages on one thread:
+    three backtest windows with a per-series AutoETS fitted in each (the combination), and
+    the policy replay at five service levels. One window, LightGBM alone, 40 trees and the
+    replay at the policy's own target spend ~27 s there, and the model still passes the
+    champion gate (the serving fixture checks that it did)."""
     return TrainConfig(
         backtest=train_backtest(horizon=horizon, n_windows=n_windows),
         model={"combine_ets": False, "n_estimators": 40},
