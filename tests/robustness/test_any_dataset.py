@@ -43,18 +43,6 @@ ISOLATED = (
 )
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An initialised, empty MLflow store: examples start from a copy (creating the
-    schema costs seconds, copying the file nothing)."""
-    from stockpilot import tracking
-
-    home = tmp_path_factory.mktemp("empty-store")
-    with fresh_home(home):
-        tracking.client().search_experiments()
-    return home / "mlflow.db"
-
-
 @contextmanager
 def fresh_home(home: Path, store: Path | None = None) -> Iterator[None]:
     """Runtime state under ``home`` for one example, its MLflow store a copy of ``store``."""
@@ -164,8 +152,11 @@ EXPECTED = {
 @example(recipe=ISSUE_14)
 @example(recipe=BARE)
 @example(recipe=NO_STOCK)
-def test_every_command_succeeds_or_names_the_problem(empty_store: Path, recipe: Recipe) -> None:
-    with tempfile.TemporaryDirectory() as tmp, fresh_home(Path(tmp) / "var", empty_store):
+def test_every_command_succeeds_or_names_the_problem(
+    empty_mlflow_store: Path, recipe: Recipe
+) -> None:
+    # Each example's store is a copy of the run's empty one (tests/conftest.py).
+    with tempfile.TemporaryDirectory() as tmp, fresh_home(Path(tmp) / "var", empty_mlflow_store):
         outcome = run_commands(recipe, Path(tmp))
     if recipe in EXPECTED:
         assert outcome == {**dict.fromkeys(outcome, True), **EXPECTED[recipe]}

@@ -1,14 +1,15 @@
 """Serving fixtures: three real models trained once on small data, a fresh store per test.
 
-Training happens once per test run (an exclusive file lock lets the first xdist worker
-train while the others wait, then all share the MLflow store read-only). Each test gets
-its own SQLite database, live state and app, built by the real lifespan code.
+Demand is trained with :func:`tests.quick_models.demand` (one backtest window, LightGBM
+alone): serving needs a registered champion, not the best forecast. Training happens once
+per test run (:func:`tests.conftest.built_once`: the first xdist worker trains while the
+others wait, then all share the MLflow store read-only). Each test gets its own SQLite
+database, model cache, live state and app, built by the real lifespan code.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import shutil
@@ -27,15 +28,18 @@ from governance.keys import create_key
 from governance.store.engine import Database
 from governance.store.migrate import upgrade
 from serving.app import create_app
+from serving.model_store import ModelStore
 from serving.services import Services
 from stockpilot.settings import Settings, get_settings
+from tests.conftest import built_once
 
 ADMIN = Principal("cli:test", Role.admin)
 
 
-def _train_all(home: Path) -> None:
+def _train_all(home: Path, empty_mlflow_store: Path) -> None:
     from training.simulator import simulate, write
 
+    shutil.copyfile(empty_mlflow_store, home / "mlflow.db")
     env = {"STOCKPILOT_HOME": str(home), "STOCKPILOT_TRAIN_THREADS": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -44,9 +48,20 @@ def _train_all(home: Path) -> None:
     try:
         write(simulate("small", seed=1), home / "data")
         from stockpilot.bootstrap import trainers
+        from tests import quick_models
 
+        options = {"demand": {"config": quick_models.demand()}}
         for name, train in trainers().items():
-            train(home / "data", report=home / "reports" / f"{name}.json", alias="champion")
+            report = home / "reports" / f"{name}.json"
+            evaluation = train(
+                home / "data", report=report, alias="champion", **options.get(name, {})
+            )
+            registered = evaluation["registered"]
+            assert registered["alias"] == "champion", f"{name}: gate refused {evaluation['gate']}"
+        # Each test's model cache starts as a copy of this one: the registry still resolves
+        # every champion, and MLflow's file-by-file download (~3 s a test) happens once.
+        cached = ModelStore(home / "model-cache").load()
+        assert not cached.errors, cached.errors
         db = Database(f"sqlite:///{home / 'template.db'}")
         upgrade(db)
         db.dispose()
@@ -60,33 +75,22 @@ def _train_all(home: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trained_home(tmp_path_factory: pytest.TempPathFactory, empty_mlflow_store: Path) -> Path:
     """A runtime home with a small dataset and three champion models (shared, read-only)."""
-    # Shared by the xdist workers of this run (their base temps are siblings); a run without
-    # xdist keeps it to itself: the parent of its base temp holds every run's, of any code.
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if base.name.startswith("popen-gw") else base
-    home = root / "serving-home"
-    with open(root / "serving-home.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not (home / "ready").exists():
-                shutil.rmtree(home, ignore_errors=True)
-                home.mkdir()
-                _train_all(home)
-                (home / "ready").write_text("ok")
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return home
+    return built_once(
+        tmp_path_factory, "serving-home", lambda home: _train_all(home, empty_mlflow_store)
+    )
 
 
 @pytest.fixture
 def serving_settings(trained_home: Path, tmp_path: Path, monkeypatch) -> Iterator[Settings]:
-    """Settings on the shared models, with this test's own database, cache and data copy."""
+    """Settings on the shared models, with this test's own database, model cache (a copy
+    of the shared home's, filled once) and data copy."""
     db_path = tmp_path / "stockpilot.db"
     shutil.copyfile(trained_home / "template.db", db_path)
     data = tmp_path / "data"
     shutil.copytree(trained_home / "data", data)
+    shutil.copytree(trained_home / "model-cache", tmp_path / "model-cache")
     env = {
         "STOCKPILOT_HOME": str(tmp_path),
         "STOCKPILOT_MLFLOW_TRACKING_URI": f"sqlite:///{trained_home / 'mlflow.db'}",
