@@ -131,6 +131,20 @@ def dominant_driver(drivers: Mapping[str, float]) -> str | None:
     return max(ranked)[2] if ranked else None
 
 
+def shown(value: float, *thresholds: float) -> tuple[str, ...]:
+    """``value`` and ``thresholds`` with the fewest decimals (2 to 6) that keep each
+    threshold apart from the value and non-zero thresholds non-zero, so a reason never
+    reads "0.35 is below review_at 0.35" nor a 0.0001 threshold as "0.00"."""
+    numbers = (value, *thresholds)
+    for digits in range(2, 7):
+        text = tuple(f"{x:.{digits}f}" for x in numbers)
+        apart = all(t != text[0] or x == value for x, t in zip(thresholds, text[1:], strict=True))
+        visible = all(float(t) != 0 or x == 0 for x, t in zip(thresholds, text[1:], strict=True))
+        if apart and visible:
+            return text
+    return tuple(f"{x:.6g}" for x in numbers)
+
+
 def _check_unit(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:  # also rejects NaN
         raise InvalidInput(f"{name}: {value!r} is not a probability in [0, 1]", **{name: value})
@@ -167,8 +181,8 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
             cfg.hold_queue,
             "order_risk.hold_at",
             cfg.hold_at,
-            f"miss probability {p:.2f} is at or above hold_at {cfg.hold_at:.2f}: "
-            f"hold for a decision in {cfg.hold_queue}",
+            "miss probability {} is at or above hold_at {}: ".format(*shown(p, cfg.hold_at))
+            + f"hold for a decision in {cfg.hold_queue}",
         )
     flagged = [f for f in DriverFamily if f.value in rec.flags and f in cfg.flag_queues]
     if flagged:
@@ -195,15 +209,17 @@ def _route_order_risk(rec: OrderRisk, policy: Policy) -> Decision:
             queue,
             "order_risk.review_at",
             cfg.review_at,
-            f"miss probability {p:.2f} is between review_at {cfg.review_at:.2f} and "
-            f"hold_at {cfg.hold_at:.2f}, {why}",
+            "miss probability {} is between review_at {} and hold_at {}, ".format(
+                *shown(p, cfg.review_at, cfg.hold_at)
+            )
+            + why,
         )
     return decide(
         Action.release,
         None,
         "order_risk.review_at",
         cfg.review_at,
-        f"miss probability {p:.2f} is below review_at {cfg.review_at:.2f}: release",
+        "miss probability {} is below review_at {}: release".format(*shown(p, cfg.review_at)),
     )
 
 
@@ -233,7 +249,9 @@ def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
             policy,
             "substitution.auto_offer_at",
             cfg.auto_offer_at,
-            f"acceptance probability {p:.2f} is below auto_offer_at {cfg.auto_offer_at:.2f}",
+            "acceptance probability {} is below auto_offer_at {}".format(
+                *shown(p, cfg.auto_offer_at)
+            ),
         )
     if rec.margin_loss is None:
         return _substitution_review(
@@ -258,8 +276,8 @@ def _route_substitution(rec: Substitution, policy: Policy) -> Decision:
         policy.version,
         0,
         None,
-        f"acceptance probability {p:.2f} ≥ {cfg.auto_offer_at:.2f} and margin loss "
-        f"{rec.margin_loss:.1%} ≤ {cfg.max_margin_loss:.1%}: offer automatically",
+        "acceptance probability {} ≥ {} and margin loss ".format(*shown(p, cfg.auto_offer_at))
+        + f"{rec.margin_loss:.1%} ≤ {cfg.max_margin_loss:.1%}: offer automatically",
     )
 
 

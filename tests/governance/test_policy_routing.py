@@ -188,3 +188,22 @@ def test_a_decision_and_its_principal_pickle_whole(recommendation):
     assert pickle.loads(pickle.dumps(decision)) == decision
     assert pickle.loads(pickle.dumps(principal)) == principal
     assert pickle.loads(pickle.dumps(Principal("ops", Role.admin))).key_id is None
+
+
+def test_reasons_keep_a_value_and_its_threshold_apart():
+    """Two decimals made "0.35 is below review_at 0.35" of 0.3496 and showed a 0.0001
+    threshold (the demo policy's) as 0.00; the reason must say what the comparison saw."""
+    from governance.routing import shown
+
+    released = route(OrderRisk(probability=0.3496), POLICY)
+    assert released.action == Action.release
+    assert "miss probability 0.3496 is below review_at 0.3500" in released.reason
+    assert (
+        "0.62 is between review_at 0.35 and hold_at 0.70"
+        in route(OrderRisk(probability=0.62), POLICY).reason
+    )
+    assert shown(0.00005, 0.0001) == ("0.00005", "0.00010")
+    assert shown(0.0, 0.0) == ("0.00", "0.00")
+    assert shown(0.5, 0.5) == ("0.50", "0.50")
+    offered = route(Substitution(acceptance_probability=0.6, margin_loss=0.01), POLICY)
+    assert offered.reason.startswith("acceptance probability 0.60 ≥ ")
