@@ -91,7 +91,7 @@ def order_risk_lines(served: list[Any], outcomes: pd.DataFrame, share: float) ->
 
 
 def order_risk_block(served: list[Any], outcomes: pd.DataFrame, share: float) -> dict[str, Any]:
-    from training.monitor_run import records
+    from training.monitoring import records
 
     lines = order_risk_lines(served, outcomes, share)
     weeks = performance.table(lines, by=["model_version", "week"]) if len(lines) else pd.DataFrame()
@@ -200,7 +200,7 @@ def tracked(offers: pd.DataFrame) -> dict[str, Any]:
 def substitution_block(
     served: list[Any], items: pd.DataFrame | None, share: float = 0.0
 ) -> dict[str, Any]:
-    from training.monitor_run import records
+    from training.monitoring import records
 
     offers = substitution_offers(served, items, share)
     weeks = (
