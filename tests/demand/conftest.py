@@ -71,10 +71,15 @@ def daily(demand_table: pd.DataFrame) -> pd.DataFrame:
 
 def write_tiny_dataset(directory: Path, n_days: int = 200, n_items: int = 6) -> Path:
     """A minimal contract dataset on disk around :func:`synthetic_demand` (seconds to fit)."""
+    demand = synthetic_demand(n_items=n_items, n_days=n_days)
+    return write_demand_dataset(directory, demand, synthetic_items(n_items))
+
+
+def write_demand_dataset(directory: Path, demand: pd.DataFrame, items: pd.DataFrame) -> Path:
+    """The contract tables around a ``demand`` table and its ``items``: one order per item
+    (its first day with demand), one customer, stock of 100 at the series' locations."""
     from stockpilot.data import write_tables
 
-    demand = synthetic_demand(n_items=n_items, n_days=n_days)
-    items = synthetic_items(n_items)
     first = demand[demand["qty"] > 0].drop_duplicates("item_id").reset_index(drop=True)
     orders = pd.DataFrame(
         {
@@ -89,22 +94,16 @@ def write_tiny_dataset(directory: Path, n_days: int = 200, n_items: int = 6) -> 
             "promised_date": first["date"] + pd.Timedelta(days=3),
         }
     )
+    stocked = demand.drop_duplicates("item_id")[["item_id", "location_id"]]
     tables = {
         "items": items,
-        "locations": pd.DataFrame({"location_id": ["L1", "L2"]}),
+        "locations": pd.DataFrame({"location_id": sorted(demand["location_id"].unique())}),
         "customers": pd.DataFrame({"customer_id": ["C1"]}),
         "orders": orders,
         "fulfillments": pd.DataFrame(
             {"order_id": orders["order_id"], "line_no": 1, "shipped_qty": orders["qty"]}
         ),
-        "inventory": pd.DataFrame(
-            {
-                "snapshot_date": demand["date"].min(),
-                "item_id": items["item_id"],
-                "location_id": ["L1" if k % 2 == 0 else "L2" for k in range(n_items)],
-                "on_hand": 100.0,
-            }
-        ),
+        "inventory": stocked.assign(snapshot_date=demand["date"].min(), on_hand=100.0),
         "demand": demand,
     }
     write_tables(tables, directory)

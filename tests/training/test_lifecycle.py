@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from governance.access import Principal, Role
 from governance.audit import get_event
@@ -28,19 +27,14 @@ from governance.promotion import pending_promotion
 from governance.queues import decide
 from governance.store.engine import Database
 from stockpilot import tracking
-from stockpilot.cli import app
 from stockpilot.errors import Conflict
 from stockpilot.settings import Settings
+from tests.training.lifecycle_cli import data_scientist_key, run
 from training.promotion_gate import report_sha256
 from training.retrain import history_as_of
 
-runner = CliRunner()
 CUTOFF = "2024-05-20"  # before the carrier collapse of drift seed 3 (2024-05-24)
 LIVE_LINES = 300
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +120,6 @@ def _review_two_held_orders(db: Database, export: Path) -> tuple[int, str]:
     return int((ful["order_id"].astype(str) == first).sum()), second
 
 
-def _key(name: str) -> str:
-    out = run("keys", "create", "--role", "data_scientist", "--name", name)
-    assert out.exit_code == 0, out.output
-    return out.stdout.strip()
-
-
 @pytest.mark.slow
 def test_retrain_gate_promote_history_rollback(
     settings: Settings, drift_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -142,7 +130,7 @@ def test_retrain_gate_promote_history_rollback(
     outcomes = _latest_export(drift_data, export)
     assert run("db", "upgrade").exit_code == 0
     assert run("policy", "apply", str(_policy(tmp_path))).exit_code == 0
-    alice, bob = _key("alice"), _key("bob")
+    alice, bob = data_scientist_key("alice"), data_scientist_key("bob")
     db = Database.from_settings(settings)
     with db.write() as session:
         record_outcomes(session, outcomes, actor="test:erp")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from governance.access import Principal, Role
 from governance.policy import default_policy_text
@@ -26,31 +25,20 @@ from governance.recommendations import ModelOutput, record
 from governance.routing import OrderRisk, route
 from governance.store.engine import Database
 from stockpilot import tracking
-from stockpilot.cli import app
 from stockpilot.settings import Settings
 from tests.demand.conftest import write_tiny_dataset
+from tests.training.lifecycle_cli import data_scientist_key, run
 from training.demand import TrainConfig
 from training.demand.backtest import BacktestConfig
 from training.promotion_gate import report_sha256
 from training.retrain import history_as_of, retrain
 
-runner = CliRunner()
 LIVE_DAYS = 10
 QUICK = TrainConfig(
     backtest=BacktestConfig(horizon=28, n_windows=1, refresh_days=28),
     model={"n_estimators": 20, "learning_rate": 0.2, "min_child_samples": 10},
     trade_off_levels=(0.95,),
 )
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _key(name: str) -> str:
-    out = run("keys", "create", "--role", "data_scientist", "--name", name)
-    assert out.exit_code == 0, out.output
-    return out.stdout.strip()
 
 
 def _export_and_store(full: Path, out: Path, db: Database) -> pd.DataFrame:
@@ -102,7 +90,7 @@ def test_demand_retrain_gate_promote_history_rollback(settings: Settings, tmp_pa
     policy = tmp_path / "policy.yaml"
     policy.write_text(default_policy_text())
     assert run("policy", "apply", str(policy)).exit_code == 0
-    alice, bob = _key("alice"), _key("bob")
+    alice, bob = data_scientist_key("alice"), data_scientist_key("bob")
     db = Database.from_settings(settings)
     export = tmp_path / "export"
     live = _export_and_store(full, export, db)

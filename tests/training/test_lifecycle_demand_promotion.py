@@ -16,19 +16,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from governance.policy import default_policy_text
 from governance.promotion import pending_promotion
 from governance.store.engine import Database
 from stockpilot import tracking
-from stockpilot.cli import app
 from stockpilot.settings import Settings
+from tests.demand.conftest import write_demand_dataset
+from tests.training.lifecycle_cli import data_scientist_key, run
 from training.demand import TrainConfig
 from training.demand.backtest import BacktestConfig
 from training.retrain import history_as_of
 
-runner = CliRunner()
 START = pd.Timestamp("2024-01-01")
 DAYS = 336
 PROMOS_FROM = 154  # the first day a promotion can run: the champion is fit on the days before
@@ -40,20 +39,8 @@ QUICK = TrainConfig(
 )
 
 
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _key(name: str) -> str:
-    out = run("keys", "create", "--role", "data_scientist", "--name", name)
-    assert out.exit_code == 0, out.output
-    return out.stdout.strip()
-
-
 def promoted_dataset(directory: Path, n_items: int = 8, seed: int = 5) -> Path:
     """Eight series of 6 to 24 units a day, three times as many on promoted days."""
-    from stockpilot.data import write_tables
-
     rng = np.random.default_rng(seed)
     dates = pd.date_range(START, periods=DAYS, freq="D")
     weekday = np.where(dates.dayofweek < 5, 1.1, 0.75)
@@ -81,40 +68,7 @@ def promoted_dataset(directory: Path, n_items: int = 8, seed: int = 5) -> Path:
             "list_price": 5.0,
         }
     )
-    first = demand.drop_duplicates("item_id").reset_index(drop=True)
-    orders = pd.DataFrame(
-        {
-            "order_id": [f"o{k}" for k in range(len(first))],
-            "line_no": 1,
-            "order_ts": first["date"] + pd.Timedelta(hours=9),
-            "customer_id": "C1",
-            "item_id": first["item_id"],
-            "location_id": first["location_id"],
-            "qty": 1.0,
-            "unit_price": 5.0,
-            "promised_date": first["date"] + pd.Timedelta(days=3),
-        }
-    )
-    tables = {
-        "items": items,
-        "locations": pd.DataFrame({"location_id": ["L1", "L2"]}),
-        "customers": pd.DataFrame({"customer_id": ["C1"]}),
-        "orders": orders,
-        "fulfillments": pd.DataFrame(
-            {"order_id": orders["order_id"], "line_no": 1, "shipped_qty": orders["qty"]}
-        ),
-        "inventory": pd.DataFrame(
-            {
-                "snapshot_date": START,
-                "item_id": items["item_id"],
-                "location_id": ["L1" if k % 2 == 0 else "L2" for k in range(n_items)],
-                "on_hand": 100.0,
-            }
-        ),
-        "demand": demand,
-    }
-    write_tables(tables, directory)
-    return directory
+    return write_demand_dataset(directory, demand, items)
 
 
 def shadow_one_run(settings: Settings, data: Path, day: pd.Timestamp):
@@ -166,7 +120,7 @@ def test_a_demand_challenger_that_follows_promotions_passes_and_is_promoted(
     policy = tmp_path / "policy.yaml"
     policy.write_text(default_policy_text())
     assert run("policy", "apply", str(policy)).exit_code == 0
-    alice, bob = _key("alice"), _key("bob")
+    alice, bob = data_scientist_key("alice"), data_scientist_key("bob")
 
     champion = train(
         early, alias="champion", config=QUICK, settings=settings, force=True, show_progress=False

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from governance import command_units
 from governance.access import Principal, Role
@@ -26,25 +25,14 @@ from governance.recommendations import ModelOutput, record
 from governance.routing import Substitution, route
 from governance.store.engine import Database
 from stockpilot import tracking
-from stockpilot.cli import app
 from stockpilot.settings import Settings
+from tests.training.lifecycle_cli import data_scientist_key, run
 from training.promotion_gate import report_sha256
 from training.retrain import history_as_of, retrain
 
-runner = CliRunner()
 CUTOFF = "2024-03-15"
 LIVE_SETS = 40
 QUICK = {"n_estimators": 40}
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
-def _key(name: str) -> str:
-    out = run("keys", "create", "--role", "data_scientist", "--name", name)
-    assert out.exit_code == 0, out.output
-    return out.stdout.strip()
 
 
 def _policy(tmp_path: Path) -> Path:
@@ -157,7 +145,7 @@ def test_substitution_retrain_gate_promote_history_rollback(
     old = history_as_of(small_data_dir, CUTOFF, tmp_path / "old")
     assert run("db", "upgrade").exit_code == 0
     assert run("policy", "apply", str(_policy(tmp_path))).exit_code == 0
-    alice, bob = _key("alice"), _key("bob")
+    alice, bob = data_scientist_key("alice"), data_scientist_key("bob")
     db = Database.from_settings(settings)
     export = tmp_path / "export"
     stored = _export_and_store(small_data_dir, export, db)
