@@ -31,6 +31,24 @@ def margin_loss(sub: Substitute, unit_price: float | None) -> float | None:
     return max(0.0, -sub.margin_delta) / unit_price
 
 
+def search(recommender: Any, body: SubstitutesIn, stock: Any, **options: Any) -> SubstitutionResult:
+    """The request's substitute search on ``stock`` (live positions, or a snapshot of them);
+    ``options`` are the recommender's others (``ts``, ``explain``)."""
+    return recommender.recommend(
+        body.customer_id,
+        body.item_id,
+        body.qty,
+        body.location_id,
+        body.need_by,
+        inventory=stock,
+        n=body.n,
+        unit_price=body.unit_price,
+        context=body.context,
+        other_locations=body.other_locations,
+        **options,
+    )
+
+
 def decide(result: SubstitutionResult, policy: Policy) -> tuple[list[Decision], Decision]:
     """Each substitute's routing and the request's: its best substitute decides, and none
     in stock sends it to sales (the same for champion and challenger)."""
@@ -84,21 +102,7 @@ class SubstitutionKind:
         )
 
     def judge(self, recommender: Any, snap: SubstitutionSnapshot, policy: Policy) -> list[Verdict]:
-        body = snap.body
-        result = recommender.recommend(
-            body.customer_id,
-            body.item_id,
-            body.qty,
-            body.location_id,
-            body.need_by,
-            inventory=snap.stock,
-            n=body.n,
-            ts=snap.ts,
-            unit_price=body.unit_price,
-            context=body.context,
-            other_locations=body.other_locations,
-            explain=False,
-        )
+        result = search(recommender, snap.body, snap.stock, ts=snap.ts, explain=False)
         _, top = decide(result, policy)
         ranked = [s.item_id for s in result.substitutes]
         before, after = routing(snap.decision), routing(top)

@@ -24,7 +24,7 @@ from serving.deps import IdempotencyKey, ReadsDep, ServicesDep, allow, secured
 from serving.schemas.common import SUBSTITUTE_FEEDBACK, WITH_BODY, queue_item_links
 from serving.schemas.substitutes import FeedbackIn, FeedbackOut, SubstitutesIn, SubstitutesOut
 from serving.services import Services
-from serving.shadow_substitution import decide
+from serving.shadow_substitution import decide, search
 from stockpilot.errors import InvalidInput, NotFound
 
 router = APIRouter(prefix="/v1/substitutes", tags=["substitutes"])
@@ -78,18 +78,7 @@ async def search_substitutes(
     response (``serving/shadow.py``)."""
     model = services.models.get(MODEL)
     policy = services.policy.get()
-    result = model.impl.recommender.recommend(
-        body.customer_id,
-        body.item_id,
-        body.qty,
-        body.location_id,
-        body.need_by,
-        inventory=services.live.inventory,
-        n=body.n,
-        unit_price=body.unit_price,
-        context=body.context,
-        other_locations=body.other_locations,
-    )
+    result = search(model.impl.recommender, body, services.live.inventory)
     decisions, top = decide(result, policy)
     subject = f"substitution:{body.customer_id}:{body.item_id}@{body.location_id}"
     # The challenger's sample: the stock it will look at, copied before anything changes.
